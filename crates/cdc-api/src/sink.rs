@@ -1,0 +1,119 @@
+use async_trait::async_trait;
+
+use crate::{CheckpointId, Committable, Event, Result, SchemaChangeEvent, SchemaChangeKind};
+
+/// Writes events into a target and takes part in checkpoints.
+///
+/// # Contract
+/// * [`write`](Self::write) receives events in stream order: data changes, and schema
+///   changes *after* the [`SchemaApplier`] applied them to the target (so the sink learns
+///   each table's current schema from `CreateTable` and the changes that follow). A sink
+///   may buffer; it must keep per-table order.
+/// * [`flush`](Self::flush) makes everything written so far durable and visible
+///   (at-least-once delivery). The runtime calls it before a schema change is applied and
+///   when the pipeline ends.
+/// * [`prepare`](Self::prepare) is the checkpoint barrier for exactly-once: write all
+///   buffered data as *pre-committed* (durable, not visible) and return what must later be
+///   committed. A sink without transactions flushes and returns nothing.
+/// * [`commit`](Self::commit) makes prepared data visible, after the runtime durably
+///   recorded the checkpoint. It must be idempotent: after a crash the runtime calls it
+///   again with the same committables.
+/// * [`recover`](Self::recover) runs once after [`open`](Self::open) when resuming: abort
+///   what an earlier run prepared after the last durable checkpoint, so the replayed data
+///   does not load twice.
+///
+/// ```
+/// use async_trait::async_trait;
+/// use cdc_api::{CheckpointId, Committable, Event, Result, Sink};
+///
+/// /// Counts rows and forgets them.
+/// #[derive(Default)]
+/// struct Counter { rows: usize }
+///
+/// #[async_trait]
+/// impl Sink for Counter {
+///     async fn write(&mut self, events: Vec<Event>) -> Result<()> {
+///         self.rows += events.iter().filter(|e| matches!(e, Event::DataChange(_))).count();
+///         Ok(())
+///     }
+///     async fn flush(&mut self) -> Result<()> { Ok(()) }
+/// }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let mut sink = Counter::default();
+/// sink.write(vec![]).await.unwrap();
+/// assert!(sink.prepare(CheckpointId(1)).await.unwrap().is_empty());
+/// # });
+/// ```
+#[async_trait]
+pub trait Sink: Send {
+    /// Connects or checks the target. Called once before anything else. Default: nothing.
+    async fn open(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Takes the next events in stream order. May buffer.
+    async fn write(&mut self, events: Vec<Event>) -> Result<()>;
+
+    /// Makes everything written so far durable and visible.
+    async fn flush(&mut self) -> Result<()>;
+
+    /// Pre-commits everything written so far for checkpoint `checkpoint` and returns what
+    /// to commit once the checkpoint is durable. Default: [`flush`](Self::flush), nothing to
+    /// commit (at-least-once).
+    async fn prepare(&mut self, checkpoint: CheckpointId) -> Result<Vec<Committable>> {
+        let _ = checkpoint;
+        self.flush().await?;
+        Ok(Vec::new())
+    }
+
+    /// Commits what [`prepare`](Self::prepare) returned. Idempotent. Default: nothing.
+    async fn commit(&mut self, committables: Vec<Committable>) -> Result<()> {
+        let _ = committables;
+        Ok(())
+    }
+
+    /// Aborts prepared work that will not be committed. Default: nothing.
+    async fn abort(&mut self, committables: Vec<Committable>) -> Result<()> {
+        let _ = committables;
+        Ok(())
+    }
+
+    /// On resume: `last` is the last durable checkpoint (already committed by the runtime
+    /// through [`commit`](Self::commit)); abort anything prepared after it. Default: nothing.
+    async fn recover(&mut self, last: Option<CheckpointId>) -> Result<()> {
+        let _ = last;
+        Ok(())
+    }
+
+    /// Releases resources. Called once at the end, also after errors. Default: nothing.
+    async fn close(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Applies schema changes to the target (CREATE TABLE, ALTER TABLE, ...).
+///
+/// The runtime drains the sink (flush) before calling [`apply`](Self::apply), and passes on
+/// only the kinds listed by [`supported_kinds`](Self::supported_kinds); what happens to the
+/// others depends on `schema.change.behavior`. Applying must be idempotent: after a crash a
+/// change may be applied again (an added column that exists already is success).
+///
+/// ```
+/// use async_trait::async_trait;
+/// use cdc_api::{Result, SchemaApplier, SchemaChangeEvent, SchemaChangeKind};
+/// struct AcceptCreates;
+/// #[async_trait]
+/// impl SchemaApplier for AcceptCreates {
+///     fn supported_kinds(&self) -> Vec<SchemaChangeKind> { vec![SchemaChangeKind::CreateTable] }
+///     async fn apply(&mut self, _change: &SchemaChangeEvent) -> Result<()> { Ok(()) }
+/// }
+/// assert_eq!(AcceptCreates.supported_kinds().len(), 1);
+/// ```
+#[async_trait]
+pub trait SchemaApplier: Send {
+    /// The kinds of change this target can apply.
+    fn supported_kinds(&self) -> Vec<SchemaChangeKind>;
+
+    /// Applies one change to the target; idempotent.
+    async fn apply(&mut self, change: &SchemaChangeEvent) -> Result<()>;
+}

@@ -1,0 +1,73 @@
+use async_trait::async_trait;
+
+use crate::{Event, Result, SourceOffset};
+
+/// Produces the ordered stream of change events of a pipeline.
+///
+/// # Contract
+/// * [`open`](Self::open) connects and, given an offset from an earlier
+///   [`offset`](Self::offset), resumes exactly after the last event returned before that
+///   offset was taken: no event lost, none repeated.
+/// * [`next_batch`](Self::next_batch) returns the next events in order, `Ok(None)` once a
+///   bounded source is done. It is **cancel safe**: if its future is dropped, no event is
+///   lost, because [`offset`](Self::offset) only ever covers events that were returned.
+///   An idle unbounded source should return an empty batch now and then (at least every
+///   second) so the runtime can take checkpoints.
+/// * A table's `CreateTable` event precedes its first data event, also after a resume (a
+///   source re-announces the schemas of the tables it captures when it opens).
+/// * Transient failures are retried inside the source; what it returns as an error has
+///   already exhausted its retries or is permanent.
+///
+/// ```
+/// use async_trait::async_trait;
+/// use cdc_api::{Event, Result, Source, SourceOffset};
+///
+/// /// Counts down and stops.
+/// struct Countdown { left: u64 }
+///
+/// #[async_trait]
+/// impl Source for Countdown {
+///     async fn open(&mut self, restore: Option<SourceOffset>) -> Result<()> {
+///         if let Some(SourceOffset(v)) = restore { self.left = v.as_u64().unwrap_or(0); }
+///         Ok(())
+///     }
+///     async fn next_batch(&mut self) -> Result<Option<Vec<Event>>> {
+///         if self.left == 0 { return Ok(None); }
+///         self.left -= 1;
+///         Ok(Some(Vec::new()))
+///     }
+///     fn offset(&self) -> Result<SourceOffset> {
+///         Ok(SourceOffset(self.left.into()))
+///     }
+/// }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let mut s = Countdown { left: 2 };
+/// s.open(None).await.unwrap();
+/// while s.next_batch().await.unwrap().is_some() {}
+/// assert_eq!(s.offset().unwrap(), SourceOffset(0.into()));
+/// # });
+/// ```
+#[async_trait]
+pub trait Source: Send {
+    /// Connects; resumes after `restore` when given, else starts as configured.
+    async fn open(&mut self, restore: Option<SourceOffset>) -> Result<()>;
+
+    /// The next events, in order; `Ok(None)` when a bounded source has ended. Cancel safe.
+    async fn next_batch(&mut self) -> Result<Option<Vec<Event>>>;
+
+    /// The offset that resumes right after the last event returned by
+    /// [`next_batch`](Self::next_batch).
+    fn offset(&self) -> Result<SourceOffset>;
+
+    /// Told when a checkpoint holding `offset` is durable (a source may then release
+    /// resources kept for replay). The default does nothing.
+    async fn checkpoint_complete(&mut self, offset: &SourceOffset) -> Result<()> {
+        let _ = offset;
+        Ok(())
+    }
+
+    /// Releases connections. Called once, also after errors. The default does nothing.
+    async fn close(&mut self) -> Result<()> {
+        Ok(())
+    }
+}

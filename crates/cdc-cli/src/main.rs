@@ -1,0 +1,151 @@
+//! `cdc`: run and check change-data-capture pipelines described in Flink-CDC-style YAML.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use cdc_api::ConnectorRegistry;
+use cdc_runtime::{FileStateStore, Pipeline, PipelineDefinition};
+use clap::{Parser, Subcommand};
+
+mod plan;
+
+/// Replicates MySQL / MariaDB into Apache Doris and StarRocks: a consistent snapshot, then
+/// the binlog, continuously. Pipelines are YAML files in the Flink CDC format.
+#[derive(Debug, Parser)]
+#[command(name = "cdc", version)]
+#[command(
+    after_help = "Examples:\n  cdc validate examples/mariadb-to-doris.yaml\n  cdc run examples/mariadb-to-doris.yaml --state-dir ./state\n\nLogs: set RUST_LOG (e.g. RUST_LOG=debug)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a pipeline until its source ends or it is stopped (Ctrl-C / SIGTERM stop it
+    /// cleanly after a final checkpoint).
+    Run {
+        /// The pipeline file.
+        pipeline: PathBuf,
+        /// Keep checkpoints here (overrides pipeline.state.dir); a restart resumes from them.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
+    /// Check a pipeline file and print what it would do, without connecting anywhere.
+    Validate {
+        /// The pipeline file.
+        pipeline: PathBuf,
+    },
+    /// List the built-in connectors and their options.
+    Connectors,
+}
+
+/// Every connector the `cdc` binary knows.
+fn registry() -> ConnectorRegistry {
+    let mut registry = ConnectorRegistry::new();
+    registry
+        .register_source(cdc_connector_mysql::MySqlSourceFactory)
+        .register_sink(cdc_connector_doris::DorisSinkFactory)
+        .register_sink(cdc_connector_starrocks::StarRocksSinkFactory)
+        .register_source(cdc_testkit::ValuesSourceFactory)
+        .register_sink(cdc_testkit::ValuesSinkFactory);
+    registry
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut source = e.source();
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(command: Command) -> anyhow::Result<()> {
+    let registry = registry();
+    match command {
+        Command::Validate { pipeline } => {
+            let definition = PipelineDefinition::from_yaml_file(&pipeline)?;
+            let built = Pipeline::build(&definition, &registry)?;
+            print!("{}", plan::describe(&definition, built.settings()));
+            println!("OK: {} is valid.", pipeline.display());
+            Ok(())
+        }
+        Command::Run {
+            pipeline,
+            state_dir,
+        } => {
+            let definition = PipelineDefinition::from_yaml_file(&pipeline)?;
+            let mut built = Pipeline::build(&definition, &registry)?;
+            if let Some(dir) = state_dir {
+                built = built.with_state_store(Arc::new(FileStateStore::new(dir)));
+            } else if built.settings().state_dir.is_none() {
+                tracing::warn!(
+                    "no state directory (pipeline.state.dir or --state-dir): checkpoints are kept in memory and a restart starts over"
+                );
+            }
+            let summary = built.run(shutdown_signal()).await?;
+            tracing::info!(
+                data_changes = summary.data_changes,
+                schema_changes = summary.schema_changes,
+                checkpoints = summary.checkpoints,
+                "pipeline finished"
+            );
+            Ok(())
+        }
+        Command::Connectors => {
+            print!("{}", plan::connectors(&registry));
+            Ok(())
+        }
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,123 @@
+//! The `cdc` binary: validate, run, errors, help.
+
+use std::process::Command;
+
+fn cdc() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cdc"))
+}
+
+fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn validate_prints_the_plan_and_hides_passwords() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        &dir,
+        "ok.yaml",
+        "source: {type: values}\nsink: {type: values, sink-id: x}\npipeline: {name: demo}\n",
+    );
+    let out = cdc().arg("validate").arg(&file).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Pipeline 'demo'"), "{stdout}");
+    assert!(stdout.contains("source: values"), "{stdout}");
+    assert!(stdout.contains("is valid"), "{stdout}");
+}
+
+#[test]
+fn validate_a_bad_file_gives_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "typo.yaml",
+            "source: {type: values, event-sett: x}\nsink: {type: values}\npipeline: {name: p}\n",
+            "did you mean 'event-set'",
+        ),
+        (
+            "yaml.yaml",
+            "source: {type: values\nsink: x\n",
+            "not valid YAML",
+        ),
+        (
+            "missing.yaml",
+            "source: {type: values}\npipeline: {name: p}\n",
+            "'sink' block is missing",
+        ),
+    ];
+    for (name, text, expected) in cases {
+        let file = write(&dir, name, text);
+        let out = cdc().arg("validate").arg(&file).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{name}: {stderr}");
+        assert!(stderr.contains(expected), "{name}: {stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+            "{stderr}"
+        );
+    }
+    let out = cdc()
+        .arg("validate")
+        .arg(dir.path().join("nope.yaml"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read pipeline file"));
+}
+
+#[test]
+fn run_a_bounded_pipeline_exits_zero_and_resumes_from_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        &dir,
+        "run.yaml",
+        "source: {type: values}\nsink: {type: values}\npipeline: {name: run-test}\n",
+    );
+    let state = dir.path().join("state");
+    let out = cdc()
+        .arg("run")
+        .arg(&file)
+        .arg("--state-dir")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(state.join("checkpoint.json").exists());
+    let out = cdc()
+        .arg("run")
+        .arg(&file)
+        .arg("--state-dir")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("resuming from checkpoint"));
+}
+
+#[test]
+fn help_and_version_speak_plainly() {
+    let out = cdc().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("Replicates MySQL / MariaDB into Apache Doris and StarRocks"),
+        "{help}"
+    );
+    assert!(help.contains("validate") && help.contains("run"));
+    let out = cdc().arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("cdc 0.1.0"));
+}

@@ -1,0 +1,410 @@
+//! The pipeline file: YAML with Flink CDC's blocks (`source`, `sink`, `route`, `transform`,
+//! `pipeline`) read into plain options. Which options are *known* is checked later against
+//! the factories, in [`crate::Pipeline::build`].
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use cdc_api::Options;
+use serde_json::Value as Json;
+
+use crate::RuntimeError;
+use crate::suggest::did_you_mean;
+
+const TOP_LEVEL_KEYS: [&str; 5] = ["source", "sink", "route", "transform", "pipeline"];
+const ROUTE_KEYS: [&str; 4] = [
+    "source-table",
+    "sink-table",
+    "replace-symbol",
+    "description",
+];
+const TRANSFORM_KEYS: [&str; 9] = [
+    "source-table",
+    "projection",
+    "filter",
+    "primary-keys",
+    "partition-keys",
+    "table-options",
+    "table-options.delimiter",
+    "converter-after-transform",
+    "description",
+];
+
+/// A parsed pipeline file.
+#[derive(Debug, Clone)]
+pub struct PipelineDefinition {
+    /// Where it came from, for messages (`pipeline.yaml`, or `<string>`).
+    pub origin: String,
+    /// The `source` block.
+    pub source: ConnectorBlock,
+    /// The `sink` block.
+    pub sink: SinkBlock,
+    /// The `route` rules, each as its keys.
+    pub routes: Vec<BTreeMap<String, String>>,
+    /// The `transform` rules, each as its keys.
+    pub transforms: Vec<BTreeMap<String, String>>,
+    /// The `pipeline` block.
+    pub pipeline: Options,
+}
+
+/// A `source` or `sink` block: the connector type, an optional display name and the
+/// connector's own options.
+#[derive(Debug, Clone)]
+pub struct ConnectorBlock {
+    /// `type:`, the factory identifier.
+    pub connector_type: String,
+    /// `name:`, for logs.
+    pub name: Option<String>,
+    /// Everything else, flattened to `key: text`.
+    pub options: Options,
+}
+
+/// The `sink` block: a connector plus the schema-change filters Flink CDC puts there.
+#[derive(Debug, Clone)]
+pub struct SinkBlock {
+    /// The connector part.
+    pub connector: ConnectorBlock,
+    /// `include.schema.changes`, when given.
+    pub include_schema_changes: Option<Vec<String>>,
+    /// `exclude.schema.changes`.
+    pub exclude_schema_changes: Vec<String>,
+}
+
+impl PipelineDefinition {
+    /// Reads and parses a pipeline file.
+    pub fn from_yaml_file(path: &Path) -> Result<Self, RuntimeError> {
+        let text = std::fs::read_to_string(path).map_err(|source| RuntimeError::ReadFile {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_yaml_str(&text, &path.display().to_string())
+    }
+
+    /// Parses pipeline YAML; `origin` names it in messages.
+    pub fn from_yaml_str(text: &str, origin: &str) -> Result<Self, RuntimeError> {
+        let root: Json = serde_saphyr::from_str(text)
+            .map_err(|e| RuntimeError::definition(origin, format!("not valid YAML: {e}")))?;
+        let Json::Object(root) = root else {
+            return Err(RuntimeError::definition(
+                origin,
+                "the file must be a mapping with the blocks source, sink and pipeline",
+            ));
+        };
+        for key in root.keys() {
+            if !TOP_LEVEL_KEYS.contains(&key.as_str()) {
+                return Err(RuntimeError::definition(
+                    origin,
+                    format!(
+                        "unknown top-level block '{key}'{}; the blocks are {}",
+                        did_you_mean(key, TOP_LEVEL_KEYS),
+                        TOP_LEVEL_KEYS.join(", ")
+                    ),
+                ));
+            }
+        }
+        let at = |block: &str| format!("{origin}: {block}");
+        let block = |name: &str| -> Result<&serde_json::Map<String, Json>, RuntimeError> {
+            match root.get(name) {
+                Some(Json::Object(m)) => Ok(m),
+                Some(_) => Err(RuntimeError::definition(
+                    at(name),
+                    "must be a mapping of options",
+                )),
+                None => Err(RuntimeError::definition(
+                    origin,
+                    format!(
+                        "the '{name}' block is missing; a pipeline needs source, sink and pipeline"
+                    ),
+                )),
+            }
+        };
+
+        let source = connector_block("source", block("source")?, &at("source"))?;
+        let sink_map = block("sink")?;
+        let mut sink_options = sink_map.clone();
+        let include = sink_options
+            .remove("include.schema.changes")
+            .map(|v| tag_list(&v, &at("sink.include.schema.changes")))
+            .transpose()?;
+        let exclude = sink_options
+            .remove("exclude.schema.changes")
+            .map(|v| tag_list(&v, &at("sink.exclude.schema.changes")))
+            .transpose()?
+            .unwrap_or_default();
+        let sink = SinkBlock {
+            connector: connector_block("sink", &sink_options, &at("sink"))?,
+            include_schema_changes: include,
+            exclude_schema_changes: exclude,
+        };
+
+        let pipeline_map = block("pipeline")?;
+        if pipeline_map.is_empty() {
+            return Err(RuntimeError::definition(
+                at("pipeline"),
+                "must not be empty; give at least `name:`",
+            ));
+        }
+        let mut pipeline = Options::new("pipeline");
+        flatten("", pipeline_map, &mut pipeline, &at("pipeline"), true)?;
+
+        Ok(Self {
+            origin: origin.to_string(),
+            source,
+            sink,
+            routes: rules(root.get("route"), "route", &ROUTE_KEYS, origin)?,
+            transforms: rules(root.get("transform"), "transform", &TRANSFORM_KEYS, origin)?,
+            pipeline,
+        })
+    }
+}
+
+fn connector_block(
+    block: &str,
+    map: &serde_json::Map<String, Json>,
+    location: &str,
+) -> Result<ConnectorBlock, RuntimeError> {
+    let connector_type = match map.get("type") {
+        Some(Json::String(t)) if !t.trim().is_empty() => t.trim().to_string(),
+        _ => {
+            return Err(RuntimeError::definition(
+                location,
+                format!(
+                    "'type' is required: the connector to use, e.g. `type: {}`",
+                    if block == "source" { "mysql" } else { "doris" }
+                ),
+            ));
+        }
+    };
+    let name = map.get("name").and_then(Json::as_str).map(str::to_string);
+    let mut rest = map.clone();
+    rest.remove("type");
+    rest.remove("name");
+    let mut options = Options::new(block);
+    flatten("", &rest, &mut options, location, false)?;
+    Ok(ConnectorBlock {
+        connector_type,
+        name,
+        options,
+    })
+}
+
+/// Turns nested mappings into dotted keys and scalars into text. Lists are joined with
+/// commas when `allow_lists` is off only if they hold scalars; otherwise they are an error.
+fn flatten(
+    prefix: &str,
+    map: &serde_json::Map<String, Json>,
+    out: &mut Options,
+    location: &str,
+    allow_lists: bool,
+) -> Result<(), RuntimeError> {
+    for (key, value) in map {
+        let full = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            Json::Object(inner) => flatten(&full, inner, out, location, allow_lists)?,
+            Json::Array(items) if allow_lists => {
+                out.insert(full, Json::Array(items.clone()).to_string());
+            }
+            Json::Array(items) => {
+                let mut parts = Vec::with_capacity(items.len());
+                for item in items {
+                    parts.push(scalar_text(item).ok_or_else(|| {
+                        RuntimeError::definition(
+                            format!("{location}.{full}"),
+                            "a list here may only hold plain values",
+                        )
+                    })?);
+                }
+                out.insert(full, parts.join(","));
+            }
+            other => {
+                let text = scalar_text(other).ok_or_else(|| {
+                    RuntimeError::definition(
+                        format!("{location}.{full}"),
+                        "has no value; remove the key or give it one",
+                    )
+                })?;
+                out.insert(full, text);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn scalar_text(value: &Json) -> Option<String> {
+    match value {
+        Json::String(s) => Some(s.clone()),
+        Json::Number(n) => Some(n.to_string()),
+        Json::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn tag_list(value: &Json, location: &str) -> Result<Vec<String>, RuntimeError> {
+    let items: Vec<String> = match value {
+        Json::Array(items) => items.iter().filter_map(scalar_text).collect(),
+        Json::String(s) => s
+            .trim_matches(['[', ']'])
+            .split(',')
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .collect(),
+        _ => {
+            return Err(RuntimeError::definition(
+                location,
+                "must be a list of schema change tags such as [add.column, drop.column]",
+            ));
+        }
+    };
+    for tag in &items {
+        if cdc_api::SchemaChangeKind::matching(tag).is_empty() {
+            let tags = cdc_api::SchemaChangeKind::ALL.map(cdc_api::SchemaChangeKind::tag);
+            return Err(RuntimeError::definition(
+                location,
+                format!(
+                    "unknown schema change tag '{tag}'{}; known tags: {}",
+                    did_you_mean(tag, tags),
+                    tags.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(items)
+}
+
+fn rules(
+    value: Option<&Json>,
+    block: &str,
+    known: &[&str],
+    origin: &str,
+) -> Result<Vec<BTreeMap<String, String>>, RuntimeError> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    let Json::Array(items) = value else {
+        return Err(RuntimeError::definition(
+            format!("{origin}: {block}"),
+            "must be a list of rules (each starting with '- ')",
+        ));
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let location = format!("{origin}: {block}[{i}]");
+        let Json::Object(map) = item else {
+            return Err(RuntimeError::definition(location, "must be a mapping"));
+        };
+        let mut rule = BTreeMap::new();
+        for (key, v) in map {
+            if !known.contains(&key.as_str()) {
+                return Err(RuntimeError::definition(
+                    location,
+                    format!(
+                        "unknown key '{key}'{}; known keys: {}",
+                        did_you_mean(key, known.iter().copied()),
+                        known.join(", ")
+                    ),
+                ));
+            }
+            let text = scalar_text(v).ok_or_else(|| {
+                RuntimeError::definition(format!("{location}.{key}"), "must be a plain value")
+            })?;
+            rule.insert(key.clone(), text);
+        }
+        if !rule.contains_key("source-table") {
+            return Err(RuntimeError::definition(
+                location,
+                "'source-table' is required",
+            ));
+        }
+        out.push(rule);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_reference_example() {
+        let yaml = r#"
+source: {type: mysql, hostname: db, port: 3306, username: cdc, password: pw,
+         tables: "app_db.\\.*", server-id: 5400-5404}
+sink:
+  type: doris
+  fenodes: "fe:8030"
+  table.create.properties.replication_num: 1
+  exclude.schema.changes: [drop.column]
+route:
+  - {source-table: "app_db.\\.*", sink-table: "ods_db.ods_<>", replace-symbol: "<>"}
+pipeline: {name: mysql-to-doris, parallelism: 4}
+"#;
+        let def = PipelineDefinition::from_yaml_str(yaml, "p.yaml").unwrap();
+        assert_eq!(def.source.connector_type, "mysql");
+        assert_eq!(def.source.options.get_raw("port"), Some("3306"));
+        assert_eq!(def.source.options.get_raw("tables"), Some("app_db.\\.*"));
+        assert_eq!(
+            def.sink
+                .connector
+                .options
+                .get_raw("table.create.properties.replication_num"),
+            Some("1")
+        );
+        assert_eq!(def.sink.exclude_schema_changes, ["drop.column"]);
+        assert_eq!(def.routes[0]["replace-symbol"], "<>");
+        assert_eq!(def.pipeline.get_raw("parallelism"), Some("4"));
+    }
+
+    #[test]
+    fn nested_keys_flatten_to_dotted_names() {
+        let yaml = "source: {type: values}\nsink:\n  type: values\n  table.create.properties:\n    replication_num: 1\npipeline: {name: x}\n";
+        let def = PipelineDefinition::from_yaml_str(yaml, "p").unwrap();
+        assert_eq!(
+            def.sink
+                .connector
+                .options
+                .get_raw("table.create.properties.replication_num"),
+            Some("1")
+        );
+    }
+
+    #[test]
+    fn bad_files_name_the_problem() {
+        let cases = [
+            ("source: [", "not valid YAML"),
+            (
+                "sink: {type: values}\npipeline: {name: x}",
+                "'source' block is missing",
+            ),
+            (
+                "source: {type: values}\nsink: {type: values}\npipeline: {}",
+                "must not be empty",
+            ),
+            (
+                "source: {type: values}\nsink: {type: values}\npipeline: {name: x}\nrout: []",
+                "did you mean 'route'",
+            ),
+            (
+                "source: {hostname: x}\nsink: {type: values}\npipeline: {name: x}",
+                "'type' is required",
+            ),
+            (
+                "source: {type: values}\nsink: {type: values, exclude.schema.changes: [drop.colum]}\npipeline: {name: x}",
+                "unknown schema change tag 'drop.colum'",
+            ),
+            (
+                "source: {type: values}\nsink: {type: values}\npipeline: {name: x}\nroute: [{source-table: a, sink-tabel: b}]",
+                "did you mean 'sink-table'",
+            ),
+        ];
+        for (yaml, expected) in cases {
+            let err = PipelineDefinition::from_yaml_str(yaml, "p.yaml")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{yaml:?} gave {err}");
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! # cdc-runtime: the engine you embed
+//!
+//! Reads a Flink-CDC-style pipeline file ([`PipelineDefinition`]), checks it against the
+//! connector factories of a [`ConnectorRegistry`](cdc_api::ConnectorRegistry), builds the
+//! source and the sink, and runs them ([`Pipeline`]) with bounded channels between them,
+//! checkpoints at a fixed interval, schema changes applied in order, and the state kept in a
+//! [`StateStore`] so a restart resumes where the last checkpoint left off.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use cdc_runtime::{Pipeline, PipelineDefinition};
+//! let registry = cdc_api::ConnectorRegistry::new(); // register connectors here
+//! let definition = PipelineDefinition::from_yaml_file("pipeline.yaml".as_ref())?;
+//! let pipeline = Pipeline::build(&definition, &registry)?;
+//! let summary = pipeline.run(std::future::pending()).await?;
+//! println!("{} changes", summary.data_changes);
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
+mod definition;
+mod error;
+mod pipeline;
+mod pipeline_options;
+mod schema_coordinator;
+mod state;
+mod suggest;
+
+pub use definition::{ConnectorBlock, PipelineDefinition, SinkBlock};
+pub use error::RuntimeError;
+pub use pipeline::{Pipeline, PipelineHandle, RunSummary};
+pub use pipeline_options::{PipelineSettings, SchemaChangeBehavior, pipeline_options};
+pub use state::{Checkpoint, FileStateStore, MemoryStateStore, StateStore};
+pub use suggest::nearest;

@@ -1,0 +1,536 @@
+//! Builds a pipeline from its definition and runs it.
+//!
+//! Two tasks joined by a bounded channel: the *reader* pulls batches from the source and,
+//! every `checkpoint.interval`, puts a barrier carrying the source offset into the channel
+//! right after the last batch it covers; the *writer* applies schema changes through the
+//! schema coordinator and the applier, writes data to the sink and, at each barrier, runs
+//! the checkpoint: prepare -> save {offset, committables} -> commit. Because the offset
+//! travels in-band, everything before a barrier is exactly what its offset covers.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cdc_api::{
+    CheckpointId, ConfigOption, ConnectorRegistry, Error, Event, FactoryContext, Options,
+    SchemaApplier, SchemaChangeKind, Sink, Source, SourceOffset,
+};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::schema_coordinator::SchemaCoordinator;
+use crate::suggest::did_you_mean;
+use crate::{
+    Checkpoint, FileStateStore, MemoryStateStore, PipelineDefinition, PipelineSettings,
+    RuntimeError, StateStore,
+};
+
+/// Batches in flight between reader and writer; with the sources' batch sizes this bounds
+/// memory whatever the table size.
+const CHANNEL_CAPACITY: usize = 16;
+
+/// What a finished run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    /// Data change events written to the sink.
+    pub data_changes: u64,
+    /// Schema change events seen from the source.
+    pub schema_changes: u64,
+    /// Checkpoints completed in this run.
+    pub checkpoints: u64,
+    /// The last durable checkpoint, if any.
+    pub last_checkpoint: Option<CheckpointId>,
+    /// Whether the run resumed from a checkpoint.
+    pub resumed: bool,
+}
+
+/// A pipeline ready to run: a source, a sink, its applier, settings and a state store.
+pub struct Pipeline {
+    settings: PipelineSettings,
+    source_type: String,
+    sink_type: String,
+    source: Box<dyn Source>,
+    sink: Box<dyn Sink>,
+    applier: Box<dyn SchemaApplier>,
+    coordinator: SchemaCoordinator,
+    state: Arc<dyn StateStore>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("name", &self.settings.name)
+            .field("source", &self.source_type)
+            .field("sink", &self.sink_type)
+            .field("state", &self.state.describe())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Rejects unknown keys (naming the nearest known one) and reports missing required ones.
+fn check_options(
+    origin: &str,
+    options: &Options,
+    known: &[ConfigOption],
+    prefixes: &[&str],
+    connector: &str,
+) -> Result<(), RuntimeError> {
+    for (key, _) in options.iter() {
+        let listed = known.iter().any(|o| o.name == key);
+        let prefixed = prefixes
+            .iter()
+            .any(|p| key.starts_with(p) && key.len() > p.len());
+        if !listed && !prefixed {
+            let names = known.iter().map(|o| o.name).chain(prefixes.iter().copied());
+            return Err(RuntimeError::definition(
+                format!("{origin}: {}", options.block()),
+                format!(
+                    "unknown option '{key}' for connector '{connector}'{}",
+                    did_you_mean(key, names)
+                ),
+            ));
+        }
+    }
+    for option in known.iter().filter(|o| o.required) {
+        if options
+            .get_raw(option.name)
+            .is_none_or(|v| v.trim().is_empty())
+        {
+            return Err(RuntimeError::definition(
+                format!("{origin}: {}", options.block()),
+                format!(
+                    "missing required option '{}' for connector '{connector}': {}",
+                    option.name, option.description
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Pipeline {
+    /// Checks the definition against the registry's factories and builds the connectors
+    /// (no I/O yet). The state store is `pipeline.state.dir` when set, memory otherwise.
+    pub fn build(
+        definition: &PipelineDefinition,
+        registry: &ConnectorRegistry,
+    ) -> Result<Self, RuntimeError> {
+        let origin = definition.origin.as_str();
+        let settings = PipelineSettings::from_options(&definition.pipeline, origin)?;
+        if !definition.routes.is_empty() {
+            return Err(RuntimeError::definition(
+                format!("{origin}: route"),
+                "route rules are not supported by this version yet; remove the route block (tables keep their names)",
+            ));
+        }
+        if !definition.transforms.is_empty() {
+            return Err(RuntimeError::definition(
+                format!("{origin}: transform"),
+                "transform rules are not supported by this version yet; remove the transform block",
+            ));
+        }
+
+        let source_type = definition.source.connector_type.as_str();
+        let source_factory = registry.source(source_type).ok_or_else(|| {
+            let ids = registry.source_identifiers();
+            RuntimeError::definition(
+                format!("{origin}: source.type"),
+                format!(
+                    "no source connector '{source_type}'{}; available: {}",
+                    did_you_mean(source_type, ids.iter().copied()),
+                    ids.join(", ")
+                ),
+            )
+        })?;
+        let sink_type = definition.sink.connector.connector_type.as_str();
+        let sink_factory = registry.sink(sink_type).ok_or_else(|| {
+            let ids = registry.sink_identifiers();
+            RuntimeError::definition(
+                format!("{origin}: sink.type"),
+                format!(
+                    "no sink connector '{sink_type}'{}; available: {}",
+                    did_you_mean(sink_type, ids.iter().copied()),
+                    ids.join(", ")
+                ),
+            )
+        })?;
+        check_options(
+            origin,
+            &definition.source.options,
+            &source_factory.options(),
+            &source_factory.option_prefixes(),
+            source_type,
+        )?;
+        check_options(
+            origin,
+            &definition.sink.connector.options,
+            &sink_factory.options(),
+            &sink_factory.option_prefixes(),
+            sink_type,
+        )?;
+
+        let wrap = |e: Error| RuntimeError::definition(origin, e.to_string());
+        let source = source_factory
+            .create(&FactoryContext {
+                pipeline_name: settings.name.clone(),
+                options: definition.source.options.clone(),
+                pipeline_options: definition.pipeline.clone(),
+            })
+            .map_err(wrap)?;
+        let parts = sink_factory
+            .create(&FactoryContext {
+                pipeline_name: settings.name.clone(),
+                options: definition.sink.connector.options.clone(),
+                pipeline_options: definition.pipeline.clone(),
+            })
+            .map_err(wrap)?;
+        let coordinator = SchemaCoordinator::new(
+            settings.schema_change_behavior,
+            definition.sink.include_schema_changes.as_deref(),
+            &definition.sink.exclude_schema_changes,
+        );
+        let state: Arc<dyn StateStore> = match &settings.state_dir {
+            Some(dir) => Arc::new(FileStateStore::new(dir)),
+            None => Arc::new(MemoryStateStore::default()),
+        };
+        Ok(Self {
+            settings,
+            source_type: source_type.to_string(),
+            sink_type: sink_type.to_string(),
+            source,
+            sink: parts.sink,
+            applier: parts.applier,
+            coordinator,
+            state,
+        })
+    }
+
+    /// Uses another state store (overrides `pipeline.state.dir`).
+    pub fn with_state_store(mut self, store: Arc<dyn StateStore>) -> Self {
+        self.state = store;
+        self
+    }
+
+    /// The checked `pipeline` settings.
+    pub fn settings(&self) -> &PipelineSettings {
+        &self.settings
+    }
+
+    /// Runs on a background task; the handle stops it and waits for the outcome.
+    pub fn spawn(self) -> PipelineHandle {
+        let (stop_tx, mut stop_rx) = watch::channel(false);
+        let task = tokio::spawn(self.run(async move {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+        }));
+        PipelineHandle {
+            stop: stop_tx,
+            task,
+        }
+    }
+
+    /// Runs until the source ends, `shutdown` completes, or an error stops it. On shutdown
+    /// and at the end a final checkpoint is taken. Errors come back after the last good
+    /// checkpoint is kept.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<RunSummary, RuntimeError> {
+        let Self {
+            settings,
+            source_type,
+            sink_type,
+            mut source,
+            mut sink,
+            applier,
+            coordinator,
+            state,
+        } = self;
+        let name = settings.name.clone();
+        let fail = |source: Error| RuntimeError::Connector {
+            pipeline: name.clone(),
+            source,
+        };
+
+        let restored = state.load().await?;
+        if let Some(cp) = &restored {
+            if cp.source_type != source_type || cp.sink_type != sink_type {
+                return Err(RuntimeError::State {
+                    location: state.describe(),
+                    message: format!(
+                        "the checkpoint was written by a {} -> {} pipeline, this one is {source_type} -> {sink_type}; use another state directory or remove it to start over",
+                        cp.source_type, cp.sink_type
+                    ),
+                });
+            }
+            tracing::info!(checkpoint = %cp.id, state = %state.describe(), "resuming from checkpoint");
+        }
+
+        sink.open().await.map_err(fail)?;
+        if let Some(cp) = &restored {
+            // The crash may have come between saving the checkpoint and committing it.
+            sink.commit(cp.committables.clone()).await.map_err(fail)?;
+            sink.recover(Some(cp.id)).await.map_err(fail)?;
+        }
+        if let Err(e) = source
+            .open(restored.as_ref().map(|c| c.offset.clone()))
+            .await
+        {
+            let _ = sink.close().await;
+            let _ = source.close().await;
+            return Err(fail(e));
+        }
+
+        let first_id = restored.as_ref().map_or(CheckpointId(1), |c| c.id.next());
+        let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let (done_tx, done_rx) = watch::channel::<Option<SourceOffset>>(None);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let reader = tokio::spawn(read_source(
+            source,
+            tx,
+            stop_rx,
+            done_rx,
+            settings.checkpoint_interval,
+            first_id,
+        ));
+        let shutdown_task = tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("stop requested: finishing with a final checkpoint");
+            let _ = stop_tx.send(true);
+        });
+
+        let mut writer = Writer {
+            sink,
+            applier,
+            coordinator,
+            state,
+            settings: &settings,
+            source_type: &source_type,
+            sink_type: &sink_type,
+            done: done_tx,
+            summary: RunSummary {
+                resumed: restored.is_some(),
+                last_checkpoint: restored.as_ref().map(|c| c.id),
+                ..RunSummary::default()
+            },
+        };
+        let outcome = writer.consume(rx).await;
+        shutdown_task.abort();
+        let reader_result = reader.await;
+        let close = writer.sink.close().await;
+        let summary = writer.summary.clone();
+        outcome?;
+        match reader_result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(fail(e)),
+            Err(e) => return Err(fail(Error::permanent("source task", e.to_string()))),
+        }
+        close.map_err(fail)?;
+        Ok(summary)
+    }
+}
+
+/// A pipeline running on a background task.
+#[derive(Debug)]
+pub struct PipelineHandle {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<RunSummary, RuntimeError>>,
+}
+
+impl PipelineHandle {
+    /// Asks the pipeline to stop after a final checkpoint (returns at once).
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Whether the pipeline has ended.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Waits for the pipeline to end and returns its outcome.
+    pub async fn join(self) -> Result<RunSummary, RuntimeError> {
+        self.task.await.map_err(|e| RuntimeError::Connector {
+            pipeline: String::new(),
+            source: Error::permanent("pipeline task", e.to_string()),
+        })?
+    }
+}
+
+enum Message {
+    Events(Vec<Event>),
+    /// Everything sent before this is covered by `offset`.
+    Barrier(CheckpointId, SourceOffset),
+    /// The source ended or was stopped; a final barrier was sent just before.
+    End,
+    /// The source failed; the writer stops without a checkpoint.
+    Failed,
+}
+
+async fn read_source(
+    mut source: Box<dyn Source>,
+    tx: mpsc::Sender<Message>,
+    mut stop: watch::Receiver<bool>,
+    mut done: watch::Receiver<Option<SourceOffset>>,
+    interval: Duration,
+    mut next_id: CheckpointId,
+) -> Result<(), Error> {
+    let result = async {
+        let mut next_barrier = Instant::now() + interval;
+        loop {
+            if done.has_changed().unwrap_or(false) {
+                let offset = done.borrow_and_update().clone();
+                if let Some(offset) = offset {
+                    source.checkpoint_complete(&offset).await?;
+                }
+            }
+            let batch = tokio::select! {
+                biased;
+                _ = stop.wait_for(|s| *s) => None,
+                batch = source.next_batch() => batch?,
+            };
+            let Some(batch) = batch else { break };
+            if !batch.is_empty() && tx.send(Message::Events(batch)).await.is_err() {
+                return Ok(());
+            }
+            if Instant::now() >= next_barrier {
+                let offset = source.offset()?;
+                if tx.send(Message::Barrier(next_id, offset)).await.is_err() {
+                    return Ok(());
+                }
+                next_id = next_id.next();
+                next_barrier = Instant::now() + interval;
+            }
+        }
+        let offset = source.offset()?;
+        let _ = tx.send(Message::Barrier(next_id, offset)).await;
+        let _ = tx.send(Message::End).await;
+        Ok(())
+    }
+    .await;
+    if result.is_err() {
+        let _ = tx.send(Message::Failed).await;
+    }
+    let closed = source.close().await;
+    result.and(closed)
+}
+
+struct Writer<'a> {
+    sink: Box<dyn Sink>,
+    applier: Box<dyn SchemaApplier>,
+    coordinator: SchemaCoordinator,
+    state: Arc<dyn StateStore>,
+    settings: &'a PipelineSettings,
+    source_type: &'a str,
+    sink_type: &'a str,
+    done: watch::Sender<Option<SourceOffset>>,
+    summary: RunSummary,
+}
+
+impl Writer<'_> {
+    async fn consume(&mut self, mut rx: mpsc::Receiver<Message>) -> Result<(), RuntimeError> {
+        let supported = self.applier.supported_kinds();
+        while let Some(message) = rx.recv().await {
+            match message {
+                Message::Events(events) => self
+                    .write(events, &supported)
+                    .await
+                    .map_err(|e| self.fail(e))?,
+                Message::Barrier(id, offset) => self.checkpoint(id, offset).await?,
+                Message::End | Message::Failed => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
+    fn fail(&self, source: Error) -> RuntimeError {
+        RuntimeError::Connector {
+            pipeline: self.settings.name.clone(),
+            source,
+        }
+    }
+
+    async fn write(
+        &mut self,
+        events: Vec<Event>,
+        supported: &[SchemaChangeKind],
+    ) -> Result<(), Error> {
+        let mut pending: Vec<Event> = Vec::with_capacity(events.len());
+        for event in events {
+            match event {
+                Event::DataChange(e) => {
+                    self.summary.data_changes += 1;
+                    pending.push(Event::DataChange(self.coordinator.fit(e)));
+                }
+                Event::SchemaChange(change) => {
+                    self.summary.schema_changes += 1;
+                    let planned = self.coordinator.plan(&change, supported)?;
+                    if planned.is_empty() {
+                        continue;
+                    }
+                    if !pending.is_empty() {
+                        self.sink.write(std::mem::take(&mut pending)).await?;
+                    }
+                    // Rows before the change must land under the old schema.
+                    self.sink.flush().await?;
+                    for c in planned {
+                        let applied = tokio::time::timeout(
+                            self.settings.schema_change_timeout,
+                            self.applier.apply(&c),
+                        )
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(Error::permanent(
+                                format!("applying {} to {}", c.kind(), c.table_id()),
+                                "timed out (schema-operator.rpc-timeout)",
+                            ))
+                        });
+                        match applied {
+                            Ok(()) => {
+                                self.coordinator.applied(&c)?;
+                                self.sink.write(vec![Event::SchemaChange(c)]).await?;
+                            }
+                            Err(e) if !self.coordinator.apply_failure_is_fatal() => {
+                                tracing::warn!(error = %e, "schema change failed; rows keep the old schema (try_evolve)");
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+            }
+        }
+        if !pending.is_empty() {
+            self.sink.write(pending).await?;
+        }
+        Ok(())
+    }
+
+    async fn checkpoint(
+        &mut self,
+        id: CheckpointId,
+        offset: SourceOffset,
+    ) -> Result<(), RuntimeError> {
+        let committables = self.sink.prepare(id).await.map_err(|e| self.fail(e))?;
+        let cp = Checkpoint::new(
+            &self.settings.name,
+            self.source_type,
+            self.sink_type,
+            id,
+            offset.clone(),
+            committables.clone(),
+        );
+        if let Err(e) = self.state.save(&cp).await {
+            // The prepared data will be aborted on restart (or by the target's timeout).
+            let _ = self.sink.abort(committables).await;
+            return Err(e);
+        }
+        self.sink
+            .commit(committables)
+            .await
+            .map_err(|e| self.fail(e))?;
+        self.summary.checkpoints += 1;
+        self.summary.last_checkpoint = Some(id);
+        let _ = self.done.send(Some(offset));
+        tracing::debug!(checkpoint = %id, "checkpoint complete");
+        Ok(())
+    }
+}

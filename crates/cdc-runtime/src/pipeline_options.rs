@@ -1,0 +1,261 @@
+//! The `pipeline` block: Flink CDC's options plus our own (checkpoints, state).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use cdc_api::{ConfigOption, Options};
+
+use crate::RuntimeError;
+use crate::suggest::did_you_mean;
+
+const NAME: ConfigOption = ConfigOption::optional(
+    "name",
+    "Flink CDC Pipeline Job",
+    "the pipeline's name, used in logs, labels and the state dir",
+);
+const PARALLELISM: ConfigOption = ConfigOption::optional(
+    "parallelism",
+    "1",
+    "accepted for compatibility; concurrency is set per connector (chunk readers, load threads)",
+);
+const LOCAL_TIME_ZONE: ConfigOption = ConfigOption::optional(
+    "local-time-zone",
+    "systemDefault",
+    "the session zone; sinks render TIMESTAMP_LTZ in it (an IANA name, an offset like +08:00, or systemDefault)",
+);
+const RUNTIME_MODE: ConfigOption = ConfigOption::optional(
+    "execution.runtime-mode",
+    "STREAMING",
+    "STREAMING runs until stopped; BATCH ends when the source's snapshot is done",
+);
+const BEHAVIOR: ConfigOption = ConfigOption::optional(
+    "schema.change.behavior",
+    "lenient",
+    "exception, evolve, try_evolve, lenient or ignore",
+);
+const ROUTE_MODE: ConfigOption =
+    ConfigOption::optional("route-mode", "ALL_MATCH", "ALL_MATCH or FIRST_MATCH");
+const RPC_TIMEOUT: ConfigOption = ConfigOption::optional(
+    "schema-operator.rpc-timeout",
+    "3min",
+    "how long applying one schema change to the target may take",
+);
+const UID_PREFIX: ConfigOption = ConfigOption::optional_no_default(
+    "operator.uid.prefix",
+    "accepted for compatibility; there are no Flink operators to name",
+);
+const CHECKPOINT_INTERVAL: ConfigOption = ConfigOption::optional(
+    "checkpoint.interval",
+    "10s",
+    "how often a checkpoint is taken (exactly-once sinks commit at each one)",
+);
+const STATE_DIR: ConfigOption = ConfigOption::optional_no_default(
+    "state.dir",
+    "directory for checkpoints; without it a restart starts from scratch (--state-dir overrides)",
+);
+
+/// Every option of the `pipeline` block.
+pub fn pipeline_options() -> Vec<ConfigOption> {
+    vec![
+        NAME,
+        PARALLELISM,
+        LOCAL_TIME_ZONE,
+        RUNTIME_MODE,
+        BEHAVIOR,
+        ROUTE_MODE,
+        RPC_TIMEOUT,
+        UID_PREFIX,
+        CHECKPOINT_INTERVAL,
+        STATE_DIR,
+    ]
+}
+
+/// Flink CDC pipeline keys that cannot work here, with the reason.
+const REJECTED: [(&str, &str); 2] = [
+    (
+        "user-defined-function",
+        "Java and Python UDFs need a JVM; write the function as a transform expression or a Rust connector",
+    ),
+    ("model", "AI model functions are not supported"),
+];
+
+/// What to do with schema changes (Flink CDC's `schema.change.behavior`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaChangeBehavior {
+    /// Any schema change other than a table creation stops the pipeline.
+    Exception,
+    /// Apply every change; a failure stops the pipeline.
+    Evolve,
+    /// Apply changes; when one fails, keep going with rows fitted to the old schema.
+    TryEvolve,
+    /// Apply changes in a way that loses no data: dropped columns stay (NULL from then on),
+    /// renames add the new column, truncate and drop table are not forwarded.
+    Lenient,
+    /// Apply no changes; rows are fitted to the schema the table was created with.
+    Ignore,
+}
+
+/// The `pipeline` block, checked and typed.
+#[derive(Debug, Clone)]
+pub struct PipelineSettings {
+    /// `name`.
+    pub name: String,
+    /// `local-time-zone` as written (`systemDefault` resolved by the sinks).
+    pub local_time_zone: String,
+    /// `execution.runtime-mode` is BATCH.
+    pub batch_mode: bool,
+    /// `schema.change.behavior`.
+    pub schema_change_behavior: SchemaChangeBehavior,
+    /// `route-mode` is FIRST_MATCH.
+    pub route_first_match: bool,
+    /// `schema-operator.rpc-timeout`.
+    pub schema_change_timeout: Duration,
+    /// `checkpoint.interval`.
+    pub checkpoint_interval: Duration,
+    /// `state.dir`.
+    pub state_dir: Option<PathBuf>,
+}
+
+impl PipelineSettings {
+    /// Checks the block: unknown keys (with the nearest known one), values, rejected keys.
+    pub fn from_options(options: &Options, origin: &str) -> Result<Self, RuntimeError> {
+        let known = pipeline_options();
+        for (key, _) in options.iter() {
+            if let Some((_, why)) = REJECTED
+                .iter()
+                .find(|(k, _)| key == *k || key.starts_with(&format!("{k}.")))
+            {
+                return Err(RuntimeError::definition(
+                    format!("{origin}: pipeline.{key}"),
+                    format!("not supported: {why}"),
+                ));
+            }
+            if !known.iter().any(|o| o.name == key) {
+                return Err(RuntimeError::definition(
+                    format!("{origin}: pipeline"),
+                    format!(
+                        "unknown option '{key}'{}",
+                        did_you_mean(key, known.iter().map(|o| o.name))
+                    ),
+                ));
+            }
+        }
+        let wrap = |e: cdc_api::Error| RuntimeError::definition(origin, e.to_string());
+        let bad = |key: &str, message: String| {
+            RuntimeError::definition(format!("{origin}: pipeline.{key}"), message)
+        };
+        let behavior_text = options.string(&BEHAVIOR).unwrap_or_default();
+        let schema_change_behavior = match behavior_text.to_ascii_lowercase().as_str() {
+            "exception" => SchemaChangeBehavior::Exception,
+            "evolve" => SchemaChangeBehavior::Evolve,
+            "try_evolve" => SchemaChangeBehavior::TryEvolve,
+            "lenient" => SchemaChangeBehavior::Lenient,
+            "ignore" => SchemaChangeBehavior::Ignore,
+            other => {
+                return Err(bad(
+                    BEHAVIOR.name,
+                    format!(
+                        "'{other}' is not one of exception, evolve, try_evolve, lenient, ignore"
+                    ),
+                ));
+            }
+        };
+        let mode = options
+            .string(&RUNTIME_MODE)
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        let batch_mode = match mode.as_str() {
+            "STREAMING" => false,
+            "BATCH" => true,
+            other => {
+                return Err(bad(
+                    RUNTIME_MODE.name,
+                    format!("'{other}' is not STREAMING or BATCH"),
+                ));
+            }
+        };
+        let route = options
+            .string(&ROUTE_MODE)
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        let route_first_match = match route.as_str() {
+            "ALL_MATCH" => false,
+            "FIRST_MATCH" => true,
+            other => {
+                return Err(bad(
+                    ROUTE_MODE.name,
+                    format!("'{other}' is not ALL_MATCH or FIRST_MATCH"),
+                ));
+            }
+        };
+        let parallelism = options.u64(&PARALLELISM).map_err(wrap)?.unwrap_or(1);
+        if parallelism == 0 {
+            return Err(bad(PARALLELISM.name, "must be at least 1".into()));
+        }
+        let checkpoint_interval = options
+            .duration(&CHECKPOINT_INTERVAL)
+            .map_err(wrap)?
+            .unwrap_or(Duration::from_secs(10));
+        if checkpoint_interval < Duration::from_millis(100) {
+            return Err(bad(
+                CHECKPOINT_INTERVAL.name,
+                "must be at least 100ms".into(),
+            ));
+        }
+        Ok(Self {
+            name: options.string(&NAME).unwrap_or_default(),
+            local_time_zone: options.string(&LOCAL_TIME_ZONE).unwrap_or_default(),
+            batch_mode,
+            schema_change_behavior,
+            route_first_match,
+            schema_change_timeout: options
+                .duration(&RPC_TIMEOUT)
+                .map_err(wrap)?
+                .unwrap_or(Duration::from_secs(180)),
+            checkpoint_interval,
+            state_dir: options.string(&STATE_DIR).map(PathBuf::from),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<PipelineSettings, RuntimeError> {
+        let mut o = Options::new("pipeline");
+        for (k, v) in pairs {
+            o.insert(*k, *v);
+        }
+        PipelineSettings::from_options(&o, "p.yaml")
+    }
+
+    #[test]
+    fn defaults_follow_flink_cdc() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.name, "Flink CDC Pipeline Job");
+        assert_eq!(s.schema_change_behavior, SchemaChangeBehavior::Lenient);
+        assert!(!s.batch_mode && !s.route_first_match);
+        assert_eq!(s.schema_change_timeout, Duration::from_secs(180));
+    }
+
+    #[test]
+    fn bad_pipeline_options_are_named() {
+        let e = settings(&[("schema.change.behaviour", "evolve")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("did you mean 'schema.change.behavior'"), "{e}");
+        let e = settings(&[("schema.change.behavior", "yolo")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pipeline.schema.change.behavior"), "{e}");
+        let e = settings(&[("user-defined-function", "[]")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("JVM"), "{e}");
+        let e = settings(&[("checkpoint.interval", "soon")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("checkpoint.interval"), "{e}");
+    }
+}

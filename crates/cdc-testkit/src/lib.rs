@@ -1,0 +1,30 @@
+//! # cdc-testkit: real parts for testing pipelines and connectors
+//!
+//! * [`MariaDb`]: a private MariaDB server (temporary data directory, free port, binlog on in
+//!   ROW format with full row images, a unique server id), stopped when dropped.
+//! * [`ValuesSourceFactory`] / [`ValuesSinkFactory`]: in-memory connectors (`type: values`)
+//!   for runtime tests, like Flink CDC's values connector. The sink keeps what was committed
+//!   in a [`ValuesDatabase`] you can read back.
+//!
+//! Tests that need MariaDB call [`MariaDb::start_or_skip`]: when the server binaries are
+//! missing it prints how to install them and returns `None`, unless the environment variable
+//! `CDC_TEST_REQUIRE_MARIADB=1` is set (CI sets it), in which case the test fails.
+#![warn(missing_docs)]
+
+mod mariadb;
+mod values;
+
+pub use mariadb::{MariaDb, MariaDbError, REQUIRE_MARIADB_ENV};
+pub use values::{
+    ValuesDatabase, ValuesSinkFactory, ValuesSourceFactory, ValuesTable, register_event_set,
+    values_database,
+};
+
+/// A registry with the values source and sink, for tests.
+pub fn test_registry() -> cdc_api::ConnectorRegistry {
+    let mut registry = cdc_api::ConnectorRegistry::new();
+    registry
+        .register_source(ValuesSourceFactory)
+        .register_sink(ValuesSinkFactory);
+    registry
+}

@@ -1,0 +1,456 @@
+//! In-memory `values` source and sink for runtime and connector tests.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cdc_api::{
+    CheckpointId, Column, Committable, ConfigOption, DataChangeEvent, DataType, DataTypeKind,
+    Error, Event, FactoryContext, OperationType, Result, Schema, SchemaApplier, SchemaChangeEvent,
+    SchemaChangeKind, Sink, SinkFactory, SinkParts, Source, SourceFactory, SourceOffset, TableId,
+    Value,
+};
+
+static EVENT_SETS: LazyLock<Mutex<HashMap<String, Arc<Vec<Event>>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+static DATABASES: LazyLock<Mutex<HashMap<String, Arc<Mutex<ValuesDatabase>>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Makes `events` available to `source: {type: values, event-set: NAME}` in this process.
+pub fn register_event_set(name: &str, events: Vec<Event>) {
+    lock(&EVENT_SETS).insert(name.to_string(), Arc::new(events));
+}
+
+/// The database a `values` sink with `sink-id: ID` writes into (created empty if new).
+pub fn values_database(sink_id: &str) -> Arc<Mutex<ValuesDatabase>> {
+    lock(&DATABASES)
+        .entry(sink_id.to_string())
+        .or_default()
+        .clone()
+}
+
+fn builtin_event_set(name: &str) -> Option<Vec<Event>> {
+    let t = TableId::new("default_namespace", "table1");
+    let schema = Schema::new(vec![
+        Column::new("col1", DataType::new(DataTypeKind::String).not_null()),
+        Column::new("col2", DataType::new(DataTypeKind::String)),
+    ])
+    .with_primary_key(["col1"]);
+    let row = |a: &str, b: &str| vec![Value::String(a.into()), Value::String(b.into())];
+    match name {
+        "single-table" => Some(vec![
+            SchemaChangeEvent::CreateTable {
+                table_id: t.clone(),
+                schema,
+            }
+            .into(),
+            DataChangeEvent::insert(t.clone(), row("1", "1")).into(),
+            DataChangeEvent::insert(t.clone(), row("2", "2")).into(),
+            DataChangeEvent::insert(t.clone(), row("3", "3")).into(),
+            DataChangeEvent::delete(t.clone(), row("1", "1")).into(),
+            DataChangeEvent::update(t, row("2", "2"), row("2", "x")).into(),
+        ]),
+        _ => None,
+    }
+}
+
+const EVENT_SET: ConfigOption = ConfigOption::optional(
+    "event-set",
+    "single-table",
+    "the events to emit: `single-table`, or a name given to cdc_testkit::register_event_set",
+);
+const BATCH_SIZE: ConfigOption = ConfigOption::optional(
+    "batch-size",
+    "100",
+    "events per batch handed to the runtime",
+);
+const UNBOUNDED: ConfigOption = ConfigOption::optional(
+    "unbounded",
+    "false",
+    "keep running (idle) after the last event until the pipeline is stopped",
+);
+const BATCH_INTERVAL: ConfigOption = ConfigOption::optional(
+    "batch-interval",
+    "0ms",
+    "pause before each batch, to spread the events over time (for tests)",
+);
+const FAIL_AT: ConfigOption = ConfigOption::optional_no_default(
+    "fail-at",
+    "fail with a permanent error instead of emitting the event at this index (for tests)",
+);
+
+/// `type: values` source: emits a fixed list of events, resumable by index.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ValuesSourceFactory;
+
+impl SourceFactory for ValuesSourceFactory {
+    fn identifier(&self) -> &'static str {
+        "values"
+    }
+
+    fn options(&self) -> Vec<ConfigOption> {
+        vec![EVENT_SET, BATCH_SIZE, BATCH_INTERVAL, UNBOUNDED, FAIL_AT]
+    }
+
+    fn create(&self, ctx: &FactoryContext) -> Result<Box<dyn Source>> {
+        let o = &ctx.options;
+        let name = o.string(&EVENT_SET).unwrap_or_default();
+        let events = match lock(&EVENT_SETS).get(&name) {
+            Some(e) => e.clone(),
+            None => Arc::new(builtin_event_set(&name).ok_or_else(|| {
+                Error::invalid_option(
+                    o.qualified(EVENT_SET.name),
+                    format!("no event set '{name}': use single-table or register one"),
+                )
+            })?),
+        };
+        let batch_size = o.u64(&BATCH_SIZE)?.unwrap_or(100).max(1) as usize;
+        Ok(Box::new(ValuesSource {
+            events,
+            next: 0,
+            batch_size,
+            batch_interval: o.duration(&BATCH_INTERVAL)?.unwrap_or_default(),
+            unbounded: o.bool(&UNBOUNDED)?.unwrap_or(false),
+            fail_at: o.u64(&FAIL_AT)?.map(|v| v as usize),
+            announce: Vec::new(),
+        }))
+    }
+}
+
+struct ValuesSource {
+    events: Arc<Vec<Event>>,
+    next: usize,
+    batch_size: usize,
+    batch_interval: Duration,
+    unbounded: bool,
+    fail_at: Option<usize>,
+    /// CreateTable events to re-announce after a resume.
+    announce: Vec<Event>,
+}
+
+#[async_trait]
+impl Source for ValuesSource {
+    async fn open(&mut self, restore: Option<SourceOffset>) -> Result<()> {
+        let Some(SourceOffset(offset)) = restore else {
+            return Ok(());
+        };
+        let next = offset
+            .get("next")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or_else(|| Error::permanent("values source", format!("bad offset {offset}")))?
+            as usize;
+        self.next = next.min(self.events.len());
+        // Rebuild the schemas as of the offset and announce them first.
+        let mut schemas: BTreeMap<TableId, Schema> = BTreeMap::new();
+        for e in &self.events[..self.next] {
+            if let Event::SchemaChange(c) = e {
+                let current = schemas.get(c.table_id()).cloned().unwrap_or_default();
+                match c {
+                    SchemaChangeEvent::DropTable { table_id } => {
+                        schemas.remove(table_id);
+                    }
+                    _ => {
+                        let next = c
+                            .apply_to(&current)
+                            .map_err(|m| Error::permanent("values source", m))?;
+                        schemas.insert(c.table_id().clone(), next);
+                    }
+                }
+            }
+        }
+        self.announce = schemas
+            .into_iter()
+            .map(|(table_id, schema)| SchemaChangeEvent::CreateTable { table_id, schema }.into())
+            .collect();
+        Ok(())
+    }
+
+    async fn next_batch(&mut self) -> Result<Option<Vec<Event>>> {
+        if !self.announce.is_empty() {
+            return Ok(Some(std::mem::take(&mut self.announce)));
+        }
+        if self.next >= self.events.len() {
+            if self.unbounded {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                return Ok(Some(Vec::new()));
+            }
+            return Ok(None);
+        }
+        if !self.batch_interval.is_zero() {
+            tokio::time::sleep(self.batch_interval).await;
+        }
+        let mut end = (self.next + self.batch_size).min(self.events.len());
+        if let Some(fail_at) = self.fail_at {
+            if fail_at == self.next {
+                return Err(Error::permanent(
+                    "values source",
+                    format!("injected failure at event {fail_at}"),
+                ));
+            }
+            if (self.next..end).contains(&fail_at) {
+                end = fail_at;
+            }
+        }
+        let batch = self.events[self.next..end].to_vec();
+        self.next = end;
+        Ok(Some(batch))
+    }
+
+    fn offset(&self) -> Result<SourceOffset> {
+        Ok(SourceOffset(serde_json::json!({ "next": self.next })))
+    }
+}
+
+/// One table of a [`ValuesDatabase`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ValuesTable {
+    /// The current schema.
+    pub schema: Schema,
+    /// Rows in insertion order (upserted by primary key when the table has one).
+    pub rows: Vec<Vec<Value>>,
+}
+
+impl ValuesTable {
+    fn key_of(&self, row: &[Value]) -> Option<Vec<Value>> {
+        let idx = self.schema.primary_key_indexes();
+        (!idx.is_empty()).then(|| {
+            idx.iter()
+                .map(|&i| row.get(i).cloned().unwrap_or(Value::Null))
+                .collect()
+        })
+    }
+
+    fn position(&self, row: &[Value]) -> Option<usize> {
+        match self.key_of(row) {
+            Some(key) => self
+                .rows
+                .iter()
+                .position(|r| self.key_of(r).as_ref() == Some(&key)),
+            None => self.rows.iter().position(|r| r == row),
+        }
+    }
+
+    fn apply(&mut self, e: &DataChangeEvent) {
+        if let Some(before) = &e.before {
+            if e.op != OperationType::Insert {
+                if let Some(i) = self.position(before) {
+                    self.rows.remove(i);
+                }
+            }
+        }
+        if let Some(after) = &e.after {
+            if self.key_of(after).is_some() {
+                if let Some(i) = self.position(after) {
+                    self.rows[i].clone_from(after);
+                    return;
+                }
+            }
+            self.rows.push(after.clone());
+        }
+    }
+
+    /// Rows rendered as text, sorted: easy to compare in tests.
+    pub fn sorted_text_rows(&self) -> Vec<Vec<String>> {
+        let mut rows: Vec<Vec<String>> = self
+            .rows
+            .iter()
+            .map(|r| r.iter().map(ToString::to_string).collect())
+            .collect();
+        rows.sort();
+        rows
+    }
+}
+
+/// What a `values` sink committed: tables with their rows, and every committed event in
+/// order.
+#[derive(Debug, Default)]
+pub struct ValuesDatabase {
+    /// Tables by id.
+    pub tables: BTreeMap<TableId, ValuesTable>,
+    /// Every committed event, in order.
+    pub log: Vec<Event>,
+    /// Checkpoints committed, in order (a repeated commit is not recorded twice).
+    pub committed_checkpoints: Vec<CheckpointId>,
+    prepared: BTreeMap<CheckpointId, Vec<Event>>,
+}
+
+impl ValuesDatabase {
+    fn apply_event(&mut self, event: &Event) {
+        match event {
+            Event::DataChange(e) => {
+                self.tables.entry(e.table_id.clone()).or_default().apply(e);
+            }
+            Event::SchemaChange(c) => self.apply_schema_change(c),
+        }
+        self.log.push(event.clone());
+    }
+
+    fn apply_schema_change(&mut self, change: &SchemaChangeEvent) {
+        let id = change.table_id().clone();
+        match change {
+            SchemaChangeEvent::CreateTable { schema, .. } => {
+                self.tables.entry(id).or_insert_with(|| ValuesTable {
+                    schema: schema.clone(),
+                    rows: Vec::new(),
+                });
+            }
+            SchemaChangeEvent::DropTable { .. } => {
+                self.tables.remove(&id);
+            }
+            SchemaChangeEvent::TruncateTable { .. } => {
+                if let Some(t) = self.tables.get_mut(&id) {
+                    t.rows.clear();
+                }
+            }
+            other => {
+                if let Some(t) = self.tables.get_mut(&id) {
+                    if let Ok(next) = other.apply_to(&t.schema) {
+                        let renames: HashMap<&str, &str> = match other {
+                            SchemaChangeEvent::RenameColumn { renames, .. } => renames
+                                .iter()
+                                .map(|(o, n)| (n.as_str(), o.as_str()))
+                                .collect(),
+                            _ => HashMap::new(),
+                        };
+                        let map: Vec<Option<usize>> = next
+                            .columns
+                            .iter()
+                            .map(|c| {
+                                let old = renames.get(c.name.as_str()).copied().unwrap_or(&c.name);
+                                t.schema.column_index(old)
+                            })
+                            .collect();
+                        for row in &mut t.rows {
+                            *row = map
+                                .iter()
+                                .map(|m| m.and_then(|i| row.get(i).cloned()).unwrap_or(Value::Null))
+                                .collect();
+                        }
+                        t.schema = next;
+                    }
+                }
+            }
+        }
+    }
+}
+
+const SINK_ID: ConfigOption = ConfigOption::optional(
+    "sink-id",
+    "default",
+    "the name under which tests read what was committed (cdc_testkit::values_database)",
+);
+const MATERIALIZE: ConfigOption = ConfigOption::optional(
+    "materialize.in.memory",
+    "true",
+    "accepted for Flink CDC compatibility; the sink always keeps its tables in memory",
+);
+
+/// `type: values` sink: keeps committed events and tables in memory, exactly once: data
+/// becomes visible at checkpoint commit, and a repeated commit is ignored.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ValuesSinkFactory;
+
+impl SinkFactory for ValuesSinkFactory {
+    fn identifier(&self) -> &'static str {
+        "values"
+    }
+
+    fn options(&self) -> Vec<ConfigOption> {
+        vec![SINK_ID, MATERIALIZE]
+    }
+
+    fn create(&self, ctx: &FactoryContext) -> Result<SinkParts> {
+        let sink_id = ctx.options.string(&SINK_ID).unwrap_or_default();
+        ctx.options.bool(&MATERIALIZE)?;
+        Ok(SinkParts {
+            sink: Box::new(ValuesSink {
+                db: values_database(&sink_id),
+                pending: Vec::new(),
+            }),
+            applier: Box::new(ValuesApplier),
+        })
+    }
+}
+
+struct ValuesSink {
+    db: Arc<Mutex<ValuesDatabase>>,
+    pending: Vec<Event>,
+}
+
+#[async_trait]
+impl Sink for ValuesSink {
+    async fn write(&mut self, events: Vec<Event>) -> Result<()> {
+        self.pending.extend(events);
+        Ok(())
+    }
+
+    /// Data waits for the checkpoint commit; nothing to do here.
+    async fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    async fn prepare(&mut self, checkpoint: CheckpointId) -> Result<Vec<Committable>> {
+        let events = std::mem::take(&mut self.pending);
+        lock(&self.db).prepared.insert(checkpoint, events);
+        Ok(vec![Committable(
+            serde_json::json!({ "checkpoint": checkpoint.0 }),
+        )])
+    }
+
+    async fn commit(&mut self, committables: Vec<Committable>) -> Result<()> {
+        let mut db = lock(&self.db);
+        for Committable(c) in committables {
+            let id = CheckpointId(
+                c.get("checkpoint")
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(0),
+            );
+            if db.committed_checkpoints.contains(&id) {
+                continue;
+            }
+            if let Some(events) = db.prepared.remove(&id) {
+                for e in &events {
+                    db.apply_event(e);
+                }
+                db.committed_checkpoints.push(id);
+            }
+        }
+        Ok(())
+    }
+
+    async fn abort(&mut self, committables: Vec<Committable>) -> Result<()> {
+        let mut db = lock(&self.db);
+        for Committable(c) in committables {
+            if let Some(id) = c.get("checkpoint").and_then(serde_json::Value::as_u64) {
+                db.prepared.remove(&CheckpointId(id));
+            }
+        }
+        Ok(())
+    }
+
+    async fn recover(&mut self, last: Option<CheckpointId>) -> Result<()> {
+        let mut db = lock(&self.db);
+        let last = last.unwrap_or(CheckpointId(0));
+        db.prepared.retain(|id, _| *id <= last);
+        Ok(())
+    }
+}
+
+/// Accepts every schema change (the sink applies them to its tables at commit).
+struct ValuesApplier;
+
+#[async_trait]
+impl SchemaApplier for ValuesApplier {
+    fn supported_kinds(&self) -> Vec<SchemaChangeKind> {
+        SchemaChangeKind::ALL.to_vec()
+    }
+
+    async fn apply(&mut self, _change: &SchemaChangeEvent) -> Result<()> {
+        Ok(())
+    }
+}
