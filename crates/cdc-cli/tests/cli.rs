@@ -1,4 +1,5 @@
 //! The `cdc` binary: validate, run, errors, help.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
 
 use std::process::Command;
 

@@ -1,9 +1,51 @@
 //! # cdc-connector-doris
 //!
-//! The Apache Doris sink (`type: doris`).
+//! The Apache Doris sink (`type: doris`): rows go in as Stream Loads of JSON lines with
+//! `__DORIS_DELETE_SIGN__`, schema changes as SQL over the FE's HTTP API. Option names and
+//! defaults are Flink CDC's (`fenodes`, `sink.buffer-flush.max-rows`, ...).
+//!
+//! * At-least-once (the default, `sink.enable.batch-mode: true`): per-table buffers loaded
+//!   by size, row count, interval and at every checkpoint; UNIQUE KEY upserts make replays
+//!   harmless.
+//! * Exactly-once (`sink.enable-2pc: true`, or batch mode off): two-phase Stream Load with
+//!   deterministic labels per pipeline, table and checkpoint; see the `sink` module.
+//!
+//! Modules, each with one job: `config` (options), `type_mapping` (CDC -> Doris types),
+//! `ddl` (statements), `encoder` (rows -> JSON lines), `service` (HTTP), `retry` (what an
+//! answer means), `applier` (schema changes), `sink` (buffers, loads, checkpoints).
+//!
+//! ```
+//! use cdc_api::{FactoryContext, Options, SinkFactory};
+//! use cdc_connector_doris::DorisSinkFactory;
+//! let mut options = Options::new("sink");
+//! options.insert("fenodes", "127.0.0.1:8030");
+//! options.insert("username", "root");
+//! let ctx = FactoryContext {
+//!     pipeline_name: "orders".into(),
+//!     options,
+//!     pipeline_options: Options::new("pipeline"),
+//! };
+//! assert!(DorisSinkFactory.create(&ctx).is_ok());
+//! ```
 #![warn(missing_docs)]
 
+mod applier;
+mod config;
+mod ddl;
+mod encoder;
+mod retry;
+mod service;
+mod sink;
+mod type_mapping;
+
+use std::sync::Arc;
+
 use cdc_api::{ConfigOption, Error, FactoryContext, Result, SinkFactory, SinkParts};
+
+use crate::applier::DorisSchemaApplier;
+use crate::config::DorisSinkConfig;
+use crate::service::DorisService;
+use crate::sink::DorisSink;
 
 /// Builds the Doris sink from a `sink: {type: doris, ...}` block.
 #[derive(Debug, Clone, Copy, Default)]
@@ -15,13 +57,30 @@ impl SinkFactory for DorisSinkFactory {
     }
 
     fn options(&self) -> Vec<ConfigOption> {
+        config::all_options()
+    }
+
+    fn option_prefixes(&self) -> Vec<&'static str> {
         vec![
-            ConfigOption::required("fenodes", "FE HTTP addresses"),
-            ConfigOption::required("username", "Doris user"),
+            config::PROPERTIES_PREFIX,
+            config::TABLE_PROPERTIES_PREFIX,
+            config::AUTO_PARTITION_PREFIX,
         ]
     }
 
-    fn create(&self, _ctx: &FactoryContext) -> Result<SinkParts> {
-        Err(Error::permanent("sink 'doris'", "not implemented yet"))
+    fn create(&self, ctx: &FactoryContext) -> Result<SinkParts> {
+        let config = Arc::new(DorisSinkConfig::from_context(ctx)?);
+        let service = DorisService::new(
+            config.fenodes.clone(),
+            config.benodes.clone(),
+            config.username.clone(),
+            config.password.clone(),
+        )
+        .map_err(|e| Error::permanent("building the Doris sink", e))?;
+        let service = Arc::new(service);
+        Ok(SinkParts {
+            sink: Box::new(DorisSink::new(Arc::clone(&config), Arc::clone(&service))),
+            applier: Box::new(DorisSchemaApplier::new(service, config)),
+        })
     }
 }

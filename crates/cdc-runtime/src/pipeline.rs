@@ -92,10 +92,7 @@ fn check_options(
         }
     }
     for option in known.iter().filter(|o| o.required) {
-        if options
-            .get_raw(option.name)
-            .is_none_or(|v| v.trim().is_empty())
-        {
+        if options.get_raw(option.name).is_none() {
             return Err(RuntimeError::definition(
                 format!("{origin}: {}", options.block()),
                 format!(

@@ -1,4 +1,5 @@
 //! values -> values pipelines through the runtime: order, checkpoints, restart, stop.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
 
 use std::sync::Arc;
 use std::time::Duration;

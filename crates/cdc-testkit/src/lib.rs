@@ -2,6 +2,8 @@
 //!
 //! * [`MariaDb`]: a private MariaDB server (temporary data directory, free port, binlog on in
 //!   ROW format with full row images, a unique server id), stopped when dropped.
+//! * [`DorisEmulator`]: an in-process Doris FE + BE (Stream Load, 2PC, the HTTP SQL API),
+//!   strict like the real servers, with injectable faults; see [`doris`].
 //! * [`ValuesSourceFactory`] / [`ValuesSinkFactory`]: in-memory connectors (`type: values`)
 //!   for runtime tests, like Flink CDC's values connector. The sink keeps what was committed
 //!   in a [`ValuesDatabase`] you can read back.
@@ -11,9 +13,14 @@
 //! `CDC_TEST_REQUIRE_MARIADB=1` is set (CI sets it), in which case the test fails.
 #![warn(missing_docs)]
 
+pub mod doris;
 mod mariadb;
 mod values;
 
+pub use doris::{
+    ColumnInfo, DorisEmulator, DorisEmulatorOptions, DorisFault, EmulatorError, LoadRecord,
+    QueryResult, TableModel, TxnRecord, TxnState,
+};
 pub use mariadb::{MariaDb, MariaDbError, REQUIRE_MARIADB_ENV};
 pub use values::{
     ValuesDatabase, ValuesSinkFactory, ValuesSourceFactory, ValuesTable, register_event_set,

@@ -1,4 +1,5 @@
 //! The kit's private MariaDB: binlog on, ROW format, full row images.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
 
 use cdc_testkit::MariaDb;
 

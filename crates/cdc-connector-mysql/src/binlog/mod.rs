@@ -1,0 +1,6 @@
+//! Reading the binlog: positions, the replication stream, and row decoding.
+
+pub(crate) mod decimal;
+pub(crate) mod position;
+pub(crate) mod reader;
+pub(crate) mod rows;

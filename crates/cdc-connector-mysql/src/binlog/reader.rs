@@ -1,0 +1,626 @@
+//! The replication connection: reads events from a position, verifies checksums, tracks
+//! transactions, decodes rows of captured tables and hands them on in batches that carry
+//! the position to resume from.
+//!
+//! Positions are transaction-exact: a batch's position is the start of the transaction it
+//! ends in plus how many of its rows were already handed on (`skip_rows`), or the position
+//! after the last committed transaction. Resuming there repeats nothing and loses nothing.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cdc_api::{DataChangeEvent, Error, Event, Result, TableId};
+use futures::StreamExt;
+use mysql_async::BinlogStreamRequest;
+use mysql_async::prelude::Queryable;
+use mysql_common::binlog::events::{QueryEvent, RotateEvent, TableMapEvent};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::position::BinlogPosition;
+use super::rows::{ColumnInfo, ColumnLayout, Cursor, decode_row, layout};
+use crate::MySqlSourceConfig;
+use crate::ddl::{self, TableChange};
+use crate::schema::TableMeta;
+use crate::source::{Batch, TableKey, TableUpdate};
+
+/// Where to resume in the binlog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct BinlogOffset {
+    pub(crate) file: String,
+    pub(crate) pos: u64,
+    /// Rows of the transaction starting at `pos` already handed on.
+    pub(crate) skip_rows: u64,
+    /// The GTID of the last committed transaction, when the server uses GTIDs.
+    #[serde(default)]
+    pub(crate) gtid: Option<String>,
+}
+
+const BATCH_EVENTS: usize = 1024;
+
+// Event type codes.
+const QUERY: u8 = 2;
+const ROTATE: u8 = 4;
+const FORMAT_DESCRIPTION: u8 = 15;
+const XID: u8 = 16;
+const TABLE_MAP: u8 = 19;
+const WRITE_V1: u8 = 23;
+const UPDATE_V1: u8 = 24;
+const DELETE_V1: u8 = 25;
+const HEARTBEAT: u8 = 27;
+const WRITE_V2: u8 = 30;
+const UPDATE_V2: u8 = 31;
+const DELETE_V2: u8 = 32;
+const MYSQL_GTID: u8 = 33;
+const MYSQL_ANONYMOUS_GTID: u8 = 34;
+const MARIADB_GTID: u8 = 162;
+const MARIADB_COMPRESSED_FIRST: u8 = 166;
+const MARIADB_COMPRESSED_LAST: u8 = 171;
+const MYSQL_PARTIAL_UPDATE: u8 = 39;
+
+pub(crate) struct BinlogReader {
+    pub(crate) config: Arc<MySqlSourceConfig>,
+    pub(crate) opts: mysql_async::Opts,
+    pub(crate) tables: HashMap<TableKey, TableMeta>,
+    /// Captured tables whose snapshot was read at a position: their changes before it are
+    /// already in the snapshot.
+    pub(crate) snapshot_positions: HashMap<TableKey, BinlogPosition>,
+    pub(crate) tx: mpsc::Sender<Result<Batch>>,
+    /// Stop after this position (bounded reads for tests); None = forever.
+    pub(crate) stop_at: Option<BinlogPosition>,
+}
+
+struct StreamState {
+    file: String,
+    next_pos: u64,
+    in_txn: bool,
+    txn_start: BinlogPosition,
+    rows_seen: u64,
+    rows_sent: u64,
+    skip_rows: u64,
+    gtid: Option<String>,
+    txn_gtid: Option<String>,
+    table_maps: HashMap<u64, (TableKey, Vec<ColumnLayout>)>,
+    infos: HashMap<TableKey, Arc<Vec<ColumnInfo>>>,
+    pending: Vec<Event>,
+    updates: Vec<TableUpdate>,
+    last_send: Instant,
+    seen_format_description: bool,
+}
+
+impl StreamState {
+    fn offset(&self) -> BinlogOffset {
+        if self.in_txn {
+            BinlogOffset {
+                file: self.txn_start.file.clone(),
+                pos: self.txn_start.pos,
+                skip_rows: self.rows_sent.max(self.skip_rows),
+                gtid: self.gtid.clone(),
+            }
+        } else {
+            BinlogOffset {
+                file: self.file.clone(),
+                pos: self.next_pos,
+                skip_rows: 0,
+                gtid: self.gtid.clone(),
+            }
+        }
+    }
+}
+
+fn protocol(what: &str, detail: impl std::fmt::Display) -> Error {
+    Error::permanent(format!("reading the binlog ({what})"), detail.to_string())
+}
+
+impl BinlogReader {
+    /// Streams from `start` until the channel closes, a permanent error, or `stop_at`.
+    pub(crate) async fn run(mut self, start: BinlogOffset) {
+        let mut offset = start;
+        let mut failures = 0u32;
+        loop {
+            match self.stream_once(&offset).await {
+                Ok(Some(last)) => {
+                    offset = last;
+                    failures = 0;
+                }
+                Ok(None) => return,
+                Err((e, last)) if e.is_retryable() => {
+                    offset = last;
+                    failures += 1;
+                    if failures > self.config.connect_max_retries.max(1) * 10 {
+                        let _ = self
+                            .tx
+                            .send(Err(e.into_permanent("gave up reconnecting")))
+                            .await;
+                        return;
+                    }
+                    let wait = Duration::from_millis(200 * u64::from(failures.min(25)));
+                    tracing::warn!(error = %e, retry_in = ?wait, position = %format!("{}:{}", offset.file, offset.pos), "binlog connection lost; reconnecting");
+                    tokio::time::sleep(wait).await;
+                }
+                Err((e, _)) => {
+                    let _ = self.tx.send(Err(e)).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// One connection's worth of streaming. `Ok(None)`: done (channel closed or stop
+    /// reached). `Ok(Some(offset))`: the connection ended cleanly, resume there.
+    async fn stream_once(
+        &mut self,
+        start: &BinlogOffset,
+    ) -> Result<Option<BinlogOffset>, (Error, BinlogOffset)> {
+        let fail = |e: Error| (e, start.clone());
+        let mut conn = mysql_async::Conn::new(self.opts.clone())
+            .await
+            .map_err(|e| fail(crate::error::from_mysql("connecting for the binlog", e)))?;
+        let setup = [
+            // Without this MariaDB replaces its GTID events by dummy query events.
+            "SET @mariadb_slave_capability = 4".to_string(),
+            format!(
+                "SET @master_heartbeat_period = {}",
+                self.config.heartbeat.map_or(0, |h| h.as_nanos() as u64)
+            ),
+        ];
+        for sql in setup {
+            conn.query_drop(&sql).await.map_err(|e| {
+                fail(crate::error::from_mysql(
+                    "preparing the binlog connection",
+                    e,
+                ))
+            })?;
+        }
+        let request = BinlogStreamRequest::new(self.config.server_id)
+            .with_filename(start.file.as_bytes())
+            .with_pos(start.pos);
+        let mut stream = conn.get_binlog_stream(request).await.map_err(|e| {
+            fail(crate::error::from_mysql(
+                &format!("requesting the binlog at {}:{}", start.file, start.pos),
+                e,
+            ))
+        })?;
+
+        let mut st = StreamState {
+            file: start.file.clone(),
+            next_pos: start.pos,
+            in_txn: false,
+            txn_start: BinlogPosition::new(&start.file, start.pos),
+            rows_seen: 0,
+            rows_sent: 0,
+            skip_rows: start.skip_rows,
+            gtid: start.gtid.clone(),
+            txn_gtid: None,
+            table_maps: HashMap::new(),
+            infos: HashMap::new(),
+            pending: Vec::new(),
+            updates: Vec::new(),
+            last_send: Instant::now(),
+            seen_format_description: false,
+        };
+        let idle_limit = self
+            .config
+            .heartbeat
+            .map(|h| h * 3 + Duration::from_secs(5));
+        loop {
+            let next = match idle_limit {
+                Some(limit) => match tokio::time::timeout(limit, stream.next()).await {
+                    Ok(n) => n,
+                    Err(_) => {
+                        return Err((
+                            Error::transient(
+                                "reading the binlog",
+                                format!("no event or heartbeat for {limit:?}"),
+                            ),
+                            st.offset(),
+                        ));
+                    }
+                },
+                None => stream.next().await,
+            };
+            let event = match next {
+                Some(Ok(e)) => e,
+                Some(Err(e)) => {
+                    return Err((
+                        crate::error::from_mysql("reading the binlog", e),
+                        st.offset(),
+                    ));
+                }
+                None => return Ok(Some(st.offset())),
+            };
+            match self.handle(&mut st, &event, &stream).await {
+                Ok(true) => {}
+                Ok(false) => return Ok(None),
+                Err(e) => return Err((e, st.offset())),
+            }
+        }
+    }
+
+    async fn send(&self, st: &mut StreamState) -> Result<bool> {
+        let events = std::mem::take(&mut st.pending);
+        let sent_rows = events
+            .iter()
+            .filter(|e| matches!(e, Event::DataChange(_)))
+            .count() as u64;
+        if st.in_txn {
+            st.rows_sent += sent_rows;
+        }
+        let batch = Batch {
+            events,
+            position: Some(st.offset()),
+            table_updates: std::mem::take(&mut st.updates),
+            snapshot_done: Vec::new(),
+        };
+        st.last_send = Instant::now();
+        Ok(self.tx.send(Ok(batch)).await.is_ok())
+    }
+
+    /// Returns Ok(false) when the reader should stop.
+    async fn handle(
+        &mut self,
+        st: &mut StreamState,
+        event: &mysql_common::binlog::events::Event,
+        stream: &mysql_async::BinlogStream,
+    ) -> Result<bool> {
+        let header = event.header();
+        if let Some(sum) = event.checksum() {
+            if let Ok(Some(alg)) = event.footer().get_checksum_alg() {
+                if u32::from_le_bytes(sum) != event.calc_checksum(alg) {
+                    return Err(Error::transient(
+                        "reading the binlog",
+                        format!(
+                            "checksum mismatch in the event ending at {}:{}",
+                            st.file,
+                            header.log_pos()
+                        ),
+                    ));
+                }
+            }
+        }
+        let kind = header.event_type_raw();
+        let event_start = st.next_pos;
+        if header.log_pos() > 0 && kind != ROTATE {
+            st.next_pos = u64::from(header.log_pos());
+        }
+        match kind {
+            ROTATE => {
+                let rotate: RotateEvent<'_> =
+                    event.read_event().map_err(|e| protocol("rotate", e))?;
+                // The artificial ROTATE that opens a stream arrives before the format
+                // description, so the parser leaves its CRC32 (always on: the connection asks
+                // for checksums) at the end of the name.
+                let raw = rotate.name_raw();
+                let name = if st.seen_format_description || raw.len() <= 4 {
+                    raw
+                } else {
+                    &raw[..raw.len() - 4]
+                };
+                st.file = String::from_utf8(name.to_vec())
+                    .map_err(|_| protocol("rotate", "binlog file name is not UTF-8"))?;
+                st.next_pos = rotate.position();
+                if !st.in_txn {
+                    st.txn_start = BinlogPosition::new(&st.file, st.next_pos);
+                }
+            }
+            FORMAT_DESCRIPTION => st.seen_format_description = true,
+            HEARTBEAT if !st.in_txn && st.last_send.elapsed() > Duration::from_secs(1) => {
+                return self.send(st).await;
+            }
+            MARIADB_GTID | MYSQL_GTID | MYSQL_ANONYMOUS_GTID => {
+                Self::begin(st, event_start);
+                st.txn_gtid = gtid_text(kind, event.data(), header.server_id());
+                // A MariaDB GTID flagged standalone has no BEGIN/COMMIT (a DDL).
+            }
+            QUERY => {
+                let q: QueryEvent<'_> = event.read_event().map_err(|e| protocol("query", e))?;
+                let sql = q.query().trim().to_string();
+                let upper = sql.get(..6).unwrap_or("").to_ascii_uppercase();
+                if upper == "BEGIN" || sql.eq_ignore_ascii_case("BEGIN") {
+                    if !st.in_txn {
+                        Self::begin(st, event_start);
+                    }
+                } else if sql.eq_ignore_ascii_case("COMMIT") || sql.eq_ignore_ascii_case("ROLLBACK")
+                {
+                    return self.commit(st).await;
+                } else {
+                    if !st.in_txn {
+                        Self::begin(st, event_start);
+                    }
+                    self.on_ddl(st, &q.schema(), &sql, header.timestamp())
+                        .await?;
+                    return self.commit(st).await;
+                }
+            }
+            XID => return self.commit(st).await,
+            TABLE_MAP => {
+                let tme: TableMapEvent<'_> =
+                    event.read_event().map_err(|e| protocol("table map", e))?;
+                let key = (
+                    tme.database_name().to_string(),
+                    tme.table_name().to_string(),
+                );
+                if self.tables.contains_key(&key) {
+                    let layouts = layout(&tme).map_err(|m| protocol("table map", m))?;
+                    st.table_maps.insert(tme.table_id(), (key, layouts));
+                } else {
+                    st.table_maps.remove(&tme.table_id());
+                }
+            }
+            WRITE_V1 | UPDATE_V1 | DELETE_V1 | WRITE_V2 | UPDATE_V2 | DELETE_V2 => {
+                self.on_rows(st, event, kind, header.timestamp())?;
+                if st.pending.len() >= BATCH_EVENTS {
+                    return self.send(st).await;
+                }
+            }
+            MYSQL_PARTIAL_UPDATE => {
+                return Err(Error::permanent(
+                    "reading the binlog",
+                    "partial JSON updates (binlog_row_value_options=PARTIAL_JSON) are not supported",
+                )
+                .with_hint("set binlog_row_value_options='' on the server"));
+            }
+            MARIADB_COMPRESSED_FIRST..=MARIADB_COMPRESSED_LAST => {
+                return Err(Error::permanent(
+                    "reading the binlog",
+                    "compressed binlog events (log_bin_compress=ON) are not supported",
+                )
+                .with_hint("set log_bin_compress=OFF on the server"));
+            }
+            _ => {}
+        }
+        let _ = stream;
+        if let Some(stop) = &self.stop_at {
+            if !st.in_txn && BinlogPosition::new(&st.file, st.next_pos) >= *stop {
+                self.send(st).await?;
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn begin(st: &mut StreamState, start: u64) {
+        st.in_txn = true;
+        st.txn_start = BinlogPosition::new(&st.file, start);
+        st.rows_seen = 0;
+        st.rows_sent = 0;
+    }
+
+    async fn commit(&self, st: &mut StreamState) -> Result<bool> {
+        st.in_txn = false;
+        st.skip_rows = 0;
+        st.rows_seen = 0;
+        st.rows_sent = 0;
+        if let Some(g) = st.txn_gtid.take() {
+            st.gtid = Some(g);
+        }
+        if !st.pending.is_empty()
+            || !st.updates.is_empty()
+            || st.last_send.elapsed() > Duration::from_millis(500)
+        {
+            return self.send(st).await;
+        }
+        Ok(true)
+    }
+
+    /// Whether changes at the current transaction are already in the table's snapshot.
+    fn covered_by_snapshot(&self, key: &TableKey, st: &StreamState) -> bool {
+        self.snapshot_positions
+            .get(key)
+            .is_some_and(|p| st.txn_start < *p)
+    }
+
+    fn on_rows(
+        &mut self,
+        st: &mut StreamState,
+        event: &mysql_common::binlog::events::Event,
+        kind: u8,
+        timestamp: u32,
+    ) -> Result<()> {
+        let _ = kind;
+        let Some(mysql_common::binlog::events::EventData::RowsEvent(data)) =
+            event.read_data().map_err(|e| protocol("rows", e))?
+        else {
+            return Err(protocol("rows", "not a rows event"));
+        };
+        let (table_id, present_before, present_after, data) = rows_parts(&data);
+        let Some((key, layouts)) = st.table_maps.get(&table_id) else {
+            return Ok(());
+        };
+        if self.covered_by_snapshot(key, st) {
+            return Ok(());
+        }
+        let Some(meta) = self.tables.get(key) else {
+            return Ok(());
+        };
+        let infos = st
+            .infos
+            .entry(key.clone())
+            .or_insert_with(|| Arc::new(column_infos(meta)))
+            .clone();
+        let tid = TableId::new(&key.0, &key.1);
+        let tinyint = self.config.tinyint1_as_boolean;
+        let mut cursor = Cursor {
+            bytes: &data,
+            pos: 0,
+        };
+        let is_update = matches!(kind, UPDATE_V1 | UPDATE_V2);
+        let is_delete = matches!(kind, DELETE_V1 | DELETE_V2);
+        while !cursor.is_done() {
+            let start = cursor.pos;
+            // A write event's only image is the after image.
+            let first_present = if is_update || is_delete {
+                &present_before
+            } else {
+                &present_after
+            };
+            let first = decode_row(
+                &mut cursor,
+                layouts,
+                &infos,
+                first_present.as_deref().unwrap_or_default(),
+                tinyint,
+            )
+            .map_err(|m| crate::schema::mismatch(&tid, &m))?;
+            if cursor.pos == start {
+                return Err(crate::schema::mismatch(&tid, "a row image without columns"));
+            }
+            let mut change = if is_update {
+                let after = decode_row(
+                    &mut cursor,
+                    layouts,
+                    &infos,
+                    present_after.as_deref().unwrap_or_default(),
+                    tinyint,
+                )
+                .map_err(|m| crate::schema::mismatch(&tid, &m))?;
+                DataChangeEvent::update(tid.clone(), first, after)
+            } else if is_delete {
+                DataChangeEvent::delete(tid.clone(), first)
+            } else {
+                DataChangeEvent::insert(tid.clone(), first)
+            };
+            st.rows_seen += 1;
+            if st.rows_seen <= st.skip_rows {
+                continue;
+            }
+            if self.config.op_ts {
+                change = change.with_meta("op_ts", (u64::from(timestamp) * 1000).to_string());
+            }
+            st.pending.push(Event::DataChange(change));
+        }
+        Ok(())
+    }
+
+    async fn load_created(&self, key: &TableKey) -> Result<Option<TableMeta>> {
+        let mut conn = mysql_async::Conn::new(self.opts.clone())
+            .await
+            .map_err(|e| crate::error::from_mysql("reading a created table", e))?;
+        let meta = crate::schema::load_table(&mut conn, &key.0, &key.1).await;
+        let _ = conn.disconnect().await;
+        meta
+    }
+
+    async fn on_ddl(
+        &mut self,
+        st: &mut StreamState,
+        db: &str,
+        sql: &str,
+        timestamp: u32,
+    ) -> Result<()> {
+        let _ = timestamp;
+        let changes = ddl::apply(sql, db, &self.tables, &self.config).map_err(|m| {
+            Error::permanent(
+                format!("schema change at {}:{}", st.txn_start.file, st.txn_start.pos),
+                format!("{m}: {sql}"),
+            )
+            .with_hint("report this statement; to continue, exclude the table from `tables` or restart from a new snapshot")
+        })?;
+        for change in changes {
+            match change {
+                TableChange::Upsert { meta, events } => {
+                    let key = (meta.db.clone(), meta.table.clone());
+                    st.infos.remove(&key);
+                    // A table re-created or altered after its snapshot: the snapshot filter no longer applies.
+                    self.snapshot_positions.remove(&key);
+                    self.tables.insert(key, meta.clone());
+                    st.updates.push(TableUpdate::Upsert(meta));
+                    if self.config.schema_change_enabled {
+                        st.pending
+                            .extend(events.into_iter().map(Event::SchemaChange));
+                    }
+                }
+                TableChange::Remove { key, events } => {
+                    st.infos.remove(&key);
+                    self.tables.remove(&key);
+                    self.snapshot_positions.remove(&key);
+                    st.updates.push(TableUpdate::Remove(key));
+                    if self.config.schema_change_enabled {
+                        st.pending
+                            .extend(events.into_iter().map(Event::SchemaChange));
+                    }
+                }
+                TableChange::Created(key) => {
+                    if !self.config.binlog_newly_added_tables {
+                        tracing::info!(table = %format!("{}.{}", key.0, key.1), "new table not captured (scan.binlog.newly-added-table.enabled is false)");
+                        continue;
+                    }
+                    let meta = self.load_created(&key).await?;
+                    if let Some(meta) = meta {
+                        st.infos.remove(&key);
+                        self.snapshot_positions.remove(&key);
+                        self.tables.insert(key, meta.clone());
+                        st.updates.push(TableUpdate::Upsert(meta.clone()));
+                        st.pending.push(Event::SchemaChange(
+                            cdc_api::SchemaChangeEvent::CreateTable {
+                                table_id: meta.table_id(),
+                                schema: meta.to_schema(
+                                    self.config.tinyint1_as_boolean,
+                                    self.config.include_comments,
+                                ),
+                            },
+                        ));
+                    }
+                }
+                TableChange::Events(events) => {
+                    if self.config.schema_change_enabled {
+                        st.pending
+                            .extend(events.into_iter().map(Event::SchemaChange));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+type RowsParts = (u64, Option<Vec<bool>>, Option<Vec<bool>>, Vec<u8>);
+
+fn rows_parts(e: &mysql_common::binlog::events::RowsEventData<'_>) -> RowsParts {
+    (
+        e.table_id(),
+        e.columns_before_image()
+            .map(|s| s.iter().map(|b| *b).collect()),
+        e.columns_after_image()
+            .map(|s| s.iter().map(|b| *b).collect()),
+        e.rows_data().to_vec(),
+    )
+}
+
+pub(crate) fn column_infos(meta: &TableMeta) -> Vec<ColumnInfo> {
+    meta.columns
+        .iter()
+        .map(|c| ColumnInfo {
+            mysql_type: c.mysql_type(),
+            charset: c.charset(),
+        })
+        .collect()
+}
+
+/// `domain-server-sequence` for MariaDB, `uuid:gno` for MySQL.
+fn gtid_text(kind: u8, data: &[u8], server_id: u32) -> Option<String> {
+    if kind == MARIADB_GTID {
+        let seq = u64::from_le_bytes(data.get(..8)?.try_into().ok()?);
+        let domain = u32::from_le_bytes(data.get(8..12)?.try_into().ok()?);
+        return Some(format!("{domain}-{server_id}-{seq}"));
+    }
+    if kind == MYSQL_GTID {
+        let sid = data.get(1..17)?;
+        let gno = i64::from_le_bytes(data.get(17..25)?.try_into().ok()?);
+        let hex = sid.iter().fold(String::with_capacity(32), |mut acc, b| {
+            use std::fmt::Write as _;
+            let _ = write!(acc, "{b:02x}");
+            acc
+        });
+        return Some(format!(
+            "{}-{}-{}-{}-{}:{gno}",
+            &hex[..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..]
+        ));
+    }
+    None
+}

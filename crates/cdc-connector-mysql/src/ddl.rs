@@ -1,0 +1,432 @@
+//! DDL from the binlog turned into schema changes, applied to the tracked MySQL schemas.
+//!
+//! `ALTER TABLE` column operations are parsed (sqlparser, MySQL dialect) and applied to the
+//! tracked definition, so rows after the change decode with the new layout even when the
+//! server has moved on. `CREATE TABLE` is resolved by the reader from the server's
+//! information_schema (the table is new; later changes to it arrive after this point).
+//! A statement that cannot be parsed but names a captured table is an error, never skipped.
+
+use std::collections::{BTreeMap, HashMap};
+
+use cdc_api::{ColumnPosition, SchemaChangeEvent, TableId};
+use sqlparser::ast::{
+    AlterTableOperation, ColumnDef, ColumnOption, MySQLColumnPosition, ObjectName, ObjectType,
+    Statement,
+};
+use sqlparser::dialect::MySqlDialect;
+use sqlparser::parser::Parser;
+
+use crate::MySqlSourceConfig;
+use crate::schema::{MySqlColumn, TableMeta, to_column};
+use crate::source::TableKey;
+
+/// What a DDL statement did to the captured tables.
+#[derive(Debug)]
+pub(crate) enum TableChange {
+    /// The table now has this definition; emit these events.
+    Upsert {
+        meta: TableMeta,
+        events: Vec<SchemaChangeEvent>,
+    },
+    /// The table is gone.
+    Remove {
+        key: TableKey,
+        events: Vec<SchemaChangeEvent>,
+    },
+    /// Events only (truncate).
+    Events(Vec<SchemaChangeEvent>),
+    /// A table matching the filter was created: the reader loads its definition.
+    Created(TableKey),
+}
+
+fn key_of(name: &ObjectName, default_db: &str) -> TableKey {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .map(|p| p.to_string().trim_matches('`').to_string())
+        .collect();
+    match parts.as_slice() {
+        [db, table] => (db.clone(), table.clone()),
+        [table] => (default_db.to_string(), table.clone()),
+        _ => (
+            default_db.to_string(),
+            parts.last().cloned().unwrap_or_default(),
+        ),
+    }
+}
+
+fn ident(i: &sqlparser::ast::Ident) -> String {
+    i.value.clone()
+}
+
+/// Applies one statement. `tables` are the captured tables' definitions before it.
+pub(crate) fn apply(
+    sql: &str,
+    default_db: &str,
+    tables: &HashMap<TableKey, TableMeta>,
+    config: &MySqlSourceConfig,
+) -> Result<Vec<TableChange>, String> {
+    let statements = match Parser::parse_sql(&MySqlDialect {}, sql) {
+        Ok(s) => s,
+        Err(e) => return unparsed(sql, default_db, tables, &e.to_string()),
+    };
+    let mut out = Vec::new();
+    for statement in statements {
+        match statement {
+            Statement::AlterTable(alter) => {
+                let key = key_of(&alter.name, default_db);
+                let Some(meta) = tables.get(&key) else {
+                    continue;
+                };
+                out.push(alter_table(meta, &alter.operations, config)?);
+            }
+            Statement::CreateTable(create) => {
+                let key = key_of(&create.name, default_db);
+                if config.filter.matches(&key.0, &key.1) && !create.temporary {
+                    out.push(TableChange::Created(key));
+                }
+            }
+            Statement::Drop {
+                object_type: ObjectType::Table,
+                names,
+                temporary: false,
+                ..
+            } => {
+                for name in names {
+                    let key = key_of(&name, default_db);
+                    if tables.contains_key(&key) {
+                        out.push(TableChange::Remove {
+                            events: vec![SchemaChangeEvent::DropTable {
+                                table_id: TableId::new(&key.0, &key.1),
+                            }],
+                            key,
+                        });
+                    }
+                }
+            }
+            Statement::Truncate(truncate) => {
+                for target in truncate.table_names {
+                    let key = key_of(&target.name, default_db);
+                    if tables.contains_key(&key) {
+                        out.push(TableChange::Events(vec![
+                            SchemaChangeEvent::TruncateTable {
+                                table_id: TableId::new(&key.0, &key.1),
+                            },
+                        ]));
+                    }
+                }
+            }
+            Statement::RenameTable(renames) => {
+                for r in renames {
+                    let old = key_of(&r.old_name, default_db);
+                    let new = key_of(&r.new_name, default_db);
+                    out.extend(rename_table(old, new, tables, config));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+fn rename_table(
+    old: TableKey,
+    new: TableKey,
+    tables: &HashMap<TableKey, TableMeta>,
+    config: &MySqlSourceConfig,
+) -> Vec<TableChange> {
+    let mut out = Vec::new();
+    if let Some(meta) = tables.get(&old) {
+        out.push(TableChange::Remove {
+            events: vec![SchemaChangeEvent::DropTable {
+                table_id: TableId::new(&old.0, &old.1),
+            }],
+            key: old,
+        });
+        if config.filter.matches(&new.0, &new.1) {
+            let mut renamed = meta.clone();
+            renamed.db.clone_from(&new.0);
+            renamed.table.clone_from(&new.1);
+            out.push(TableChange::Upsert {
+                events: vec![SchemaChangeEvent::CreateTable {
+                    table_id: TableId::new(&new.0, &new.1),
+                    schema: renamed.to_schema(config.tinyint1_as_boolean, config.include_comments),
+                }],
+                meta: renamed,
+            });
+        }
+    } else if config.filter.matches(&new.0, &new.1) {
+        out.push(TableChange::Created(new));
+    }
+    out
+}
+
+/// A statement sqlparser could not read: fine if it cannot touch a captured table.
+fn unparsed(
+    sql: &str,
+    default_db: &str,
+    tables: &HashMap<TableKey, TableMeta>,
+    parse_error: &str,
+) -> Result<Vec<TableChange>, String> {
+    let lower = sql.to_ascii_lowercase();
+    let first = lower.split_whitespace().next().unwrap_or("");
+    let could_change_tables = matches!(first, "alter" | "create" | "drop" | "rename" | "truncate");
+    if !could_change_tables {
+        return Ok(Vec::new());
+    }
+    let names_captured = tables.keys().any(|(db, table)| {
+        let t = table.to_ascii_lowercase();
+        lower.contains(&t) && (db == default_db || lower.contains(&db.to_ascii_lowercase()))
+    });
+    if names_captured {
+        Err(format!(
+            "cannot parse this DDL on a captured table ({parse_error})"
+        ))
+    } else {
+        Ok(Vec::new())
+    }
+}
+
+fn column_from_def(def: &ColumnDef, table_charset: Option<&str>) -> MySqlColumn {
+    let mut column = MySqlColumn {
+        name: ident(&def.name),
+        type_text: def.data_type.to_string(),
+        nullable: true,
+        charset: table_charset.map(str::to_string),
+        default: None,
+        comment: None,
+    };
+    for option in &def.options {
+        match &option.option {
+            ColumnOption::NotNull | ColumnOption::PrimaryKey(_) => column.nullable = false,
+            ColumnOption::Null => column.nullable = true,
+            ColumnOption::Default(expr) => column.default = Some(expr.to_string()),
+            ColumnOption::CharacterSet(name) => column.charset = Some(name.to_string()),
+            ColumnOption::Comment(c) => column.comment = Some(c.clone()),
+            _ => {}
+        }
+    }
+    column
+}
+
+fn position_of(p: Option<&MySQLColumnPosition>) -> ColumnPosition {
+    match p {
+        None => ColumnPosition::Last,
+        Some(MySQLColumnPosition::First) => ColumnPosition::First,
+        Some(MySQLColumnPosition::After(i)) => ColumnPosition::After(ident(i)),
+    }
+}
+
+fn index_of(meta: &TableMeta, name: &str) -> Result<usize, String> {
+    meta.columns
+        .iter()
+        .position(|c| c.name.eq_ignore_ascii_case(name))
+        .ok_or_else(|| {
+            format!(
+                "column `{name}` is not in the tracked schema of {}.{}",
+                meta.db, meta.table
+            )
+        })
+}
+
+fn insert_at(
+    meta: &mut TableMeta,
+    column: MySqlColumn,
+    position: &ColumnPosition,
+) -> Result<(), String> {
+    let at = match position {
+        ColumnPosition::Last => meta.columns.len(),
+        ColumnPosition::First => 0,
+        ColumnPosition::After(name) => index_of(meta, name)? + 1,
+        ColumnPosition::Before(name) => index_of(meta, name)?,
+    };
+    meta.columns.insert(at, column);
+    Ok(())
+}
+
+fn alter_table(
+    before: &TableMeta,
+    operations: &[AlterTableOperation],
+    config: &MySqlSourceConfig,
+) -> Result<TableChange, String> {
+    let table_id = TableId::new(&before.db, &before.table);
+    let mut meta = before.clone();
+    let mut events = Vec::new();
+    // Columns of a plain ADD inherit the table's character set.
+    let table_charset = meta.columns.iter().find_map(|c| c.charset.clone());
+    let tiny = config.tinyint1_as_boolean;
+    let comments = config.include_comments;
+    for op in operations {
+        match op {
+            AlterTableOperation::AddColumn {
+                column_def,
+                column_position,
+                if_not_exists,
+                ..
+            } => {
+                let column = column_from_def(column_def, table_charset.as_deref());
+                if *if_not_exists && index_of(&meta, &column.name).is_ok() {
+                    continue;
+                }
+                let position = position_of(column_position.as_ref());
+                insert_at(&mut meta, column.clone(), &position)?;
+                events.push(SchemaChangeEvent::AddColumn {
+                    table_id: table_id.clone(),
+                    columns: vec![(to_column(&column, tiny, comments), position)],
+                });
+            }
+            AlterTableOperation::DropColumn {
+                column_names,
+                if_exists,
+                ..
+            } => {
+                let mut dropped = Vec::new();
+                for name in column_names {
+                    let name = ident(name);
+                    match index_of(&meta, &name) {
+                        Ok(i) => {
+                            let removed = meta.columns.remove(i);
+                            meta.primary_key.retain(|k| !k.eq_ignore_ascii_case(&name));
+                            dropped.push(removed.name);
+                        }
+                        Err(_) if *if_exists => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                if !dropped.is_empty() {
+                    events.push(SchemaChangeEvent::DropColumn {
+                        table_id: table_id.clone(),
+                        columns: dropped,
+                    });
+                }
+            }
+            AlterTableOperation::RenameColumn {
+                old_column_name,
+                new_column_name,
+            } => {
+                let (old, new) = (ident(old_column_name), ident(new_column_name));
+                let i = index_of(&meta, &old)?;
+                let old = meta.columns[i].name.clone();
+                meta.columns[i].name.clone_from(&new);
+                rename_key(&mut meta, &old, &new);
+                events.push(SchemaChangeEvent::RenameColumn {
+                    table_id: table_id.clone(),
+                    renames: vec![(old, new)],
+                });
+            }
+            AlterTableOperation::ModifyColumn {
+                col_name,
+                data_type,
+                options,
+                column_position,
+            } => {
+                let name = ident(col_name);
+                change_column(
+                    &mut meta,
+                    &mut events,
+                    &table_id,
+                    &name,
+                    &name,
+                    data_type,
+                    options,
+                    column_position.as_ref(),
+                    config,
+                )?;
+            }
+            AlterTableOperation::ChangeColumn {
+                old_name,
+                new_name,
+                data_type,
+                options,
+                column_position,
+            } => {
+                change_column(
+                    &mut meta,
+                    &mut events,
+                    &table_id,
+                    &ident(old_name),
+                    &ident(new_name),
+                    data_type,
+                    options,
+                    column_position.as_ref(),
+                    config,
+                )?;
+            }
+            AlterTableOperation::RenameTable { .. } => {
+                return Err("ALTER TABLE ... RENAME TO on a captured table is not supported yet; use RENAME TABLE".into());
+            }
+            // Indexes, constraints, defaults, options: the row layout and the column
+            // types stay the same.
+            _ => {}
+        }
+    }
+    Ok(TableChange::Upsert { meta, events })
+}
+
+fn rename_key(meta: &mut TableMeta, old: &str, new: &str) {
+    for k in &mut meta.primary_key {
+        if k.eq_ignore_ascii_case(old) {
+            *k = new.to_string();
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn change_column(
+    meta: &mut TableMeta,
+    events: &mut Vec<SchemaChangeEvent>,
+    table_id: &TableId,
+    old: &str,
+    new: &str,
+    data_type: &sqlparser::ast::DataType,
+    options: &[ColumnOption],
+    position: Option<&MySQLColumnPosition>,
+    config: &MySqlSourceConfig,
+) -> Result<(), String> {
+    let i = index_of(meta, old)?;
+    let previous = meta.columns[i].clone();
+    let def = ColumnDef {
+        name: sqlparser::ast::Ident::new(new),
+        data_type: data_type.clone(),
+        options: options
+            .iter()
+            .map(|o| sqlparser::ast::ColumnOptionDef {
+                name: None,
+                option: o.clone(),
+            })
+            .collect(),
+    };
+    let mut column = column_from_def(&def, previous.charset.as_deref());
+    if column.comment.is_none() {
+        column.comment.clone_from(&previous.comment);
+    }
+    if position.is_some() {
+        return Err(
+            "moving a column (FIRST / AFTER in MODIFY or CHANGE) is not supported yet".into(),
+        );
+    }
+    meta.columns[i] = column.clone();
+    let old_name = previous.name.clone();
+    if !old_name.eq_ignore_ascii_case(new) {
+        rename_key(meta, &old_name, new);
+        events.push(SchemaChangeEvent::RenameColumn {
+            table_id: table_id.clone(),
+            renames: vec![(old_name, new.to_string())],
+        });
+    }
+    let tiny = config.tinyint1_as_boolean;
+    let before = to_column(&previous, tiny, config.include_comments);
+    let after = to_column(&column, tiny, config.include_comments);
+    if before.data_type != after.data_type {
+        let mut comments = BTreeMap::new();
+        if let Some(c) = &after.comment {
+            comments.insert(after.name.clone(), c.clone());
+        }
+        events.push(SchemaChangeEvent::AlterColumnType {
+            table_id: table_id.clone(),
+            types: vec![(after.name.clone(), after.data_type.clone())],
+            comments,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,499 @@
+//! `MySqlSource`: connects, checks the server, takes the snapshot, streams the binlog, and
+//! keeps the resumable offset (position, tracked schemas, snapshot progress).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cdc_api::{Error, Event, Result, SchemaChangeEvent, Source, SourceOffset};
+use mysql_async::prelude::Queryable;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::binlog::position::BinlogPosition;
+use crate::binlog::reader::{BinlogOffset, BinlogReader};
+use crate::config::StartupMode;
+use crate::error::from_mysql;
+use crate::schema::{TableMeta, list_tables, load_table};
+use crate::{MySqlSourceConfig, snapshot};
+
+/// `(database, table)`.
+pub(crate) type TableKey = (String, String);
+
+/// A change to the tracked definitions that travels with the batch it belongs to.
+#[derive(Debug, Clone)]
+pub(crate) enum TableUpdate {
+    Upsert(TableMeta),
+    Remove(TableKey),
+}
+
+/// Events plus what the offset learns from them.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    pub(crate) events: Vec<Event>,
+    pub(crate) position: Option<BinlogOffset>,
+    pub(crate) table_updates: Vec<TableUpdate>,
+    pub(crate) snapshot_done: Vec<(TableKey, BinlogPosition)>,
+}
+
+impl Batch {
+    pub(crate) fn rows(events: Vec<Event>) -> Self {
+        Self {
+            events,
+            ..Self::default()
+        }
+    }
+}
+
+const OFFSET_VERSION: u32 = 1;
+
+/// The persisted offset.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct OffsetState {
+    version: u32,
+    /// Tracked definitions as of this offset.
+    tables: Vec<TableMeta>,
+    /// Tables whose snapshot is complete, with their snapshot positions (kept while the
+    /// binlog has not passed them).
+    snapshot_done: Vec<(TableKey, BinlogPosition)>,
+    /// Tables still to snapshot (snapshot phase only).
+    snapshot_pending: Vec<TableKey>,
+    /// Where the binlog resumes; `None` while the snapshot has not finished.
+    binlog: Option<BinlogOffset>,
+    /// Binlog start when the snapshot phase began (the lowest position any table needs).
+    #[serde(default)]
+    snapshot_start: Option<BinlogPosition>,
+}
+
+/// The MySQL / MariaDB source.
+pub struct MySqlSource {
+    config: Arc<MySqlSourceConfig>,
+    state: OffsetState,
+    rx: Option<mpsc::Receiver<Result<Batch>>>,
+    announce: Vec<Event>,
+    driver: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for MySqlSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MySqlSource")
+            .field("host", &self.config.hostname)
+            .field("port", &self.config.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MySqlSource {
+    pub(crate) fn new(config: MySqlSourceConfig) -> Self {
+        Self {
+            config: Arc::new(config),
+            state: OffsetState::default(),
+            rx: None,
+            announce: Vec::new(),
+            driver: None,
+        }
+    }
+
+    fn opts(&self) -> mysql_async::Opts {
+        let c = &self.config;
+        let mut setup = vec![
+            "SET time_zone = '+00:00'".to_string(),
+            "SET NAMES utf8mb4".to_string(),
+        ];
+        if let Some(tz) = &c.server_time_zone {
+            // Only checked: sessions run in UTC so TIMESTAMP values are exact instants.
+            tracing::debug!(server_time_zone = %tz, "server-time-zone given; sessions read TIMESTAMP in UTC");
+        }
+        setup.shrink_to_fit();
+        mysql_async::OptsBuilder::default()
+            .ip_or_hostname(c.hostname.clone())
+            .tcp_port(c.port)
+            .user(Some(c.username.clone()))
+            .pass(Some(c.password.clone()))
+            .prefer_socket(false)
+            .setup(setup)
+            .pool_opts(mysql_async::PoolOpts::default().with_constraints(
+                mysql_async::PoolConstraints::new(0, c.pool_size.max(1)).unwrap_or_default(),
+            ))
+            .into()
+    }
+
+    async fn connect(&self, pool: &mysql_async::Pool) -> Result<mysql_async::Conn> {
+        let c = &self.config;
+        let context = format!("connecting to {}:{}", c.hostname, c.port);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = tokio::time::timeout(c.connect_timeout, pool.get_conn()).await;
+            let err = match result {
+                Ok(Ok(conn)) => return Ok(conn),
+                Ok(Err(e)) => from_mysql(&context, e),
+                Err(_) => Error::transient(
+                    &context,
+                    format!("no answer within {:?} (connect.timeout)", c.connect_timeout),
+                ),
+            };
+            if !err.is_retryable() || attempt > c.connect_max_retries {
+                return Err(
+                    err.into_permanent(&format!("after {attempt} attempts (connect.max-retries)"))
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+        }
+    }
+
+    fn apply(&mut self, batch: &Batch) {
+        for update in &batch.table_updates {
+            match update {
+                TableUpdate::Upsert(meta) => {
+                    self.state
+                        .tables
+                        .retain(|t| !(t.db == meta.db && t.table == meta.table));
+                    self.state.tables.push(meta.clone());
+                }
+                TableUpdate::Remove((db, table)) => {
+                    self.state
+                        .tables
+                        .retain(|t| !(&t.db == db && &t.table == table));
+                    self.state
+                        .snapshot_done
+                        .retain(|(k, _)| !(&k.0 == db && &k.1 == table));
+                }
+            }
+        }
+        for (key, pos) in &batch.snapshot_done {
+            self.state.snapshot_pending.retain(|k| k != key);
+            self.state.snapshot_done.push((key.clone(), pos.clone()));
+        }
+        if let Some(p) = &batch.position {
+            let here = BinlogPosition::new(&p.file, p.pos);
+            // Snapshot positions the binlog has passed filter nothing any more.
+            self.state.snapshot_done.retain(|(_, pos)| *pos > here);
+            self.state.binlog = Some(p.clone());
+        }
+    }
+
+    fn create_events(&self, metas: &[TableMeta]) -> Vec<Event> {
+        metas
+            .iter()
+            .map(|m| {
+                Event::SchemaChange(SchemaChangeEvent::CreateTable {
+                    table_id: m.table_id(),
+                    schema: m.to_schema(
+                        self.config.tinyint1_as_boolean,
+                        self.config.include_comments,
+                    ),
+                })
+            })
+            .collect()
+    }
+}
+
+async fn check_server(conn: &mut mysql_async::Conn) -> Result<()> {
+    let context = "checking the server's binlog settings";
+    let row: Option<(Option<String>, Option<String>, Option<String>)> = conn
+        .query_first("SELECT @@log_bin, @@binlog_format, @@binlog_row_image")
+        .await
+        .map_err(|e| from_mysql(context, e))?;
+    let (log_bin, format, image) = row.unwrap_or_default();
+    let on = |v: &Option<String>| matches!(v.as_deref(), Some("1" | "ON"));
+    if !on(&log_bin) {
+        return Err(Error::permanent(context, "the binary log is off")
+            .with_hint("start the server with log-bin (and binlog_format=ROW)"));
+    }
+    if !format
+        .as_deref()
+        .is_some_and(|f| f.eq_ignore_ascii_case("ROW"))
+    {
+        return Err(Error::permanent(
+            context,
+            format!(
+                "binlog_format is {}, ROW is needed",
+                format.unwrap_or_default()
+            ),
+        )
+        .with_hint("SET GLOBAL binlog_format = 'ROW' (and in the server config)"));
+    }
+    if !image
+        .as_deref()
+        .is_some_and(|f| f.eq_ignore_ascii_case("FULL"))
+    {
+        return Err(Error::permanent(
+            context,
+            format!(
+                "binlog_row_image is {}, FULL is needed",
+                image.unwrap_or_default()
+            ),
+        )
+        .with_hint("SET GLOBAL binlog_row_image = 'FULL' (and in the server config)"));
+    }
+    Ok(())
+}
+
+async fn current_position(conn: &mut mysql_async::Conn) -> Result<BinlogPosition> {
+    let row: Option<mysql_async::Row> = conn
+        .query_first("SHOW MASTER STATUS")
+        .await
+        .map_err(|e| from_mysql("reading the binlog position", e))?;
+    let row = row.ok_or_else(|| {
+        Error::permanent("reading the binlog position", "SHOW MASTER STATUS is empty")
+            .with_hint("enable log_bin")
+    })?;
+    match (row.get::<String, _>(0), row.get::<u64, _>(1)) {
+        (Some(f), Some(p)) => Ok(BinlogPosition::new(f, p)),
+        _ => Err(Error::permanent(
+            "reading the binlog position",
+            "unexpected SHOW MASTER STATUS",
+        )),
+    }
+}
+
+async fn earliest_position(conn: &mut mysql_async::Conn) -> Result<BinlogPosition> {
+    let row: Option<mysql_async::Row> = conn
+        .query_first("SHOW BINARY LOGS")
+        .await
+        .map_err(|e| from_mysql("listing binlog files", e))?;
+    let file: Option<String> = row.and_then(|r| r.get(0));
+    file.map(|f| BinlogPosition::new(f, 4))
+        .ok_or_else(|| Error::permanent("listing binlog files", "the server has no binlog files"))
+}
+
+#[async_trait]
+impl Source for MySqlSource {
+    async fn open(&mut self, restore: Option<SourceOffset>) -> Result<()> {
+        let pool = mysql_async::Pool::new(self.opts());
+        let mut conn = self.connect(&pool).await?;
+        check_server(&mut conn).await?;
+
+        let (tx, rx) = mpsc::channel::<Result<Batch>>(8);
+        let mut to_snapshot: Vec<TableMeta> = Vec::new();
+        let mut binlog_start: Option<BinlogOffset>;
+        let mut snapshot_only = false;
+
+        if let Some(SourceOffset(json)) = restore {
+            let state: OffsetState = serde_json::from_value(json).map_err(|e| {
+                Error::permanent("restoring the MySQL source offset", e.to_string())
+                    .with_hint("the state was written by an incompatible version; start with a fresh state directory")
+            })?;
+            if state.version > OFFSET_VERSION {
+                return Err(Error::permanent(
+                    "restoring the MySQL source offset",
+                    "written by a newer version",
+                ));
+            }
+            self.announce = self.create_events(&state.tables);
+            for key in &state.snapshot_pending {
+                if let Some(m) = state
+                    .tables
+                    .iter()
+                    .find(|t| &(t.db.clone(), t.table.clone()) == key)
+                {
+                    to_snapshot.push(m.clone());
+                }
+            }
+            binlog_start = state.binlog.clone();
+            if binlog_start.is_none() {
+                let start = match &state.snapshot_start {
+                    Some(p) => p.clone(),
+                    None => current_position(&mut conn).await?,
+                };
+                binlog_start = Some(BinlogOffset {
+                    file: start.file,
+                    pos: start.pos,
+                    skip_rows: 0,
+                    gtid: None,
+                });
+            }
+            snapshot_only = self.config.startup == StartupMode::Snapshot;
+            self.state = state;
+            if self.config.newly_added_tables {
+                // Tables that match `tables` now but were not captured before: snapshot them.
+                for (db, table) in list_tables(&mut conn, &self.config.filter).await? {
+                    if self
+                        .state
+                        .tables
+                        .iter()
+                        .any(|t| t.db == db && t.table == table)
+                    {
+                        continue;
+                    }
+                    if let Some(meta) = load_table(&mut conn, &db, &table).await? {
+                        tracing::info!(table = %meta.table_id(), "newly added table: snapshot then binlog");
+                        self.announce
+                            .extend(self.create_events(std::slice::from_ref(&meta)));
+                        self.state.snapshot_pending.push((db, table));
+                        self.state.tables.push(meta.clone());
+                        to_snapshot.push(meta);
+                    }
+                }
+            }
+        } else {
+            let keys = list_tables(&mut conn, &self.config.filter).await?;
+            let mut metas = Vec::new();
+            for (db, table) in &keys {
+                if let Some(meta) = load_table(&mut conn, db, table).await? {
+                    metas.push(meta);
+                }
+            }
+            if metas.is_empty() {
+                tracing::warn!(
+                    "no table matches `tables`; only tables created later will be captured"
+                );
+            }
+            self.announce = self.create_events(&metas);
+            self.state = OffsetState {
+                version: OFFSET_VERSION,
+                tables: metas.clone(),
+                ..OffsetState::default()
+            };
+            let start = match &self.config.startup {
+                StartupMode::Initial | StartupMode::Snapshot => {
+                    snapshot_only = self.config.startup == StartupMode::Snapshot;
+                    let p = current_position(&mut conn).await?;
+                    self.state.snapshot_pending = metas
+                        .iter()
+                        .map(|m| (m.db.clone(), m.table.clone()))
+                        .collect();
+                    self.state.snapshot_start = Some(p.clone());
+                    to_snapshot = metas;
+                    p
+                }
+                StartupMode::LatestOffset => current_position(&mut conn).await?,
+                StartupMode::EarliestOffset | StartupMode::Timestamp(_) => {
+                    earliest_position(&mut conn).await?
+                }
+                StartupMode::SpecificOffset {
+                    file: Some(file),
+                    pos: Some(pos),
+                    ..
+                } => BinlogPosition::new(file, *pos),
+                StartupMode::SpecificOffset { .. } => {
+                    return Err(Error::invalid_option(
+                        "source.scan.startup.specific-offset.gtid-set",
+                        "starting from a GTID set is not supported yet; give .file and .pos",
+                    ));
+                }
+            };
+            let skip_rows = match &self.config.startup {
+                StartupMode::SpecificOffset { skip_rows, .. } => *skip_rows,
+                _ => 0,
+            };
+            binlog_start = Some(BinlogOffset {
+                file: start.file,
+                pos: start.pos,
+                skip_rows,
+                gtid: None,
+            });
+            if to_snapshot.is_empty() {
+                self.state.binlog.clone_from(&binlog_start);
+            }
+        }
+        drop(conn);
+
+        let config = self.config.clone();
+        let opts = self.opts();
+        let tables: HashMap<TableKey, TableMeta> = self
+            .state
+            .tables
+            .iter()
+            .map(|m| ((m.db.clone(), m.table.clone()), m.clone()))
+            .collect();
+        let mut snapshot_positions: HashMap<TableKey, BinlogPosition> =
+            self.state.snapshot_done.iter().cloned().collect();
+        let start = binlog_start.unwrap_or(BinlogOffset {
+            file: String::new(),
+            pos: 4,
+            skip_rows: 0,
+            gtid: None,
+        });
+        self.driver = Some(tokio::spawn(async move {
+            // Snapshot: tables in parallel, bounded by the pool.
+            let parallel = config.pool_size.clamp(1, 4);
+            let mut set = JoinSet::new();
+            let mut queue = to_snapshot.into_iter();
+            let mut failed = false;
+            loop {
+                while set.len() < parallel {
+                    let Some(meta) = queue.next() else { break };
+                    let (pool, config, tx) = (pool.clone(), config.clone(), tx.clone());
+                    let key = (meta.db.clone(), meta.table.clone());
+                    set.spawn(async move {
+                        snapshot::snapshot_table(pool, meta, config, tx)
+                            .await
+                            .map(|pos| (key, pos))
+                    });
+                }
+                let Some(joined) = set.join_next().await else {
+                    break;
+                };
+                match joined {
+                    Ok(Ok((key, pos))) => {
+                        snapshot_positions.insert(key, pos);
+                    }
+                    Ok(Err(e)) => {
+                        let _ = tx.send(Err(e)).await;
+                        failed = true;
+                        break;
+                    }
+                    Err(e) => {
+                        let _ = tx
+                            .send(Err(Error::permanent("snapshot task", e.to_string())))
+                            .await;
+                        failed = true;
+                        break;
+                    }
+                }
+            }
+            if failed || snapshot_only {
+                return;
+            }
+            let reader = BinlogReader {
+                config,
+                opts,
+                tables,
+                snapshot_positions,
+                tx,
+                stop_at: None,
+            };
+            reader.run(start).await;
+        }));
+        self.rx = Some(rx);
+        Ok(())
+    }
+
+    async fn next_batch(&mut self) -> Result<Option<Vec<Event>>> {
+        if !self.announce.is_empty() {
+            return Ok(Some(std::mem::take(&mut self.announce)));
+        }
+        let Some(rx) = self.rx.as_mut() else {
+            return Ok(None);
+        };
+        match tokio::time::timeout(Duration::from_secs(1), rx.recv()).await {
+            Err(_) => Ok(Some(Vec::new())),
+            Ok(None) => Ok(None),
+            Ok(Some(Err(e))) => Err(e),
+            Ok(Some(Ok(batch))) => {
+                self.apply(&batch);
+                Ok(Some(batch.events))
+            }
+        }
+    }
+
+    fn offset(&self) -> Result<SourceOffset> {
+        let mut state = self.state.clone();
+        state.version = OFFSET_VERSION;
+        serde_json::to_value(&state)
+            .map(SourceOffset)
+            .map_err(|e| Error::permanent("saving the MySQL source offset", e.to_string()))
+    }
+
+    async fn close(&mut self) -> Result<()> {
+        if let Some(d) = self.driver.take() {
+            d.abort();
+        }
+        self.rx = None;
+        Ok(())
+    }
+}

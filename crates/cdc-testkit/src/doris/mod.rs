@@ -1,0 +1,217 @@
+//! An in-process Doris FE + BE for testing Stream Load clients.
+//!
+//! [`DorisEmulator`] runs two HTTP servers on free `127.0.0.1` ports in the current tokio
+//! runtime and follows the documented Doris 2.x protocol strictly:
+//!
+//! * **FE** (`fe_address()`, what a sink's `fenodes` takes):
+//!   `PUT /api/{db}/{table}/_stream_load` checks `group_commit`, Basic auth (a bad user
+//!   gets HTTP 200 `{"msg":"Unauthorized","code":401,...}`), the presence of an `Expect`
+//!   header (`{"status":"FAILED","msg":"There is no 100-continue header"}`), the database
+//!   and table, then answers **307** with
+//!   `Location: http://user:pass@127.0.0.1:{be}/api/{db}/{table}/_stream_load?` without
+//!   reading the body. `PUT /api/{db}[/{table}]/_stream_load_2pc` validates and redirects
+//!   the same way. `POST /api/query/default_cluster/{db}` with `{"stmt": "..."}` runs SQL
+//!   (see below) and answers in the FE's `{"msg","code","data","count"}` shape.
+//!   `GET /api/backends`, `GET /api/enable_light_schema_change/{db}/{table}` and `GET /`
+//!   answer as Doris does.
+//! * **BE** (`be_address()`, for `benodes`): the same stream-load and 2PC paths, always
+//!   HTTP 200 with the load JSON (fields in Doris's order, pretty-printed), and
+//!   `GET /api/_load_error_log?file=...` serving the rejected rows with their reasons.
+//!
+//! Loads: labels are unique per database (`Label Already Exists` with `ExistingJobStatus`
+//! `RUNNING` / `PRECOMMITTED` / `FINISHED` and `TxnId: -1`; labels of aborted loads can be
+//! reused), `format` csv / json (`read_json_by_line`, `strip_outer_array`,
+//! `column_separator`, `line_delimiter`, `enclose`, `escape`, `trim_double_quotes`,
+//! `skip_lines`), `columns` (plain names), `hidden_columns: __DORIS_DELETE_SIGN__`,
+//! `merge_type` APPEND / DELETE, the table's sequence column, `partial_columns`,
+//! `max_filter_ratio`, `strict_mode`, `two_phase_commit`, `group_commit`. Every value is
+//! checked against its column (VARCHAR / CHAR length in UTF-8 bytes, DECIMAL precision,
+//! integer ranges, DATE / DATETIME, BOOLEAN, JSON, NOT NULL): a value that does not convert
+//! becomes NULL, or filters the row in strict mode; a value out of the column's range, or
+//! NULL in a NOT NULL column, always filters the row. UNIQUE KEY tables upsert by key and
+//! delete by `__DORIS_DELETE_SIGN__ = 1`; DUPLICATE KEY tables append.
+//!
+//! SQL (HTTP API and [`DorisEmulator::execute`]): `CREATE/DROP DATABASE`, `CREATE TABLE`
+//! (UNIQUE / DUPLICATE KEY, COMMENT, DISTRIBUTED BY, PROPERTIES; Doris's key and type
+//! limits, and `replication_num` must not exceed [`DorisEmulatorOptions::backends`]),
+//! `ALTER TABLE` ADD / DROP / RENAME / MODIFY COLUMN and MODIFY COMMENT, `TRUNCATE`,
+//! `DROP TABLE`, `SHOW ALTER TABLE COLUMN` (jobs are FINISHED at once), `SELECT` (columns
+//! or `*` or `count(*)`, `WHERE a = 'x' AND ...`, `LIMIT`; also
+//! `information_schema.COLUMNS`), `DESC`, `SHOW CREATE TABLE`, `SHOW [FULL] COLUMNS`,
+//! `SHOW DATABASES`, `SHOW TABLES`.
+//!
+//! Faults ([`DorisFault`]) make the next requests fail in the ways a real cluster does.
+//!
+//! Outside Rust tests, the `doris-emulator` binary of this crate starts one and prints its
+//! addresses (`cargo run -p cdc-testkit --bin doris-emulator`), then runs until Ctrl-C.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let doris = cdc_testkit::DorisEmulator::start().await?;
+//! doris.execute("CREATE DATABASE shop")?;
+//! doris.execute("CREATE TABLE shop.t (id INT, v VARCHAR(10)) UNIQUE KEY(id) \
+//!                DISTRIBUTED BY HASH(id) BUCKETS AUTO PROPERTIES (\"replication_num\" = \"1\")")?;
+//! println!("fenodes: {}", doris.fe_address());
+//! # Ok(()) }
+//! ```
+//!
+//! Known differences from a real Doris: DATETIME fractional digits beyond the column's
+//! scale are cut, not rounded; values with a time-zone offset are rejected (the
+//! `timezone` header is accepted but unused); `columns` expressions, `jsonpaths`,
+//! `json_root`, `where`, `merge_type: MERGE`, compressed bodies, parquet / orc and
+//! AGGREGATE KEY tables are refused with a message naming the emulator; result sets of
+//! the SQL API carry every value as a string.
+
+mod be;
+mod body;
+mod catalog;
+mod ddl;
+mod fe;
+mod http;
+mod load;
+mod model;
+mod response;
+mod routes;
+mod sql;
+mod state;
+mod types;
+
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+pub use model::{
+    ColumnInfo, DorisEmulatorOptions, DorisFault, EmulatorError, LoadRecord, QueryResult,
+    TableModel, TxnRecord, TxnState,
+};
+
+use be::Backend;
+use fe::Frontend;
+use http::{Handler, Server};
+use state::State;
+
+/// An in-process Doris FE and BE; see the [module documentation](self). Both servers stop
+/// when this is dropped.
+#[derive(Debug)]
+pub struct DorisEmulator {
+    state: Arc<Mutex<State>>,
+    fe: Arc<Server>,
+    be: Arc<Server>,
+}
+
+impl DorisEmulator {
+    /// Starts an emulator with the default options (user `root` without password).
+    pub async fn start() -> Result<Self, EmulatorError> {
+        Self::start_with(DorisEmulatorOptions::default()).await
+    }
+
+    /// Starts an emulator with these options. Must be called inside a tokio runtime, which
+    /// then runs the servers.
+    #[allow(clippy::unused_async)] // async so that it is called inside the runtime
+    pub async fn start_with(options: DorisEmulatorOptions) -> Result<Self, EmulatorError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(EmulatorError::NoRuntime);
+        }
+        let state = Arc::new(Mutex::new(State::new(
+            options.users,
+            options.precommit_timeout,
+            options.backends,
+        )));
+        let backend = Arc::new(Backend {
+            state: state.clone(),
+            port: AtomicU16::new(0),
+        });
+        let be_handler: Handler = {
+            let backend = backend.clone();
+            Arc::new(move |req, conn| Box::pin(backend.clone().handle(req, conn)))
+        };
+        let be = Server::start(0, be_handler)
+            .map_err(|source| EmulatorError::Bind { what: "BE", source })?;
+        backend.port.store(be.port(), Ordering::Relaxed);
+        let frontend = Arc::new(Frontend {
+            state: state.clone(),
+            be_port: be.port(),
+        });
+        let fe_handler: Handler =
+            Arc::new(move |req, conn| Box::pin(frontend.clone().handle(req, conn)));
+        let fe = Server::start(0, fe_handler)
+            .map_err(|source| EmulatorError::Bind { what: "FE", source })?;
+        Ok(Self { state, fe, be })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        st.expire();
+        st
+    }
+
+    /// The FE's `127.0.0.1:PORT` (a sink's `fenodes`).
+    pub fn fe_address(&self) -> String {
+        format!("127.0.0.1:{}", self.fe.port())
+    }
+
+    /// The BE's `127.0.0.1:PORT` (a sink's `benodes`).
+    pub fn be_address(&self) -> String {
+        format!("127.0.0.1:{}", self.be.port())
+    }
+
+    /// Runs one SQL statement, as the HTTP SQL API would. Errors are Doris texts
+    /// (`errCode = 2, detailMessage = ...`).
+    pub fn execute(&self, sql: &str) -> Result<QueryResult, String> {
+        ddl::execute(&mut self.lock(), None, sql)
+    }
+
+    /// Visible rows of a table, each value as the text Doris prints in `SELECT`, sorted;
+    /// `None` if there is no such table.
+    pub fn table_rows(&self, db: &str, table: &str) -> Option<Vec<Vec<Option<String>>>> {
+        Some(self.lock().catalog.table(db, table)?.visible_rows())
+    }
+
+    /// The columns of a table; `None` if there is no such table.
+    pub fn table_columns(&self, db: &str, table: &str) -> Option<Vec<ColumnInfo>> {
+        Some(
+            self.lock()
+                .catalog
+                .table(db, table)?
+                .columns
+                .iter()
+                .map(catalog::Column::info)
+                .collect(),
+        )
+    }
+
+    /// The data model of a table; `None` if there is no such table.
+    pub fn table_model(&self, db: &str, table: &str) -> Option<TableModel> {
+        Some(self.lock().catalog.table(db, table)?.model)
+    }
+
+    /// Injects a fault. Faults other than [`DorisFault::BeDown`] are queued, each applying
+    /// to the next `count` requests it matches (in queue order); `BeDown` applies at once.
+    pub fn inject(&self, fault: DorisFault) {
+        match fault {
+            DorisFault::BeDown(true) => self.be.down(),
+            DorisFault::BeDown(false) => {
+                if let Err(e) = self.be.up() {
+                    tracing::warn!("the Doris emulator's BE could not listen again: {e}");
+                }
+            }
+            other => self.lock().faults.push_back(other),
+        }
+    }
+
+    /// Every stream load the BE answered, in order.
+    pub fn load_log(&self) -> Vec<LoadRecord> {
+        self.lock().load_log.clone()
+    }
+
+    /// Every transaction, by id.
+    pub fn transactions(&self) -> Vec<TxnRecord> {
+        self.lock().txn_records()
+    }
+}
+
+impl Drop for DorisEmulator {
+    fn drop(&mut self) {
+        self.fe.down();
+        self.be.down();
+    }
+}

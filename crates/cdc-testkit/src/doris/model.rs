@@ -1,0 +1,178 @@
+//! The records the emulator hands back to tests.
+
+use std::time::Duration;
+
+/// One column of a table, as `DESC` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnInfo {
+    /// Column name.
+    pub name: String,
+    /// Type as Doris prints it, upper case: `VARCHAR(96)`, `DECIMAL(12, 2)`, `DATETIME(3)`.
+    pub type_text: String,
+    /// Whether NULL is allowed.
+    pub nullable: bool,
+    /// Whether the column is a key column.
+    pub is_key: bool,
+    /// The column comment (empty when none).
+    pub comment: String,
+}
+
+/// The data model of a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableModel {
+    /// `UNIQUE KEY`: one row per key, loads upsert, `__DORIS_DELETE_SIGN__` deletes.
+    Unique,
+    /// `DUPLICATE KEY`: loads append.
+    Duplicate,
+}
+
+/// The result of one SQL statement.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueryResult {
+    /// `true` for a result set (`SELECT`, `SHOW`, `DESC`), `false` for a statement that
+    /// only reports success (`exec_status` in the HTTP API).
+    pub is_result_set: bool,
+    /// Column names of the result set.
+    pub columns: Vec<String>,
+    /// Column types of the result set, as the HTTP API's `meta` reports them.
+    pub column_types: Vec<String>,
+    /// Rows, each value as text (`None` = NULL).
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+/// One stream load the BE saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadRecord {
+    /// The label (given or generated).
+    pub label: String,
+    /// Database from the URL.
+    pub db: String,
+    /// Table from the URL.
+    pub table: String,
+    /// The `Status` text answered: `Success`, `Publish Timeout`, `Label Already Exists`, `Fail`.
+    pub status: String,
+    /// The `Message` answered.
+    pub message: String,
+    /// The transaction id answered (`-1` for a label conflict, `0` before a transaction began).
+    pub txn_id: i64,
+    /// Whether the load asked for two-phase commit.
+    pub two_phase_commit: bool,
+    /// `NumberTotalRows`.
+    pub total_rows: u64,
+    /// `NumberLoadedRows`.
+    pub loaded_rows: u64,
+    /// `NumberFilteredRows`.
+    pub filtered_rows: u64,
+}
+
+/// State of a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnState {
+    /// The load is still running (Doris PREPARE).
+    Running,
+    /// Loaded with `two_phase_commit: true`, not yet committed: not visible.
+    PreCommitted,
+    /// Committed and visible.
+    Committed,
+    /// Aborted (failed load, `txn_operation: abort`, or pre-commit timeout); its label may
+    /// be used again.
+    Aborted,
+}
+
+/// One transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnRecord {
+    /// Transaction id.
+    pub txn_id: i64,
+    /// Its label.
+    pub label: String,
+    /// Database.
+    pub db: String,
+    /// Table.
+    pub table: String,
+    /// Current state.
+    pub state: TxnState,
+    /// Why it was aborted, when it was.
+    pub abort_reason: Option<String>,
+}
+
+/// Options of [`DorisEmulator::start_with`](super::DorisEmulator::start_with).
+#[derive(Debug, Clone)]
+pub struct DorisEmulatorOptions {
+    /// Accepted `(user, password)` pairs. Default: `[("root", "")]`.
+    pub users: Vec<(String, String)>,
+    /// A PRECOMMITTED transaction not committed within this time is aborted. Default 60 s.
+    pub precommit_timeout: Duration,
+    /// How many BEs the emulated cluster claims when `CREATE TABLE` checks
+    /// `replication_num` (Doris's default is 3; this cluster has 1 BE by default, so a
+    /// table must say `"replication_num" = "1"`, as on a real single-BE cluster).
+    pub backends: u32,
+}
+
+impl Default for DorisEmulatorOptions {
+    fn default() -> Self {
+        Self {
+            users: vec![("root".to_string(), String::new())],
+            precommit_timeout: Duration::from_secs(60),
+            backends: 1,
+        }
+    }
+}
+
+/// A fault to inject; see [`DorisEmulator::inject`](super::DorisEmulator::inject).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DorisFault {
+    /// The next `count` stream-load or 2PC requests at the BE answer this HTTP status
+    /// (5xx) with a plain-text body, without loading anything.
+    ServerError {
+        /// HTTP status to answer.
+        status: u16,
+        /// How many requests.
+        count: u32,
+    },
+    /// The next `count` stream-load or 2PC requests at the BE get their TCP connection
+    /// reset (RST) before anything is answered or loaded.
+    ResetConnection {
+        /// How many requests.
+        count: u32,
+    },
+    /// The next `count` stream loads without two-phase commit answer
+    /// `Status: "Publish Timeout"`; the data IS committed (and visible).
+    PublishTimeout {
+        /// How many loads.
+        count: u32,
+    },
+    /// The next `count` stream-load or 2PC requests at the BE wait `delay` before they
+    /// are processed (a load's transaction is RUNNING meanwhile).
+    Slow {
+        /// How long to wait.
+        delay: Duration,
+        /// How many requests.
+        count: u32,
+    },
+    /// The next `count` stream loads fail with the too-many-versions error (`[E-235]`);
+    /// their transaction is aborted, so the label may be reused.
+    TooManyVersions {
+        /// How many loads.
+        count: u32,
+    },
+    /// `true`: the BE refuses connections (its listener is closed and open connections
+    /// are dropped) until `BeDown(false)`. Applied at once, not queued.
+    BeDown(bool),
+}
+
+/// Why the emulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    /// Binding a listener failed.
+    #[error("cannot bind the emulator's {what} listener: {source}")]
+    Bind {
+        /// `FE` or `BE`.
+        what: &'static str,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Started outside a tokio runtime.
+    #[error("the Doris emulator must be started inside a tokio runtime")]
+    NoRuntime,
+}
