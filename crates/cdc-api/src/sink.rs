@@ -18,9 +18,13 @@ use crate::{CheckpointId, Committable, Event, Result, SchemaChangeEvent, SchemaC
 /// * [`commit`](Self::commit) makes prepared data visible, after the runtime durably
 ///   recorded the checkpoint. It must be idempotent: after a crash the runtime calls it
 ///   again with the same committables.
-/// * [`recover`](Self::recover) runs once after [`open`](Self::open) when resuming: abort
-///   what an earlier run prepared after the last durable checkpoint, so the replayed data
-///   does not load twice.
+/// * [`recover`](Self::recover) runs once after [`open`](Self::open), before any write:
+///   with the last durable checkpoint when resuming (its committables were already passed to
+///   [`commit`](Self::commit) again), `None` on a fresh start. The next checkpoint is the one
+///   after it (or 1). Abort what an earlier run prepared after it, so replayed data does not
+///   load twice.
+/// * [`poll_flush`](Self::poll_flush) is called about twice a second, also when no data
+///   arrives, so a sink can flush buffers whose time limit passed.
 ///
 /// ```
 /// use async_trait::async_trait;
@@ -78,10 +82,17 @@ pub trait Sink: Send {
         Ok(())
     }
 
-    /// On resume: `last` is the last durable checkpoint (already committed by the runtime
-    /// through [`commit`](Self::commit)); abort anything prepared after it. Default: nothing.
+    /// Before the first write: `last` is the last durable checkpoint (already committed by
+    /// the runtime through [`commit`](Self::commit)), `None` on a fresh start; abort anything
+    /// prepared after it. Default: nothing.
     async fn recover(&mut self, last: Option<CheckpointId>) -> Result<()> {
         let _ = last;
+        Ok(())
+    }
+
+    /// Called periodically (about every 500 ms), also when idle: flush what waited too long
+    /// (e.g. `sink.buffer-flush.interval`). Default: nothing.
+    async fn poll_flush(&mut self) -> Result<()> {
         Ok(())
     }
 

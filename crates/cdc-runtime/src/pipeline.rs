@@ -266,8 +266,10 @@ impl Pipeline {
         if let Some(cp) = &restored {
             // The crash may have come between saving the checkpoint and committing it.
             sink.commit(cp.committables.clone()).await.map_err(fail)?;
-            sink.recover(Some(cp.id)).await.map_err(fail)?;
         }
+        sink.recover(restored.as_ref().map(|c| c.id))
+            .await
+            .map_err(fail)?;
         if let Err(e) = source
             .open(restored.as_ref().map(|c| c.offset.clone()))
             .await
@@ -426,7 +428,17 @@ struct Writer<'a> {
 impl Writer<'_> {
     async fn consume(&mut self, mut rx: mpsc::Receiver<Message>) -> Result<(), RuntimeError> {
         let supported = self.applier.supported_kinds();
-        while let Some(message) = rx.recv().await {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let message = tokio::select! {
+                m = rx.recv() => m,
+                _ = tick.tick() => {
+                    self.sink.poll_flush().await.map_err(|e| self.fail(e))?;
+                    continue;
+                }
+            };
+            let Some(message) = message else { break };
             match message {
                 Message::Events(events) => self
                     .write(events, &supported)

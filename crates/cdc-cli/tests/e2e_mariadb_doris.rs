@@ -1,0 +1,307 @@
+//! MariaDB -> Doris end to end: the kit's real MariaDB, the `cdc` pipeline (in process and
+//! as the real binary), the Doris Stream Load emulator. Target tables must equal the source.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use cdc_testkit::{DorisEmulator, MariaDb, TableModel};
+
+const SCHEMA: &str = "
+CREATE DATABASE shop CHARACTER SET utf8mb4;
+CREATE TABLE shop.orders (
+  id BIGINT PRIMARY KEY, qty INT, note VARCHAR(32), amount DECIMAL(12,2),
+  created DATETIME(3), flag TINYINT(1), day DATE
+) COMMENT 'orders';
+CREATE TABLE shop.audit (at DATETIME, msg VARCHAR(50), n INT);
+";
+
+fn order_row(id: u64) -> String {
+    format!(
+        "({id}, {}, 'note {id} 🎉', {}.{:02}, '2024-01-{:02} 10:11:12.{:03}', {}, '2024-02-{:02}')",
+        id % 97,
+        id * 3,
+        id % 100,
+        id % 28 + 1,
+        id % 1000,
+        id % 2,
+        id % 28 + 1
+    )
+}
+
+async fn seed(db: &MariaDb, orders: std::ops::Range<u64>, audits: std::ops::Range<u64>) {
+    let rows: Vec<String> = orders.map(order_row).collect();
+    if !rows.is_empty() {
+        db.execute(&format!(
+            "INSERT INTO shop.orders VALUES {}",
+            rows.join(",")
+        ))
+        .await
+        .unwrap();
+    }
+    let rows: Vec<String> = audits
+        .map(|i| format!("('2024-03-01 00:00:{:02}', 'event {i}', {i})", i % 60))
+        .collect();
+    if !rows.is_empty() {
+        db.execute(&format!("INSERT INTO shop.audit VALUES {}", rows.join(",")))
+            .await
+            .unwrap();
+    }
+}
+
+fn sorted(mut rows: Vec<Vec<Option<String>>>) -> Vec<Vec<Option<String>>> {
+    rows.sort();
+    rows
+}
+
+async fn source_rows(db: &MariaDb, table: &str) -> Vec<Vec<Option<String>>> {
+    sorted(
+        db.query_text(&format!("SELECT * FROM shop.{table}"))
+            .await
+            .unwrap(),
+    )
+}
+
+/// Waits until every table in Doris equals the source (or fails with the difference).
+async fn wait_in_sync(
+    db: &MariaDb,
+    doris: &DorisEmulator,
+    tables: &[&str],
+    child: Option<&mut Child>,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    let mut child = child;
+    loop {
+        let mut diff = None;
+        for table in tables {
+            let want = source_rows(db, table).await;
+            let got = sorted(doris.table_rows("shop", table).unwrap_or_default());
+            if want != got {
+                diff = Some(format!(
+                    "{table}: source has {} rows, doris {}; first source row {:?}, first doris row {:?}",
+                    want.len(),
+                    got.len(),
+                    want.first(),
+                    got.first()
+                ));
+                break;
+            }
+        }
+        let Some(diff) = diff else { return };
+        if let Some(c) = child.as_deref_mut() {
+            if let Ok(Some(status)) = c.try_wait() {
+                panic!("cdc exited early with {status}; {diff}");
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not in sync: {diff}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn pipeline_yaml(db: &MariaDb, doris: &DorisEmulator, extra_sink: &str) -> String {
+    format!(
+        "source:\n  type: mysql\n  hostname: 127.0.0.1\n  port: {}\n  username: root\n  password: ''\n  tables: shop.\\.*\n  server-id: 5600\n  scan.incremental.snapshot.chunk.size: 50\n\
+         sink:\n  type: doris\n  fenodes: {}\n  username: root\n  password: ''\n  table.create.properties.replication_num: 1\n{extra_sink}\
+         pipeline:\n  name: e2e\n  schema.change.behavior: evolve\n  checkpoint.interval: 300ms\n  local-time-zone: UTC\n",
+        db.port(),
+        doris.fe_address()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_then_binlog_into_unique_and_duplicate_tables() {
+    let Some(db) = MariaDb::start_or_skip().await else {
+        return;
+    };
+    db.execute(SCHEMA).await.unwrap();
+    seed(&db, 1..301, 0..40).await;
+    let doris = DorisEmulator::start().await.unwrap();
+    let yaml = pipeline_yaml(&db, &doris, "  sink.enable-2pc: true\n");
+    let def = cdc_runtime::PipelineDefinition::from_yaml_str(&yaml, "e2e.yaml").unwrap();
+    let mut registry = cdc_testkit::test_registry();
+    registry
+        .register_source(cdc_connector_mysql::MySqlSourceFactory)
+        .register_sink(cdc_connector_doris::DorisSinkFactory);
+    let handle = cdc_runtime::Pipeline::build(&def, &registry)
+        .unwrap()
+        .spawn();
+
+    wait_in_sync(&db, &doris, &["orders", "audit"], None).await;
+    assert_eq!(
+        doris.table_model("shop", "orders"),
+        Some(TableModel::Unique)
+    );
+    assert_eq!(
+        doris.table_model("shop", "audit"),
+        Some(TableModel::Duplicate)
+    );
+
+    // The binlog: inserts, updates (also of the key), deletes, a schema change, more rows.
+    seed(&db, 301..351, 40..60).await;
+    db.execute(
+        "UPDATE shop.orders SET qty = qty + 1000, note = NULL WHERE id % 7 = 0; \
+         UPDATE shop.orders SET id = id + 10000 WHERE id = 5; \
+         DELETE FROM shop.orders WHERE id % 11 = 0; \
+         BEGIN; INSERT INTO shop.audit VALUES ('2024-03-02 00:00:00', '', NULL); \
+         DELETE FROM shop.orders WHERE id = 1; COMMIT;",
+    )
+    .await
+    .unwrap();
+    wait_in_sync(&db, &doris, &["orders", "audit"], None).await;
+    db.execute(
+        "ALTER TABLE shop.orders ADD COLUMN extra VARCHAR(10) AFTER qty; \
+         INSERT INTO shop.orders (id, qty, extra, note) VALUES (9001, 1, 'x', 'after alter'); \
+         UPDATE shop.orders SET extra = 'y' WHERE id = 2;",
+    )
+    .await
+    .unwrap();
+    wait_in_sync(&db, &doris, &["orders", "audit"], None).await;
+    let columns: Vec<String> = doris
+        .table_columns("shop", "orders")
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(columns[..3], ["id", "qty", "extra"]);
+
+    handle.stop();
+    let summary = handle.join().await.unwrap();
+    assert!(summary.checkpoints > 0);
+}
+
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % below
+    }
+}
+
+fn spawn_cdc(file: &std::path::Path, state: &std::path::Path, log: &std::path::Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_cdc"))
+        .arg("run")
+        .arg(file)
+        .arg("--state-dir")
+        .arg(state)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+/// `kill -9` of the real `cdc` process at random moments while the source keeps changing:
+/// after the last restart every table, the DUPLICATE one too, equals the source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_random_points_loses_and_doubles_nothing() {
+    let Some(db) = MariaDb::start_or_skip().await else {
+        return;
+    };
+    db.execute(SCHEMA).await.unwrap();
+    seed(&db, 1..2001, 0..500).await;
+    let doris = DorisEmulator::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pipeline.yaml");
+    std::fs::write(
+        &file,
+        pipeline_yaml(&db, &doris, "  sink.enable-2pc: true\n"),
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let log = dir.path().join("cdc.log");
+
+    let seed_value = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(7, |d| d.as_nanos() as u64);
+    println!("random seed {seed_value}");
+    let mut rng = Lcg(seed_value);
+
+    // A writer that keeps changing both tables.
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let url = db.port();
+    let writer = tokio::spawn(async move {
+        let pool = mysql_async::Pool::new(
+            mysql_async::OptsBuilder::default()
+                .ip_or_hostname("127.0.0.1")
+                .tcp_port(url)
+                .user(Some("root")),
+        );
+        let mut conn = pool.get_conn().await.unwrap();
+        let mut i = 0u64;
+        loop {
+            if *stop_rx.borrow_and_update() {
+                break;
+            }
+            i += 1;
+            let id = 3000 + i;
+            let sql = format!(
+                "BEGIN; INSERT INTO shop.orders VALUES {}; UPDATE shop.orders SET qty = qty + 1 WHERE id = {}; \
+                 DELETE FROM shop.orders WHERE id = {}; INSERT INTO shop.audit VALUES ('2024-04-01 00:00:00', 'w{i}', {i}); COMMIT",
+                order_row(id),
+                1 + (i * 37) % 2000,
+                1 + (i * 53) % 2000,
+            );
+            mysql_async::prelude::Queryable::query_drop(&mut conn, sql)
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+
+    for round in 0..4 {
+        let mut child = spawn_cdc(&file, &state, &log);
+        let wait = 300 + rng.next(2500);
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "round {round}: cdc exited by itself with {status}: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        println!("round {round}: killed after {wait} ms");
+    }
+    stop_tx.send(true).unwrap();
+    writer.await.unwrap();
+
+    let mut child = spawn_cdc(&file, &state, &log);
+    wait_in_sync(&db, &doris, &["orders", "audit"], Some(&mut child)).await;
+    // SIGTERM: a clean stop with a final checkpoint, exit code 0.
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "cdc did not stop cleanly: {status}; log:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        log_text.contains("resuming from checkpoint"),
+        "no run resumed from a checkpoint:\n{log_text}"
+    );
+    assert!(!log_text.contains("panicked"), "{log_text}");
+    let pending: Vec<_> = doris
+        .transactions()
+        .into_iter()
+        .filter(|t| matches!(t.state, cdc_testkit::TxnState::PreCommitted))
+        .collect();
+    assert!(
+        pending.is_empty(),
+        "pre-committed transactions left behind: {pending:?}"
+    );
+}
