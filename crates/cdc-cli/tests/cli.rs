@@ -122,3 +122,28 @@ fn help_and_version_speak_plainly() {
     let out = cdc().arg("--version").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("cdc 0.1.0"));
 }
+
+#[test]
+fn quickstart_ends_in_sync_and_leaves_nothing_running() {
+    if !cdc_testkit::MariaDb::installed_or_skip() {
+        return;
+    }
+    for run in 0..2 {
+        let out = cdc()
+            .arg("quickstart")
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "run {run}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("Verdict: in sync"), "run {run}: {stdout}");
+        assert!(
+            stdout.contains("ALTER TABLE customers ADD COLUMN phone"),
+            "{stdout}"
+        );
+    }
+}

@@ -80,9 +80,13 @@ impl PipelineDefinition {
         Self::from_yaml_str(&text, &path.display().to_string())
     }
 
-    /// Parses pipeline YAML; `origin` names it in messages.
+    /// Parses pipeline YAML; `origin` names it in messages. `${NAME}` is replaced by the
+    /// environment variable `NAME` first (an unset variable is an error naming it; `$${`
+    /// writes a literal `${`), so secrets and ports need not be written into the file.
     pub fn from_yaml_str(text: &str, origin: &str) -> Result<Self, RuntimeError> {
-        let root: Json = serde_saphyr::from_str(text)
+        let text = substitute_env(text, |name| std::env::var(name).ok())
+            .map_err(|m| RuntimeError::definition(origin, m))?;
+        let root: Json = serde_saphyr::from_str(&text)
             .map_err(|e| RuntimeError::definition(origin, format!("not valid YAML: {e}")))?;
         let Json::Object(root) = root else {
             return Err(RuntimeError::definition(
@@ -156,6 +160,43 @@ impl PipelineDefinition {
             pipeline,
         })
     }
+}
+
+/// Replaces `${NAME}` with `lookup(NAME)`; `$${` stays a literal `${`.
+fn substitute_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if let Some(after) = tail.strip_prefix("$${") {
+            out.push_str("${");
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("${") {
+            let end = after
+                .find('}')
+                .ok_or_else(|| "an unclosed ${ (write $${ for a literal ${)".to_string())?;
+            let name = &after[..end];
+            let valid = !name.is_empty()
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !name.starts_with(|c: char| c.is_ascii_digit());
+            if !valid {
+                return Err(format!(
+                    "'${{{name}}}' is not an environment variable reference"
+                ));
+            }
+            let value = lookup(name).ok_or_else(|| {
+                format!("the environment variable {name} is not set (used as ${{{name}}})")
+            })?;
+            out.push_str(&value);
+            rest = &after[end + 1..];
+        } else {
+            out.push('$');
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 fn connector_block(
@@ -356,6 +397,23 @@ pipeline: {name: mysql-to-doris, parallelism: 4}
         assert_eq!(def.sink.exclude_schema_changes, ["drop.column"]);
         assert_eq!(def.routes[0]["replace-symbol"], "<>");
         assert_eq!(def.pipeline.get_raw("parallelism"), Some("4"));
+    }
+
+    #[test]
+    fn environment_variables_are_substituted() {
+        let env = |n: &str| (n == "PW").then(|| "s3cret".to_string());
+        assert_eq!(
+            substitute_env("password: ${PW}", env).unwrap(),
+            "password: s3cret"
+        );
+        assert_eq!(
+            substitute_env("cost: $5 $${PW}", env).unwrap(),
+            "cost: $5 ${PW}"
+        );
+        let err = substitute_env("password: ${NOPE}", env).unwrap_err();
+        assert!(err.contains("NOPE is not set"), "{err}");
+        assert!(substitute_env("x: ${PW", env).is_err());
+        assert!(substitute_env("x: ${1A}", env).is_err());
     }
 
     #[test]

@@ -243,6 +243,25 @@ impl MariaDb {
         }
     }
 
+    /// Whether the MariaDB server binaries are installed, for tests that start MariaDB in
+    /// another process: when they are missing, prints how to install them and returns
+    /// `false`, or panics when `CDC_TEST_REQUIRE_MARIADB=1`.
+    pub fn installed_or_skip() -> bool {
+        let found = find_binary("mariadbd", "CDC_MARIADBD")
+            .and_then(|_| find_binary("mariadb-install-db", "CDC_MARIADB_INSTALL_DB"));
+        match found {
+            Ok(_) => true,
+            Err(e) => {
+                assert!(
+                    std::env::var(REQUIRE_MARIADB_ENV).as_deref() != Ok("1"),
+                    "{e} ({REQUIRE_MARIADB_ENV}=1 makes this a failure)"
+                );
+                eprintln!("SKIPPED: this test needs MariaDB: {e}");
+                false
+            }
+        }
+    }
+
     /// `mysql://root@127.0.0.1:{port}`.
     pub fn url(&self) -> String {
         format!("mysql://root@127.0.0.1:{}", self.port)
