@@ -20,6 +20,7 @@
 
 mod definition;
 mod error;
+mod metrics;
 mod pipeline;
 mod pipeline_options;
 mod schema_coordinator;
@@ -28,6 +29,7 @@ mod suggest;
 
 pub use definition::{ConnectorBlock, PipelineDefinition, SinkBlock};
 pub use error::RuntimeError;
+pub use metrics::PipelineMetrics;
 pub use pipeline::{Pipeline, PipelineHandle, RunSummary};
 pub use pipeline_options::{PipelineSettings, SchemaChangeBehavior, pipeline_options};
 pub use state::{Checkpoint, FileStateStore, MemoryStateStore, StateStore};

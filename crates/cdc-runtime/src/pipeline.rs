@@ -18,6 +18,7 @@ use cdc_api::{
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use crate::metrics::{self, PipelineMetrics};
 use crate::schema_coordinator::SchemaCoordinator;
 use crate::suggest::did_you_mean;
 use crate::{
@@ -54,6 +55,7 @@ pub struct Pipeline {
     applier: Box<dyn SchemaApplier>,
     coordinator: SchemaCoordinator,
     state: Arc<dyn StateStore>,
+    metrics: Arc<PipelineMetrics>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -199,7 +201,13 @@ impl Pipeline {
             applier: parts.applier,
             coordinator,
             state,
+            metrics: Arc::default(),
         })
+    }
+
+    /// The pipeline's counters (also served at `/metrics` when `pipeline.metrics.port` is set).
+    pub fn metrics(&self) -> Arc<PipelineMetrics> {
+        self.metrics.clone()
     }
 
     /// Uses another state store (overrides `pipeline.state.dir`).
@@ -216,12 +224,14 @@ impl Pipeline {
     /// Runs on a background task; the handle stops it and waits for the outcome.
     pub fn spawn(self) -> PipelineHandle {
         let (stop_tx, mut stop_rx) = watch::channel(false);
+        let metrics = self.metrics();
         let task = tokio::spawn(self.run(async move {
             let _ = stop_rx.wait_for(|stop| *stop).await;
         }));
         PipelineHandle {
             stop: stop_tx,
             task,
+            metrics,
         }
     }
 
@@ -241,8 +251,23 @@ impl Pipeline {
             applier,
             coordinator,
             state,
+            metrics,
         } = self;
         let name = settings.name.clone();
+        let _metrics_server = match settings.metrics_port {
+            Some(port) => Some(AbortOnDrop(
+                metrics::serve(port, metrics.clone()).await.map_err(|e| {
+                    RuntimeError::definition(
+                        "pipeline.metrics.port",
+                        format!("cannot listen on port {port}: {e}"),
+                    )
+                })?,
+            )),
+            None => None,
+        };
+        let _progress = settings
+            .progress_interval
+            .map(|every| AbortOnDrop(tokio::spawn(log_progress(metrics.clone(), every))));
         let fail = |source: Error| RuntimeError::Connector {
             pipeline: name.clone(),
             source,
@@ -306,6 +331,7 @@ impl Pipeline {
             source_type: &source_type,
             sink_type: &sink_type,
             done: done_tx,
+            metrics,
             summary: RunSummary {
                 resumed: restored.is_some(),
                 last_checkpoint: restored.as_ref().map(|c| c.id),
@@ -328,14 +354,47 @@ impl Pipeline {
     }
 }
 
+/// Aborts a helper task when the run ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn log_progress(metrics: Arc<PipelineMetrics>, every: Duration) {
+    let mut last = 0u64;
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let total = metrics.total_changes();
+        let rate = (total - last) as f64 / every.as_secs_f64();
+        last = total;
+        tracing::info!(
+            changes = total,
+            per_second = format!("{rate:.0}"),
+            checkpoints = metrics.checkpoints(),
+            "progress"
+        );
+    }
+}
+
 /// A pipeline running on a background task.
 #[derive(Debug)]
 pub struct PipelineHandle {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<Result<RunSummary, RuntimeError>>,
+    metrics: Arc<PipelineMetrics>,
 }
 
 impl PipelineHandle {
+    /// The running pipeline's counters.
+    pub fn metrics(&self) -> &PipelineMetrics {
+        &self.metrics
+    }
+
     /// Asks the pipeline to stop after a final checkpoint (returns at once).
     pub fn stop(&self) {
         let _ = self.stop.send(true);
@@ -422,6 +481,7 @@ struct Writer<'a> {
     source_type: &'a str,
     sink_type: &'a str,
     done: watch::Sender<Option<SourceOffset>>,
+    metrics: Arc<PipelineMetrics>,
     summary: RunSummary,
 }
 
@@ -477,6 +537,7 @@ impl Writer<'_> {
                         continue;
                     }
                     if !pending.is_empty() {
+                        self.metrics.record(&pending);
                         self.sink.write(std::mem::take(&mut pending)).await?;
                     }
                     // Rows before the change must land under the old schema.
@@ -496,7 +557,9 @@ impl Writer<'_> {
                         match applied {
                             Ok(()) => {
                                 self.coordinator.applied(&c)?;
-                                self.sink.write(vec![Event::SchemaChange(c)]).await?;
+                                let event = vec![Event::SchemaChange(c)];
+                                self.metrics.record(&event);
+                                self.sink.write(event).await?;
                             }
                             Err(e) if !self.coordinator.apply_failure_is_fatal() => {
                                 tracing::warn!(error = %e, "schema change failed; rows keep the old schema (try_evolve)");
@@ -508,6 +571,7 @@ impl Writer<'_> {
             }
         }
         if !pending.is_empty() {
+            self.metrics.record(&pending);
             self.sink.write(pending).await?;
         }
         Ok(())
@@ -518,6 +582,7 @@ impl Writer<'_> {
         id: CheckpointId,
         offset: SourceOffset,
     ) -> Result<(), RuntimeError> {
+        let started = Instant::now();
         let committables = self.sink.prepare(id).await.map_err(|e| self.fail(e))?;
         let cp = Checkpoint::new(
             &self.settings.name,
@@ -537,6 +602,8 @@ impl Writer<'_> {
             .await
             .map_err(|e| self.fail(e))?;
         self.summary.checkpoints += 1;
+        self.metrics
+            .checkpoint_done(started.elapsed().as_millis() as u64);
         self.summary.last_checkpoint = Some(id);
         let _ = self.done.send(Some(offset));
         tracing::debug!(checkpoint = %id, "checkpoint complete");

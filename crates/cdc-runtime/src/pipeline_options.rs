@@ -54,6 +54,16 @@ const STATE_DIR: ConfigOption = ConfigOption::optional_no_default(
     "directory for checkpoints; without it a restart starts from scratch (--state-dir overrides)",
 );
 
+const METRICS_PORT: ConfigOption = ConfigOption::optional_no_default(
+    "metrics.port",
+    "serve Prometheus metrics on this port at /metrics (off when unset)",
+);
+const PROGRESS_INTERVAL: ConfigOption = ConfigOption::optional(
+    "progress.interval",
+    "10s",
+    "how often a progress line (changes, rate, checkpoints) is logged; 0s turns it off",
+);
+
 /// Every option of the `pipeline` block.
 pub fn pipeline_options() -> Vec<ConfigOption> {
     vec![
@@ -67,6 +77,8 @@ pub fn pipeline_options() -> Vec<ConfigOption> {
         UID_PREFIX,
         CHECKPOINT_INTERVAL,
         STATE_DIR,
+        METRICS_PORT,
+        PROGRESS_INTERVAL,
     ]
 }
 
@@ -114,6 +126,10 @@ pub struct PipelineSettings {
     pub checkpoint_interval: Duration,
     /// `state.dir`.
     pub state_dir: Option<PathBuf>,
+    /// `metrics.port`.
+    pub metrics_port: Option<u16>,
+    /// `progress.interval` (None = off).
+    pub progress_interval: Option<Duration>,
 }
 
 impl PipelineSettings {
@@ -214,6 +230,19 @@ impl PipelineSettings {
                 .unwrap_or(Duration::from_secs(180)),
             checkpoint_interval,
             state_dir: options.string(&STATE_DIR).map(PathBuf::from),
+            metrics_port: match options.u64(&METRICS_PORT).map_err(wrap)? {
+                None => None,
+                Some(p) => Some(
+                    u16::try_from(p)
+                        .ok()
+                        .filter(|p| *p > 0)
+                        .ok_or_else(|| bad(METRICS_PORT.name, format!("{p} is not a TCP port")))?,
+                ),
+            },
+            progress_interval: options
+                .duration(&PROGRESS_INTERVAL)
+                .map_err(wrap)?
+                .filter(|d| !d.is_zero()),
         })
     }
 }

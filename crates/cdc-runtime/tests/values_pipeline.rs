@@ -206,3 +206,56 @@ async fn unknown_and_missing_options_are_named() {
         assert!(err.contains(expected), "{text}\n gave: {err}");
     }
 }
+
+#[tokio::test]
+async fn metrics_endpoint_serves_the_named_series() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let evs = events(2, 100);
+    register_event_set("metrics", evs.clone());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let text = format!(
+        "source: {{type: values, event-set: metrics, unbounded: true}}\n\
+         sink: {{type: values, sink-id: metrics}}\n\
+         pipeline: {{name: metrics, checkpoint.interval: 100ms, metrics.port: {port}}}\n"
+    );
+    let def = PipelineDefinition::from_yaml_str(&text, "m.yaml").unwrap();
+    let handle = Pipeline::build(&def, &test_registry()).unwrap().spawn();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut last = String::new();
+    let body = loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "metrics never showed the changes: {last}"
+        );
+        if let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            stream
+                .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .unwrap();
+            let mut body = String::new();
+            stream.read_to_string(&mut body).await.unwrap();
+            last.clone_from(&body);
+            if body.contains("cdc_changes_total{table=\"db.t0\",op=\"insert\"} 51")
+                && handle.metrics().checkpoints() > 0
+            {
+                break body;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for series in [
+        "cdc_schema_changes_total",
+        "cdc_checkpoints_total",
+        "cdc_last_checkpoint_timestamp_seconds",
+        "cdc_last_checkpoint_duration_seconds",
+        "op=\"delete\"",
+    ] {
+        assert!(body.contains(series), "{series} missing from\n{body}");
+    }
+    handle.stop();
+    handle.join().await.unwrap();
+}
