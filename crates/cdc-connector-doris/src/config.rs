@@ -56,7 +56,7 @@ pub(crate) const MAX_BYTES: ConfigOption = ConfigOption::optional(
 pub(crate) const FLUSH_INTERVAL: ConfigOption = ConfigOption::optional(
     "sink.buffer-flush.interval",
     "10s",
-    "a table's buffer is loaded when its oldest row waited this long (checked as rows arrive)",
+    "a table's buffer is loaded when its oldest row waited this long, also while no rows arrive (at-least-once mode; with 2PC rows wait for the checkpoint)",
 );
 pub(crate) const ENABLE_DELETE: ConfigOption = ConfigOption::optional(
     "sink.enable-delete",
@@ -137,6 +137,9 @@ pub(crate) fn all_options() -> Vec<ConfigOption> {
         USE_CACHE,
     ]
 }
+
+/// Doris's documented default Stream Load timeout.
+const DEFAULT_LOAD_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The pipeline's `local-time-zone` option (read from the `pipeline` block).
 const LOCAL_TIME_ZONE: ConfigOption = ConfigOption::optional(
@@ -357,6 +360,10 @@ pub(crate) struct DorisSinkConfig {
     pub(crate) buffer_count: usize,
     /// Extra Stream Load headers from `sink.properties.*`.
     pub(crate) load_headers: BTreeMap<String, String>,
+    /// How long the sink waits for one load's answer: the load's server-side `timeout`
+    /// (`sink.properties.timeout`, seconds), else 600 s, Doris's documented default. After
+    /// that the load is sent again with the same label.
+    pub(crate) load_timeout: Duration,
     /// `table.create.properties.*`.
     pub(crate) table_properties: BTreeMap<String, String>,
     pub(crate) auto_partition: AutoPartition,
@@ -499,6 +506,12 @@ impl DorisSinkConfig {
                         "cannot be used with sink.enable-2pc: group commit does not take labels or transactions",
                     ));
                 }
+                "timeout" if value.trim().parse::<u32>().map_or(true, |t| t == 0) => {
+                    return Err(Error::invalid_option(
+                        o.qualified(&option),
+                        format!("'{value}' is not a whole number of seconds greater than 0"),
+                    ));
+                }
                 "compress_type" => {
                     return Err(Error::invalid_option(
                         o.qualified(&option),
@@ -509,6 +522,10 @@ impl DorisSinkConfig {
             }
             load_headers.insert(lower, value);
         }
+        let load_timeout = load_headers
+            .get("timeout")
+            .and_then(|t| t.trim().parse::<u64>().ok())
+            .map_or(DEFAULT_LOAD_TIMEOUT, Duration::from_secs);
         let table_properties = o.with_prefix(TABLE_PROPERTIES_PREFIX);
         if let Some((k, _)) = table_properties
             .iter()
@@ -546,6 +563,7 @@ impl DorisSinkConfig {
             buffer_size,
             buffer_count,
             load_headers,
+            load_timeout,
             table_properties,
             auto_partition,
             zone,
@@ -592,6 +610,11 @@ mod tests {
         assert!(c.enable_delete && c.ignore_update_before);
         assert_eq!(c.check_interval, Duration::from_secs(10));
         assert_eq!(c.zone, Zone::Fixed(0));
+        assert_eq!(c.load_timeout, Duration::from_secs(600));
+        let c = DorisSinkConfig::from_context(&ctx(&[("sink.properties.timeout", "30")])).unwrap();
+        assert_eq!(c.load_timeout, Duration::from_secs(30));
+        assert!(err(&[("sink.properties.timeout", "0")]).contains("sink.properties.timeout"));
+        assert!(err(&[("sink.properties.timeout", "1m")]).contains("sink.properties.timeout"));
     }
 
     #[test]

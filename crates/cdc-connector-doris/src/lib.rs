@@ -84,3 +84,61 @@ impl SinkFactory for DorisSinkFactory {
         })
     }
 }
+
+#[cfg(test)]
+mod docs {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// `docs/connectors/doris.md` lists exactly the declared options, with their defaults
+    /// (`required` for required ones, an empty cell for none, `""` for the empty string).
+    #[test]
+    fn the_option_table_matches_the_declared_options() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/connectors/doris.md"
+        );
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let mut documented = BTreeMap::new();
+        let mut in_table = false;
+        for line in text.lines().map(str::trim) {
+            if line.starts_with("| option") {
+                in_table = true;
+                continue;
+            }
+            if !line.starts_with('|') {
+                in_table = false;
+                continue;
+            }
+            let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+            if !in_table || cells.len() < 3 || cells[0].starts_with("---") {
+                continue;
+            }
+            let name = cells[0].trim_matches('`').to_string();
+            let default = match cells[1] {
+                "required" => "required".to_string(),
+                "" => "(none)".to_string(),
+                d => d.trim_matches('`').replace("\"\"", ""),
+            };
+            documented.insert(name, default);
+        }
+        let factory = DorisSinkFactory;
+        let mut declared: BTreeMap<String, String> = factory
+            .options()
+            .into_iter()
+            .map(|o| {
+                let default = match (o.required, o.default) {
+                    (true, _) => "required".to_string(),
+                    (false, None) => "(none)".to_string(),
+                    (false, Some(d)) => d.to_string(),
+                };
+                (o.name.to_string(), default)
+            })
+            .collect();
+        for prefix in factory.option_prefixes() {
+            declared.insert(format!("{prefix}*"), "(none)".to_string());
+        }
+        assert_eq!(documented, declared);
+    }
+}

@@ -248,6 +248,10 @@ pub(crate) enum TxnVerdict {
     Done,
     /// No transaction with this label or id (for an abort: nothing to abort).
     NotFound,
+    /// Asked by label: the label is known but its load is neither pre-committed nor (for an
+    /// abort) running, i.e. it was committed or aborted already. Doris does not say which
+    /// (`running transaction not found, label=...`).
+    NotRunning,
     /// Send again after a backoff.
     Retry(String),
     /// Give up.
@@ -268,6 +272,9 @@ pub(crate) fn classify_txn(answer: Answer<'_>, op: TxnOp) -> TxnVerdict {
         return TxnVerdict::Done;
     }
     let m = msg.to_ascii_lowercase();
+    if m.contains("running transaction not found") {
+        return TxnVerdict::NotRunning;
+    }
     let committed = m.contains("already committed")
         || m.contains("already visible")
         || m.contains("is already committed")
@@ -363,6 +370,10 @@ mod tests {
     fn too_many_versions_retries() {
         for msg in [
             "[E-235]too many versions",
+            // Doris 2.1 RowsetBuilder::check_tablet_version_count
+            "[E-235]failed to init rowset builder. version count: 2001, exceed limit: 2000, tablet: 10086",
+            // Doris 1.x: the tablet writer's code only
+            "wait close failed. NodeChannel[10003-10001], load_id=x, txn_id=38873401, err: tablet writer write failed, tablet_id=1539539, txn_id=38873401, err=-235",
             "failed to write: -235 tablet 123 version count exceeds",
             "[TOO_MANY_VERSION]too many versions, versions=2001",
         ] {
@@ -479,10 +490,29 @@ mod tests {
             classify_txn(http(aborted), TxnOp::Commit),
             TxnVerdict::Stop(_)
         ));
-        let missing = r#"{"status":"Fail","msg":"errCode = 2, detailMessage = transaction not found, label=l"}"#;
+        let missing = r#"{"status":"ANALYSIS_ERROR","msg":"TStatus: errCode = 2, detailMessage = transaction not found, label=l"}"#;
         assert_eq!(
             classify_txn(http(missing), TxnOp::Abort),
             TxnVerdict::NotFound
+        );
+        let by_id = r#"{"status":"ANALYSIS_ERROR","msg":"TStatus: errCode = 2, detailMessage = transaction [5] not found"}"#;
+        assert_eq!(
+            classify_txn(http(by_id), TxnOp::Commit),
+            TxnVerdict::NotFound
+        );
+        let done = r#"{"status":"ANALYSIS_ERROR","msg":"TStatus: errCode = 2, detailMessage = running transaction not found, label=l"}"#;
+        for op in [TxnOp::Commit, TxnOp::Abort] {
+            assert_eq!(classify_txn(http(done), op), TxnVerdict::NotRunning);
+        }
+        let visible_abort = r#"{"status":"ANALYSIS_ERROR","msg":"TStatus: errCode = 2, detailMessage = transaction [7] is already VISIBLE, could not abort."}"#;
+        assert!(matches!(
+            classify_txn(http(visible_abort), TxnOp::Abort),
+            TxnVerdict::Stop(_)
+        ));
+        let aborted_abort = r#"{"status":"ANALYSIS_ERROR","msg":"TStatus: errCode = 2, detailMessage = transaction [7] is already aborted, abort reason: User Abort"}"#;
+        assert_eq!(
+            classify_txn(http(aborted_abort), TxnOp::Abort),
+            TxnVerdict::Done
         );
         assert!(matches!(
             classify_txn(Answer::Transport("reset"), TxnOp::Commit),

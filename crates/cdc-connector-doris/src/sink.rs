@@ -11,17 +11,21 @@
 //! visible before `commit`, which the runtime calls only after it recorded the checkpoint
 //! with our committables; committing is idempotent ("already committed" is success).
 //!
-//! After a crash the runtime commits the last recorded checkpoint again and calls
-//! `recover(last)`. Loads pre-committed after it belong to checkpoint `last + 1`, whose
+//! On every start the runtime calls `recover(last)` (after committing the last recorded
+//! checkpoint again when resuming; `None` on a fresh start, which begins at checkpoint 1).
+//! Loads pre-committed after it belong to checkpoint `last + 1` (or 1), whose
 //! labels we can compute: before the first load to a table in the new run, we abort its
 //! labels `..._{last+1}_0`, `_1`, ... until Doris knows no more. The new run reuses those
 //! labels for the replayed rows, which is why they must be aborted first (Doris lets an
 //! aborted label be used again); a pre-committed label found *later* in this run is then
-//! our own retry, and a committed (FINISHED) one means someone else uses our labels.
+//! our own retry, and a committed (FINISHED) one means someone else uses our labels (or an
+//! earlier run whose state directory was deleted): the load stops and asks for another
+//! `sink.label-prefix` instead of skipping data.
 //!
 //! # At-least-once (batch mode, the default)
 //! Plain loads with a label unique to this run and batch; a retry reuses the label, so a
-//! load whose answer was lost is not applied twice. Replays after a restart rely on the
+//! load whose answer was lost (or came later than `sink.properties.timeout`) is not applied
+//! twice. `poll_flush` loads buffers older than `sink.buffer-flush.interval` while idle. Replays after a restart rely on the
 //! UNIQUE KEY upsert, as in Flink CDC.
 
 use std::collections::{HashMap, HashSet};
@@ -46,8 +50,6 @@ use crate::service::{DorisService, as_answer};
 
 /// The longest a load may wait for an earlier load with its label that is still running.
 const MAX_RUNNING_WAIT: Duration = Duration::from_secs(600);
-/// Server-side timeout of one load, in seconds, unless `sink.properties.timeout` says.
-const LOAD_TIMEOUT: Duration = Duration::from_secs(600);
 /// Parts of one table and checkpoint probed at most when recovering.
 const MAX_PARTS: u32 = 100_000;
 /// Longest Doris label.
@@ -317,6 +319,21 @@ impl DorisSink {
         Ok(())
     }
 
+    /// Collects loads that ended meanwhile, without waiting for running ones, so their
+    /// errors surface (and their buffers return) while the pipeline is idle.
+    async fn reap_finished(&mut self) -> Result<()> {
+        let done: Vec<TableId> = self
+            .in_flight
+            .iter()
+            .filter(|(_, h)| h.is_finished())
+            .map(|(t, _)| t.clone())
+            .collect();
+        for t in done {
+            self.wait_table(&t).await?;
+        }
+        Ok(())
+    }
+
     async fn wait_all(&mut self) -> Result<()> {
         let tables: Vec<TableId> = self.in_flight.keys().cloned().collect();
         let mut first_error = None;
@@ -378,7 +395,13 @@ impl DorisSink {
                 txn_id: None,
             };
             match txn_call(&self.service, &self.config, &c, TxnOp::Abort).await? {
+                // Never used: later parts were not either.
                 TxnVerdict::NotFound => break,
+                // Used, but committed or aborted already. Aborted: the label is free again.
+                // Committed (an earlier run whose state is gone got past this checkpoint):
+                // the load with this label will be refused as FINISHED and stop with the
+                // advice to change sink.label-prefix, rather than silently skip data.
+                TxnVerdict::NotRunning => {}
                 _ => {
                     tracing::info!(label = %c.label, "aborted a load left pre-committed by an earlier run");
                 }
@@ -501,7 +524,7 @@ async fn run_load(
                 &job.table,
                 &job.headers,
                 job.body.clone(),
-                LOAD_TIMEOUT,
+                config.load_timeout,
             )
             .await;
         match classify_load(as_answer(&answer), job.two_phase) {
@@ -589,6 +612,13 @@ async fn txn_call(
                 tokio::time::sleep(backoff(config, attempt)).await;
             }
             TxnVerdict::Stop(reason) => return Err(Error::permanent(context(), reason)),
+            TxnVerdict::NotRunning if op == TxnOp::Commit => {
+                // Only asked by label (no transaction id known): the load is committed or
+                // aborted, Doris does not say which. A replayed commit after a restart is by
+                // far the likelier case, and stopping would stop every restart again.
+                tracing::warn!(label = %c.label, "commit by label: no pre-committed load has this label any more; assuming it was committed earlier");
+                return Ok(TxnVerdict::Done);
+            }
             TxnVerdict::NotFound if op == TxnOp::Commit && c.txn_id.is_some() => {
                 // The id may be unknown to this FE's cache; ask by label once.
                 let by_label = DorisCommittable {
@@ -700,6 +730,14 @@ impl Sink for DorisSink {
         Ok(())
     }
 
+    /// At-least-once: loads the tables whose oldest buffered row waited
+    /// `sink.buffer-flush.interval`, also when no rows arrive. 2PC: nothing becomes visible
+    /// before the checkpoint, so buffers wait (`max-bytes` is enforced as rows arrive).
+    async fn poll_flush(&mut self) -> Result<()> {
+        self.reap_finished().await?;
+        self.load_expired().await
+    }
+
     async fn close(&mut self) -> Result<()> {
         for (_, handle) in self.in_flight.drain() {
             handle.abort();
@@ -741,6 +779,81 @@ mod tests {
         for l in [odd, long, make_label(&head("p", "数据", "表"), "1_0")] {
             assert!(re.is_match(&l), "{l}");
         }
+    }
+
+    fn sink(pairs: &[(&str, &str)]) -> DorisSink {
+        let mut options = cdc_api::Options::new("sink");
+        options.insert("fenodes", "127.0.0.1:8030");
+        options.insert("username", "root");
+        for (k, v) in pairs {
+            options.insert(*k, *v);
+        }
+        let mut pipeline = cdc_api::Options::new("pipeline");
+        pipeline.insert("local-time-zone", "UTC");
+        let ctx = cdc_api::FactoryContext {
+            pipeline_name: "p".into(),
+            options,
+            pipeline_options: pipeline,
+        };
+        let config = Arc::new(DorisSinkConfig::from_context(&ctx).unwrap());
+        let service = DorisService::new(
+            vec!["127.0.0.1:8030".into()],
+            vec![],
+            "root".into(),
+            String::new(),
+        )
+        .unwrap();
+        DorisSink::new(config, Arc::new(service))
+    }
+
+    /// The full Stream Load header set, as sent.
+    #[test]
+    fn request_headers() {
+        let owned = |h: &[(&str, &str)]| -> Vec<(String, String)> {
+            h.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+        };
+        assert_eq!(
+            sink(&[]).headers(true, "l1"),
+            owned(&[
+                ("label", "l1"),
+                ("format", "json"),
+                ("read_json_by_line", "true"),
+                ("hidden_columns", "__DORIS_DELETE_SIGN__"),
+            ])
+        );
+        // DUPLICATE tables cannot delete; 2PC and extra properties are passed on.
+        assert_eq!(
+            sink(&[
+                ("sink.enable-2pc", "true"),
+                ("sink.properties.timeout", "30"),
+                ("sink.properties.strict_mode", "true"),
+            ])
+            .headers(false, "l2"),
+            owned(&[
+                ("label", "l2"),
+                ("format", "json"),
+                ("read_json_by_line", "true"),
+                ("two_phase_commit", "true"),
+                ("strict_mode", "true"),
+                ("timeout", "30"),
+            ])
+        );
+        assert_eq!(
+            sink(&[("sink.enable-delete", "false")])
+                .headers(true, "l3")
+                .len(),
+            3
+        );
+    }
+
+    #[test]
+    fn labels_of_a_pipeline_table_and_checkpoint() {
+        let s = sink(&[("sink.label-prefix", "pre")]);
+        let t = TableId::new("shop", "orders");
+        assert_eq!(
+            s.two_phase_label(&t, CheckpointId(7), 2),
+            "pre_p_shop_orders_7_2"
+        );
     }
 
     #[test]

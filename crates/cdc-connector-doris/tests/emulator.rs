@@ -16,7 +16,9 @@ use cdc_runtime::{
     Checkpoint, MemoryStateStore, Pipeline, PipelineDefinition, RunSummary, RuntimeError,
     StateStore,
 };
-use cdc_testkit::{DorisEmulator, DorisFault, TableModel, ValuesSourceFactory, register_event_set};
+use cdc_testkit::{
+    DorisEmulator, DorisFault, TableModel, TxnState, ValuesSourceFactory, register_event_set,
+};
 
 fn registry() -> ConnectorRegistry {
     let mut r = ConnectorRegistry::new();
@@ -26,6 +28,18 @@ fn registry() -> ConnectorRegistry {
 }
 
 fn definition(name: &str, event_set: &str, fe: &str, sink: &[(&str, &str)]) -> PipelineDefinition {
+    definition_in(name, event_set, fe, sink, &[])
+}
+
+/// `pipeline` entries override the pipeline block (e.g. `local-time-zone`); those named
+/// `source.x` set the source's option `x` instead.
+fn definition_in(
+    name: &str,
+    event_set: &str,
+    fe: &str,
+    sink: &[(&str, &str)],
+    pipeline: &[(&str, &str)],
+) -> PipelineDefinition {
     let mut sink_block = serde_json::json!({
         "type": "doris",
         "fenodes": fe,
@@ -37,15 +51,24 @@ fn definition(name: &str, event_set: &str, fe: &str, sink: &[(&str, &str)]) -> P
     for (k, v) in sink {
         sink_block[*k] = serde_json::Value::String((*v).to_string());
     }
+    let mut pipeline_block = serde_json::json!({
+        "name": name,
+        "schema.change.behavior": "evolve",
+        "checkpoint.interval": "100ms",
+        "local-time-zone": "UTC",
+    });
+    let mut source_block = serde_json::json!({"type": "values", "event-set": event_set, "batch-size": "3", "batch-interval": "20ms"});
+    for (k, v) in pipeline {
+        let value = serde_json::Value::String((*v).to_string());
+        match k.strip_prefix("source.") {
+            Some(option) => source_block[option] = value,
+            None => pipeline_block[*k] = value,
+        }
+    }
     let yaml = serde_json::json!({
-        "source": {"type": "values", "event-set": event_set, "batch-size": "3", "batch-interval": "20ms"},
+        "source": source_block,
         "sink": sink_block,
-        "pipeline": {
-            "name": name,
-            "schema.change.behavior": "evolve",
-            "checkpoint.interval": "100ms",
-            "local-time-zone": "UTC",
-        },
+        "pipeline": pipeline_block,
     })
     .to_string();
     PipelineDefinition::from_yaml_str(&yaml, name).unwrap()
@@ -530,40 +553,33 @@ async fn schema_changes_reach_doris() {
             ],
             "{name}"
         );
+        // Also with 2PC, where rows 1 and 2 were pre-committed before the rename and
+        // committed after it: Doris binds a load's columns when it writes them.
         let rows = doris.table_rows("shop", "orders").unwrap();
-        if name == "ddl-2pc" {
-            // Rows pre-committed before the rename carry the old column name. Real Doris
-            // binds a load's columns when it writes them (by column id), the emulator only
-            // at commit, so it loses `name` -> `title` for them: check the rest.
-            assert_eq!(rows.len(), 3, "{rows:?}");
-            assert_eq!(rows[2][1].as_deref(), Some("c"));
-            assert_eq!(rows[1][2].as_deref(), Some("7"));
-        } else {
-            assert_eq!(
-                rows,
+        assert_eq!(
+            rows,
+            vec![
                 vec![
-                    vec![
-                        Some("1".into()),
-                        Some("a".into()),
-                        None,
-                        Some("2020-07-17 18:00:22.123456".into())
-                    ],
-                    vec![
-                        Some("2".into()),
-                        Some("b".into()),
-                        Some("7".into()),
-                        Some("2020-07-17 18:00:22.123456".into())
-                    ],
-                    vec![
-                        Some("3".into()),
-                        Some("c".into()),
-                        Some("9000000000".into()),
-                        Some("2021-01-02 03:04:05.000000".into())
-                    ],
+                    Some("1".into()),
+                    Some("a".into()),
+                    None,
+                    Some("2020-07-17 18:00:22.123456".into())
                 ],
-                "{name}"
-            );
-        }
+                vec![
+                    Some("2".into()),
+                    Some("b".into()),
+                    Some("7".into()),
+                    Some("2020-07-17 18:00:22.123456".into())
+                ],
+                vec![
+                    Some("3".into()),
+                    Some("c".into()),
+                    Some("9000000000".into()),
+                    Some("2021-01-02 03:04:05.000000".into())
+                ],
+            ],
+            "{name}"
+        );
         assert_eq!(
             doris.table_rows("shop", "logs").unwrap(),
             vec![vec![Some("1".into()), Some("after truncate".into())]],
@@ -571,4 +587,519 @@ async fn schema_changes_reach_doris() {
         );
         assert!(doris.table_rows("shop", "gone").is_none(), "{name}");
     }
+}
+
+/// Polls `cond` every 10 ms until it holds, failing after `secs` seconds.
+async fn wait_until(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn loads_go_straight_to_benodes() {
+    for (name, two_phase) in [("be-alo", "false"), ("be-2pc", "true")] {
+        let doris = DorisEmulator::start().await.unwrap();
+        run(
+            name,
+            workload(),
+            &doris,
+            &[
+                ("benodes", &doris.be_address()),
+                ("sink.enable-2pc", two_phase),
+            ],
+        )
+        .await
+        .unwrap();
+        assert_target(&doris);
+        // No load went through the FE (DDL and 2PC commits still do).
+        assert_eq!(doris.fe_stream_load_requests(), 0, "{name}");
+        assert!(!doris.load_log().is_empty(), "{name}");
+    }
+}
+
+/// A load whose answer takes longer than the sink waits (`sink.properties.timeout`) is
+/// sent again with the same label: Doris answers "Label Already Exists" while the first is
+/// RUNNING, then FINISHED / PRECOMMITTED, so the rows load once.
+#[tokio::test]
+async fn a_load_slower_than_the_timeout_is_retried_with_its_label_and_loads_once() {
+    for (name, two_phase) in [("slow-alo", "false"), ("slow-2pc", "true")] {
+        let doris = DorisEmulator::start().await.unwrap();
+        doris.inject(DorisFault::Slow {
+            delay: Duration::from_millis(2500),
+            count: 1,
+        });
+        run(
+            name,
+            workload(),
+            &doris,
+            &[
+                ("sink.properties.timeout", "1"),
+                ("sink.enable-2pc", two_phase),
+            ],
+        )
+        .await
+        .unwrap();
+        // The DUPLICATE table would show a second load of the same rows.
+        assert_target(&doris);
+        let log = doris.load_log();
+        let mut labels: Vec<&str> = log.iter().map(|l| l.label.as_str()).collect();
+        labels.dedup();
+        for label in labels {
+            let of = |status: &str| {
+                log.iter()
+                    .filter(|l| l.label == label && l.status == status)
+                    .count()
+            };
+            assert!(of("Success") <= 1, "{name}: {label} loaded twice: {log:?}");
+        }
+        let retried = log
+            .iter()
+            .find(|l| l.status == "Label Already Exists")
+            .unwrap_or_else(|| panic!("{name}: no retry with the same label: {log:?}"));
+        assert!(
+            log.iter()
+                .any(|l| l.label == retried.label && l.status == "Success"),
+            "{name}: {log:?}"
+        );
+    }
+}
+
+/// The BE is down for a while (connections refused); the sink keeps retrying and the
+/// pipeline ends with every row in place.
+#[tokio::test]
+async fn the_pipeline_survives_a_be_outage() {
+    for (name, two_phase) in [("bedown-alo", "false"), ("bedown-2pc", "true")] {
+        let doris = Arc::new(DorisEmulator::start().await.unwrap());
+        doris.inject(DorisFault::BeDown(true));
+        register_event_set(name, workload());
+        let def = definition(
+            name,
+            name,
+            &doris.fe_address(),
+            &[("sink.max-retries", "1000"), ("sink.enable-2pc", two_phase)],
+        );
+        let pipeline = Pipeline::build(&def, &registry()).unwrap();
+        let task = tokio::spawn(pipeline.run(std::future::pending()));
+        // Several attempts failed against the dead BE before it comes back.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        // 2PC: the first requests are the recovery's aborts of leftover labels.
+        while doris.fe_stream_load_requests() + doris.fe_two_phase_requests() < 4 {
+            assert!(
+                !task.is_finished(),
+                "{name}: the pipeline ended while the BE was down: {:?}",
+                task.await
+            );
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{name}: timed out waiting for loads retried while the BE is down"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(doris.load_log().is_empty());
+        doris.inject(DorisFault::BeDown(false));
+        tokio::time::timeout(Duration::from_secs(60), task)
+            .await
+            .expect("pipeline timed out")
+            .unwrap()
+            .unwrap();
+        assert_target(&doris);
+    }
+}
+
+/// Runs `events` with `local-time-zone` set to `zone`.
+async fn run_in_zone(
+    name: &str,
+    events: Vec<Event>,
+    doris: &DorisEmulator,
+    zone: &str,
+) -> Result<RunSummary, RuntimeError> {
+    register_event_set(name, events);
+    let def = definition_in(
+        name,
+        name,
+        &doris.fe_address(),
+        &[],
+        &[("local-time-zone", zone)],
+    );
+    let pipeline = Pipeline::build(&def, &registry())?;
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        pipeline.run(std::future::pending()),
+    )
+    .await
+    .expect("pipeline timed out")
+}
+
+/// TIMESTAMP_LTZ values (instants) show as the wall-clock time of `local-time-zone`,
+/// including daylight saving; plain TIMESTAMP values are never shifted.
+#[tokio::test]
+async fn timestamp_ltz_is_shown_in_the_local_time_zone() {
+    let doris = DorisEmulator::start().await.unwrap();
+    let t = TableId::new("shop", "times");
+    let schema = Schema::new(vec![
+        Column::new("id", DataType::new(DataTypeKind::Int).not_null()),
+        Column::new(
+            "at",
+            DataType::new(DataTypeKind::TimestampLtz { precision: 6 }),
+        ),
+        Column::new(
+            "wall",
+            DataType::new(DataTypeKind::Timestamp { precision: 0 }),
+        ),
+    ])
+    .with_primary_key(["id"]);
+    let wall = Value::Timestamp(Timestamp::new(Date::new(2024, 1, 15), 12, 0, 0, 0));
+    let events = vec![
+        SchemaChangeEvent::CreateTable {
+            table_id: t.clone(),
+            schema,
+        }
+        .into(),
+        // 2024-01-15T12:00:00.123456Z: winter, Berlin is UTC+1.
+        DataChangeEvent::insert(
+            t.clone(),
+            vec![
+                Value::Int(1),
+                Value::TimestampLtz(1_705_320_000_123_456),
+                wall.clone(),
+            ],
+        )
+        .into(),
+        // 2024-07-15T12:00:00Z: summer, UTC+2.
+        DataChangeEvent::insert(
+            t.clone(),
+            vec![
+                Value::Int(2),
+                Value::TimestampLtz(1_721_044_800_000_000),
+                wall,
+            ],
+        )
+        .into(),
+    ];
+    run_in_zone("ltz", events, &doris, "Europe/Berlin")
+        .await
+        .unwrap();
+    assert_eq!(
+        doris.table_columns("shop", "times").unwrap()[1].type_text,
+        "DATETIME(6)"
+    );
+    assert_eq!(
+        doris.table_rows("shop", "times").unwrap(),
+        vec![
+            vec![
+                Some("1".into()),
+                Some("2024-01-15 13:00:00.123456".into()),
+                Some("2024-01-15 12:00:00".into())
+            ],
+            vec![
+                Some("2".into()),
+                Some("2024-07-15 14:00:00.000000".into()),
+                Some("2024-01-15 12:00:00".into())
+            ],
+        ]
+    );
+}
+
+/// Every cdc-api value type, loaded through the sink and read back as the text Doris
+/// shows in SELECT.
+#[tokio::test]
+async fn every_value_type_reads_back_as_doris_shows_it() {
+    use cdc_api::{RowField, Time};
+    let doris = DorisEmulator::start().await.unwrap();
+    let t = TableId::new("shop", "all_types");
+    let ty = DataType::new;
+    let dec = |precision, scale| ty(DataTypeKind::Decimal { precision, scale });
+    let columns = vec![
+        Column::new("id", ty(DataTypeKind::Int).not_null()),
+        Column::new("b", ty(DataTypeKind::Boolean)),
+        Column::new("ti", ty(DataTypeKind::TinyInt)),
+        Column::new("si", ty(DataTypeKind::SmallInt)),
+        Column::new("bi", ty(DataTypeKind::BigInt)),
+        Column::new("f", ty(DataTypeKind::Float)),
+        Column::new("d", ty(DataTypeKind::Double)),
+        Column::new("dec", dec(12, 2)),
+        Column::new("dec38", dec(38, 10)),
+        Column::new("dec65", dec(65, 30)),
+        Column::new("c", ty(DataTypeKind::Char { length: 2 })),
+        // VARCHAR(4) of utf8mb4: four emoji are 16 bytes and must fit.
+        Column::new("vc", ty(DataTypeKind::VarChar { length: 4 })),
+        Column::new("s", ty(DataTypeKind::String)),
+        Column::new("bin", ty(DataTypeKind::Binary { length: 1 })),
+        Column::new("vb", ty(DataTypeKind::VarBinary { length: 8 })),
+        Column::new("blob", ty(DataTypeKind::Bytes)),
+        Column::new("dt", ty(DataTypeKind::Date)),
+        Column::new("tm", ty(DataTypeKind::Time { precision: 3 })),
+        Column::new("ts0", ty(DataTypeKind::Timestamp { precision: 0 })),
+        Column::new("ts6", ty(DataTypeKind::Timestamp { precision: 6 })),
+        Column::new("ltz", ty(DataTypeKind::TimestampLtz { precision: 3 })),
+        Column::new("tz", ty(DataTypeKind::TimestampTz { precision: 0 })),
+        Column::new("j", ty(DataTypeKind::Json)),
+        Column::new(
+            "arr",
+            ty(DataTypeKind::Array(Box::new(ty(DataTypeKind::Int)))),
+        ),
+        Column::new(
+            "m",
+            ty(DataTypeKind::Map {
+                key: Box::new(ty(DataTypeKind::String)),
+                value: Box::new(dec(5, 2)),
+            }),
+        ),
+        Column::new(
+            "r",
+            ty(DataTypeKind::Row(vec![
+                RowField {
+                    name: "n".into(),
+                    data_type: ty(DataTypeKind::Int),
+                },
+                RowField {
+                    name: "s".into(),
+                    data_type: ty(DataTypeKind::String),
+                },
+            ])),
+        ),
+    ];
+    let width = columns.len();
+    let schema = Schema::new(columns).with_primary_key(["id"]);
+    let decimal = |s: &str| Value::Decimal(Decimal::parse(s).unwrap());
+    let full = vec![
+        Value::Int(1),
+        Value::Boolean(true),
+        Value::TinyInt(-128),
+        Value::SmallInt(32767),
+        Value::BigInt(i64::MIN),
+        Value::Float(1.1),
+        Value::Double(-1234.5678),
+        decimal("1234567890.5"),
+        decimal("1234567890123456789012345678.0123456789"),
+        decimal("-12345678901234567890123456789012345.678901234567890123456789012345"),
+        Value::String("ab".into()),
+        Value::String("😀🎉👍🏽".into()),
+        Value::String("line\nbreak \"quoted\" \\ tab\t é".into()),
+        Value::Bytes(vec![0x10]),
+        Value::Bytes(vec![0, 255, 1]),
+        Value::Bytes(b"hello".to_vec()),
+        Value::Date(Date::new(1, 1, 1)),
+        Value::Time(Time::new(21, 49, 13, 123_456)),
+        Value::Timestamp(Timestamp::new(Date::new(9999, 12, 31), 23, 59, 59, 0)),
+        Value::Timestamp(Timestamp::new(Date::new(2020, 7, 17), 18, 0, 22, 123_456)),
+        Value::TimestampLtz(1_595_008_822_123_000),
+        Value::TimestampTz {
+            timestamp: Timestamp::new(Date::new(2020, 1, 1), 8, 0, 0, 0),
+            offset_seconds: 8 * 3600,
+        },
+        Value::Json("{\"a\": [1, 2], \"b\": null}".into()),
+        Value::Array(vec![Value::Int(1), Value::Null, Value::Int(3)]),
+        Value::Map(vec![(Value::String("k".into()), decimal("1.5"))]),
+        Value::Row(vec![Value::Int(7), Value::String("x".into())]),
+    ];
+    assert_eq!(full.len(), width);
+    let mut nulls = vec![Value::Null; width];
+    nulls[0] = Value::Int(2);
+    // Empty, not NULL.
+    let mut empty = vec![Value::Null; width];
+    empty[0] = Value::Int(3);
+    for i in [10, 11, 12] {
+        empty[i] = Value::String(String::new());
+    }
+    for i in [13, 14, 15] {
+        empty[i] = Value::Bytes(Vec::new());
+    }
+    empty[24] = Value::Map(Vec::new());
+    empty[23] = Value::Array(Vec::new());
+    let events = vec![
+        SchemaChangeEvent::CreateTable {
+            table_id: t.clone(),
+            schema,
+        }
+        .into(),
+        DataChangeEvent::insert(t.clone(), full).into(),
+        DataChangeEvent::insert(t.clone(), nulls).into(),
+        DataChangeEvent::insert(t.clone(), empty).into(),
+    ];
+    run("all-types", events, &doris, &[]).await.unwrap();
+    let types: Vec<String> = doris
+        .table_columns("shop", "all_types")
+        .unwrap()
+        .into_iter()
+        .map(|c| c.type_text)
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "INT",
+            "BOOLEAN",
+            "TINYINT",
+            "SMALLINT",
+            "BIGINT",
+            "FLOAT",
+            "DOUBLE",
+            "DECIMAL(12, 2)",
+            "DECIMAL(38, 10)",
+            "TEXT",
+            "CHAR(8)",
+            "VARCHAR(16)",
+            "TEXT",
+            "TEXT",
+            "TEXT",
+            "TEXT",
+            "DATE",
+            "TEXT",
+            "DATETIME",
+            "DATETIME(6)",
+            "DATETIME(3)",
+            "DATETIME",
+            "JSON",
+            "TEXT",
+            "TEXT",
+            "TEXT",
+        ]
+    );
+    let s = |v: &str| Some(v.to_string());
+    let rows = doris.table_rows("shop", "all_types").unwrap();
+    assert_eq!(
+        rows[0],
+        vec![
+            s("1"),
+            s("1"),
+            s("-128"),
+            s("32767"),
+            s("-9223372036854775808"),
+            s("1.1"),
+            s("-1234.5678"),
+            s("1234567890.50"),
+            s("1234567890123456789012345678.0123456789"),
+            s("-12345678901234567890123456789012345.678901234567890123456789012345"),
+            s("ab"),
+            s("😀🎉👍🏽"),
+            s("line\nbreak \"quoted\" \\ tab\t é"),
+            s("EA=="),
+            s("AP8B"),
+            s("aGVsbG8="),
+            s("0001-01-01"),
+            s("21:49:13.123"),
+            s("9999-12-31 23:59:59"),
+            s("2020-07-17 18:00:22.123456"),
+            s("2020-07-17 18:00:22.123"),
+            s("2020-01-01 00:00:00"),
+            s("{\"a\":[1,2],\"b\":null}"),
+            s("[1,null,3]"),
+            s("{\"k\":\"1.50\"}"),
+            s("{\"n\":7,\"s\":\"x\"}"),
+        ]
+    );
+    let mut want_nulls = vec![None; width];
+    want_nulls[0] = s("2");
+    assert_eq!(rows[1], want_nulls);
+    let mut want_empty = vec![None; width];
+    want_empty[0] = s("3");
+    for cell in &mut want_empty[10..=15] {
+        *cell = s("");
+    }
+    want_empty[23] = s("[]");
+    want_empty[24] = s("{}");
+    assert_eq!(rows[2], want_empty);
+}
+
+/// `sink.buffer-flush.interval` loads a buffer while no new rows arrive: the source stops
+/// sending, and the rows still become visible before the (long) checkpoint interval.
+#[tokio::test]
+async fn the_flush_interval_loads_an_idle_buffer() {
+    let doris = DorisEmulator::start().await.unwrap();
+    let name = "interval";
+    register_event_set(name, workload());
+    let def = definition_in(
+        name,
+        name,
+        &doris.fe_address(),
+        &[("sink.buffer-flush.interval", "1s")],
+        &[("checkpoint.interval", "1h"), ("source.unbounded", "true")],
+    );
+    let pipeline = Pipeline::build(&def, &registry()).unwrap();
+    // An unbounded source and no checkpoint for an hour: only the interval can load the
+    // rows, since none arrive after the first ~200 ms.
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(pipeline.run(async move {
+        let _ = stop_rx.await;
+    }));
+    wait_until(20, "the interval flush", || {
+        doris
+            .table_rows("shop", "logs")
+            .is_some_and(|r| r.len() == 12)
+    })
+    .await;
+    assert_target(&doris);
+    let _ = stop_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+}
+
+/// A run crashes with checkpoint 1 pre-committed, then its state is deleted: the fresh start
+/// (`recover(None)`) begins at checkpoint 1 again, so it first aborts the labels of
+/// checkpoint 1 left by the earlier run, and reuses them without loading anything twice.
+#[tokio::test]
+async fn a_fresh_start_aborts_leftovers_of_checkpoint_one() {
+    let doris = DorisEmulator::start().await.unwrap();
+    let name = "fresh";
+    register_event_set(name, workload());
+    let store = Arc::new(CrashingStore::default());
+    store.crash_at.store(1, Ordering::SeqCst);
+    let def = definition(
+        name,
+        name,
+        &doris.fe_address(),
+        &[("sink.enable-2pc", "true")],
+    );
+    let pipeline = Pipeline::build(&def, &registry())
+        .unwrap()
+        .with_state_store(store.clone());
+    let task = tokio::spawn(pipeline.run(std::future::pending()));
+    tokio::time::timeout(Duration::from_secs(30), store.reached.notified())
+        .await
+        .expect("checkpoint 1 was never reached");
+    task.abort();
+    let _ = task.await;
+    let leftovers: Vec<String> = doris
+        .transactions()
+        .into_iter()
+        .filter(|t| t.state == TxnState::PreCommitted)
+        .map(|t| t.label)
+        .collect();
+    assert!(
+        !leftovers.is_empty() && leftovers.iter().all(|l| l.ends_with("_1_0")),
+        "{leftovers:?}"
+    );
+    // The state directory is gone: a new, empty store.
+    let pipeline = Pipeline::build(&def, &registry())
+        .unwrap()
+        .with_state_store(Arc::new(MemoryStateStore::default()));
+    let summary = tokio::time::timeout(
+        Duration::from_secs(60),
+        pipeline.run(std::future::pending()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(!summary.resumed);
+    assert_target(&doris);
+    let txns = doris.transactions();
+    for label in &leftovers {
+        assert!(
+            txns.iter().any(|t| &t.label == label
+                && t.state == TxnState::Aborted
+                && t.abort_reason.as_deref() == Some("User Abort")),
+            "{label} was not aborted: {txns:?}"
+        );
+        assert!(
+            txns.iter()
+                .any(|t| &t.label == label && t.state == TxnState::Committed),
+            "{label} was not reused: {txns:?}"
+        );
+    }
+    assert!(txns.iter().all(|t| t.state != TxnState::PreCommitted));
 }

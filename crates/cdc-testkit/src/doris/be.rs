@@ -46,7 +46,7 @@ impl Backend {
             }
             (Method::PUT, ["api", db, "_stream_load_2pc"] | ["api", db, _, "_stream_load_2pc"]) => {
                 let db = (*db).to_string();
-                self.two_phase(&req, &conn, &db).await
+                self.two_phase(&req, &conn, &db)
             }
             (Method::GET, ["api", "_load_error_log"]) => {
                 let file = routes::query_param(&req, "file").unwrap_or_default();
@@ -65,17 +65,13 @@ impl Backend {
     }
 
     /// Applies a fault matched by a 2PC request.
-    async fn pre_fault(&self, conn: &ConnCtl) -> Result<Option<Resp>, Reset> {
+    fn pre_fault(&self, conn: &ConnCtl) -> Result<Option<Resp>, Reset> {
         let fault = self.lock().take_fault(RequestKind::TwoPc);
         match fault {
             Some(FaultAction::ServerError(code)) => Ok(Some(injected_error(code))),
             Some(FaultAction::Reset) => {
                 conn.arm_reset();
                 Err(Reset)
-            }
-            Some(FaultAction::Slow(d)) => {
-                tokio::time::sleep(d).await;
-                Ok(None)
             }
             _ => Ok(None),
         }
@@ -143,37 +139,44 @@ impl Backend {
             }
         };
         let read_ms = read_start.elapsed().as_millis() as u64;
-        if let Some(d) = delay {
-            tokio::time::sleep(d).await;
+        // Like a real BE, a load whose body arrived runs to its end even when the client
+        // stops waiting (hyper drops this future when the connection closes): a client
+        // that timed out and retries with the same label must find it RUNNING, then
+        // FINISHED, never half done.
+        let backend = Arc::clone(&self);
+        let rest = tokio::spawn(async move {
+            if let Some(d) = delay {
+                tokio::time::sleep(d).await;
+            }
+            let write_start = Instant::now();
+            let base = backend.base_url();
+            let mut resp = {
+                let mut st = backend.lock();
+                load::finish(
+                    &mut st,
+                    &lreq,
+                    &begun,
+                    &data,
+                    publish_timeout,
+                    too_many_versions,
+                    &base,
+                )
+            };
+            resp.begin_txn_time_ms = begin_ms;
+            resp.read_data_time_ms = read_ms;
+            resp.write_data_time_ms = write_start.elapsed().as_millis() as u64;
+            resp.load_time_ms = started.elapsed().as_millis() as u64;
+            resp
+        });
+        match rest.await {
+            Ok(resp) => Ok(routes::json(resp.to_body())),
+            // Only if the runtime shuts down: nothing sensible to answer.
+            Err(_) => Err(Reset),
         }
-        let write_start = Instant::now();
-        let base = self.base_url();
-        let mut resp = {
-            let mut st = self.lock();
-            load::finish(
-                &mut st,
-                &lreq,
-                &begun,
-                &data,
-                publish_timeout,
-                too_many_versions,
-                &base,
-            )
-        };
-        resp.begin_txn_time_ms = begin_ms;
-        resp.read_data_time_ms = read_ms;
-        resp.write_data_time_ms = write_start.elapsed().as_millis() as u64;
-        resp.load_time_ms = started.elapsed().as_millis() as u64;
-        Ok(routes::json(resp.to_body()))
     }
 
-    async fn two_phase(
-        &self,
-        req: &Request<Incoming>,
-        conn: &ConnCtl,
-        db: &str,
-    ) -> Result<Resp, Reset> {
-        if let Some(resp) = self.pre_fault(conn).await? {
+    fn two_phase(&self, req: &Request<Incoming>, conn: &ConnCtl, db: &str) -> Result<Resp, Reset> {
+        if let Some(resp) = self.pre_fault(conn)? {
             return Ok(resp);
         }
         let (user, password) = match routes::basic_auth(req.headers()) {

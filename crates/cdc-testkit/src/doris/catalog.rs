@@ -11,6 +11,10 @@ pub(crate) type Row = Vec<Option<String>>;
 /// A column definition.
 #[derive(Debug, Clone)]
 pub(crate) struct Column {
+    /// Doris's column unique id: stays with the column through RENAME and MODIFY, so a
+    /// load written before a rename still lands in the renamed column (light schema change
+    /// binds loads by id, not by name).
+    pub(crate) uid: u32,
     pub(crate) name: String,
     pub(crate) ty: DorisType,
     pub(crate) nullable: bool,
@@ -56,6 +60,11 @@ pub(crate) struct UniqueRow {
 /// A table.
 #[derive(Debug, Clone)]
 pub(crate) struct Table {
+    /// Unique per table ever created: a load pre-committed into a table that was dropped
+    /// and created again must not land in the new one.
+    pub(crate) id: i64,
+    /// The next column unique id.
+    pub(crate) next_uid: u32,
     pub(crate) name: String,
     pub(crate) columns: Vec<Column>,
     pub(crate) model: TableModel,

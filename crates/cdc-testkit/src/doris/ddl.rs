@@ -278,6 +278,7 @@ fn column_from_def(def: &ColumnDef, is_key: bool) -> Result<Column, String> {
         ));
     }
     Ok(Column {
+        uid: 0,
         name: def.name.clone(),
         ty: def.ty,
         nullable: def.nullable.unwrap_or(true),
@@ -376,8 +377,11 @@ fn create_table(
     }
     let mut columns = Vec::new();
     for (i, def) in ct.columns.iter().enumerate() {
-        columns.push(column_from_def(def, i < keys.len())?);
+        let mut column = column_from_def(def, i < keys.len())?;
+        column.uid = u32::try_from(i).unwrap_or(u32::MAX);
+        columns.push(column);
     }
+    let next_uid = u32::try_from(columns.len()).unwrap_or(u32::MAX);
     let distribution = ct.distribution.unwrap_or_else(|| match model {
         TableModel::Unique => keys.clone(),
         TableModel::Duplicate => Vec::new(),
@@ -437,7 +441,10 @@ fn create_table(
     if !properties.iter().any(|(k, _)| k == "light_schema_change") {
         properties.push(("light_schema_change".into(), "true".into()));
     }
+    let id = state.next_id();
     let table = Table {
+        id,
+        next_uid,
         name: name.to_string(),
         columns,
         model,
@@ -494,7 +501,9 @@ fn alter(
                         def.name
                     )));
                 }
-                let col = column_from_def(&def, false)?;
+                let mut col = column_from_def(&def, false)?;
+                col.uid = table.next_uid;
+                table.next_uid += 1;
                 if !col.nullable && col.default.is_none() {
                     return Err(err(format!(
                         "Can not add not null column without default value: {}",
@@ -571,6 +580,7 @@ fn alter(
                     .ok_or_else(|| err(format!("Column[{}] does not exists", def.name)))?;
                 let old = table.columns[idx].clone();
                 let mut new = column_from_def(&def, old.is_key)?;
+                new.uid = old.uid;
                 if def.nullable.is_none() {
                     new.nullable = old.nullable;
                 }

@@ -127,6 +127,7 @@ impl Frontend {
     }
 
     fn stream_load(&self, req: &Request<Incoming>, db: &str, table: Option<&str>) -> Resp {
+        self.lock().fe_stream_loads += 1;
         if let Some(gc) = req.headers().get("group_commit") {
             let v = gc.to_str().unwrap_or_default().trim().to_ascii_lowercase();
             if !matches!(v.as_str(), "async_mode" | "sync_mode" | "off_mode") {
@@ -163,6 +164,7 @@ impl Frontend {
     }
 
     fn two_phase(&self, req: &Request<Incoming>, db: &str) -> Resp {
+        self.lock().fe_two_phase += 1;
         let (user, password) = match self.check_auth(req) {
             Ok(c) => c,
             Err(resp) => return *resp,

@@ -508,10 +508,8 @@ pub(crate) fn convert(req: &LoadRequest, table: &Table, data: &[u8]) -> Result<C
     });
     let mut out = Converted {
         pending: PendingLoad {
-            columns: target
-                .iter()
-                .map(|i| table.columns[*i].name.clone())
-                .collect(),
+            table_id: table.id,
+            column_ids: target.iter().map(|i| table.columns[*i].uid).collect(),
             partial: plan.partial,
             ops: Vec::new(),
         },
@@ -780,10 +778,11 @@ fn finish_inner(
     resp.loaded_rows = converted.total - converted.filtered;
     if too_many_versions {
         resp.loaded_rows = 0;
-        return Err(format!(
-            "[E-235]failed to init rowset builder. version count: 2001, exceed limit: 2000, tablet: 10086, txn_id={}. Please reduce the frequency of loading data or adjust the max_tablet_version_num in be.conf to a larger value.",
-            begun.txn_id
-        ));
+        // RowsetBuilder::check_tablet_version_count, as Status::to_string prints it.
+        return Err(
+            "[E-235]failed to init rowset builder. version count: 2001, exceed limit: 2000, tablet: 10086"
+                .into(),
+        );
     }
     if begun.two_phase {
         state.precommit_txn(begun.txn_id, converted.pending);

@@ -55,7 +55,14 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Known differences from a real Doris: DATETIME fractional digits beyond the column's
+//! Loads pre-committed with two-phase commit keep their columns by column id, as Doris's
+//! light schema change does: rows written before a `RENAME COLUMN` show up under the new
+//! name when committed later, a dropped column's values are gone, an added column gets its
+//! default, and a load into a table dropped since is lost.
+//!
+//! Known differences from a real Doris: the load `timeout` header is checked but not
+//! enforced (a [`DorisFault::Slow`] load always finishes); FLOAT / DOUBLE values print in
+//! Rust's notation (`0.00000000025` where Doris shows `2.5e-10`); DATETIME fractional digits beyond the column's
 //! scale are cut, not rounded; values with a time-zone offset are rejected (the
 //! `timezone` header is accepted but unused); `columns` expressions, `jsonpaths`,
 //! `json_root`, `where`, `merge_type: MERGE`, compressed bodies, parquet / orc and
@@ -201,6 +208,19 @@ impl DorisEmulator {
     /// Every stream load the BE answered, in order.
     pub fn load_log(&self) -> Vec<LoadRecord> {
         self.lock().load_log.clone()
+    }
+
+    /// How many stream-load requests reached the FE (each is answered with a redirect or
+    /// an FE error; the BE's [`load_log`](Self::load_log) has what was loaded). Tells
+    /// whether a client went through the FE at all, and lets a test wait until a client
+    /// is retrying while the BE is down.
+    pub fn fe_stream_load_requests(&self) -> u64 {
+        self.lock().fe_stream_loads
+    }
+
+    /// How many 2PC commit / abort requests reached the FE.
+    pub fn fe_two_phase_requests(&self) -> u64 {
+        self.lock().fe_two_phase
     }
 
     /// Every transaction, by id.

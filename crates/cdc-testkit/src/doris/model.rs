@@ -142,8 +142,9 @@ pub enum DorisFault {
         /// How many loads.
         count: u32,
     },
-    /// The next `count` stream-load or 2PC requests at the BE wait `delay` before they
-    /// are processed (a load's transaction is RUNNING meanwhile).
+    /// The next `count` stream loads at the BE wait `delay` after reading the body, before
+    /// they are processed (the transaction is RUNNING meanwhile, and the load finishes even
+    /// if the client stopped waiting, as on a real BE).
     Slow {
         /// How long to wait.
         delay: Duration,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::catalog::{Catalog, Row};
 use super::model::{DorisFault, LoadRecord, TableModel, TxnRecord, TxnState};
 
-/// One write of a load, in the column order of [`PendingLoad::columns`].
+/// One write of a load, in the column order of [`PendingLoad::column_ids`].
 #[derive(Debug, Clone)]
 pub(crate) struct Op {
     pub(crate) values: Row,
@@ -17,8 +17,12 @@ pub(crate) struct Op {
 /// The rows of a load, applied when its transaction commits.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PendingLoad {
-    /// Names of the columns the ops carry.
-    pub(crate) columns: Vec<String>,
+    /// The table the load was written into ([`Table::id`](super::catalog::Table::id)).
+    pub(crate) table_id: i64,
+    /// Unique ids of the columns the ops carry, bound when the load was written: a column
+    /// renamed before the commit keeps the load's values, a column dropped loses them, a
+    /// column added gets its default.
+    pub(crate) column_ids: Vec<u32>,
     /// Partial update: columns not carried keep their current value.
     pub(crate) partial: bool,
     pub(crate) ops: Vec<Op>,
@@ -71,6 +75,10 @@ pub(crate) struct State {
     /// (db, label) -> latest transaction with that label
     pub(crate) labels: HashMap<(String, String), i64>,
     pub(crate) load_log: Vec<LoadRecord>,
+    /// Stream-load requests the FE received (answered or not).
+    pub(crate) fe_stream_loads: u64,
+    /// 2PC commit/abort requests the FE received.
+    pub(crate) fe_two_phase: u64,
     pub(crate) error_logs: HashMap<String, String>,
     pub(crate) faults: VecDeque<DorisFault>,
     pub(crate) alter_jobs: Vec<AlterJob>,
@@ -93,6 +101,8 @@ impl State {
             txns: BTreeMap::new(),
             labels: HashMap::new(),
             load_log: Vec::new(),
+            fe_stream_loads: 0,
+            fe_two_phase: 0,
             error_logs: HashMap::new(),
             faults: VecDeque::new(),
             alter_jobs: Vec::new(),
@@ -148,7 +158,9 @@ impl State {
                     (FaultAction::ServerError(*status), count)
                 }
                 DorisFault::ResetConnection { count } => (FaultAction::Reset, count),
-                DorisFault::Slow { delay, count } => (FaultAction::Slow(*delay), count),
+                DorisFault::Slow { delay, count } if matches!(kind, RequestKind::Load { .. }) => {
+                    (FaultAction::Slow(*delay), count)
+                }
                 DorisFault::PublishTimeout { count }
                     if kind == (RequestKind::Load { two_phase: false }) =>
                 {
@@ -242,7 +254,8 @@ impl State {
             .collect()
     }
 
-    /// A 2PC operation (`txn_operation`) by id or label: `Ok(msg)` or `Err(msg)`.
+    /// A 2PC operation (`txn_operation`) by id or label: `Ok(msg)` or `Err(msg)`, with
+    /// the FE's texts (`FrontendServiceImpl.loadTxn2PCImpl`, `DatabaseTransactionMgr`).
     pub(crate) fn two_phase(
         &mut self,
         db: &str,
@@ -250,7 +263,8 @@ impl State {
         label: Option<&str>,
         commit: bool,
     ) -> Result<String, String> {
-        let err = |m: String| format!("errCode = 2, detailMessage = {m}");
+        // The BE wraps the FE's TStatus message like this in its `msg`.
+        let err = |m: String| format!("TStatus: errCode = 2, detailMessage = {m}");
         let (id, subject) = if let Some(raw) = txn_id.filter(|s| !s.is_empty()) {
             let id: i64 = raw
                 .trim()
@@ -261,13 +275,25 @@ impl State {
             }
             (id, format!("transaction [{id}]"))
         } else {
+            // By label Doris looks only among the transactions an operation can act on:
+            // PRECOMMITTED for a commit, also PREPARE (running) for an abort. A label whose
+            // load is committed or aborted is "running transaction not found".
             let label = label.unwrap_or_default();
-            let id = self
-                .labels
-                .get(&(db.to_string(), label.to_string()))
-                .copied()
-                .ok_or_else(|| err(format!("label [{label}] not found")))?;
-            (id, format!("label [{label}]"))
+            let with_label: Vec<&Txn> = self
+                .txns
+                .values()
+                .filter(|t| t.db == db && t.label == label)
+                .collect();
+            if with_label.is_empty() {
+                return Err(err(format!("transaction not found, label={label}")));
+            }
+            let acts_on = |t: &&Txn| {
+                t.state == TxnState::PreCommitted || (!commit && t.state == TxnState::Running)
+            };
+            let Some(txn) = with_label.into_iter().rev().find(acts_on) else {
+                return Err(err(format!("running transaction not found, label={label}")));
+            };
+            (txn.id, format!("label [{label}]"))
         };
         let Some(txn) = self.txns.get(&id) else {
             return Err(err(format!("transaction [{id}] not found")));
@@ -303,21 +329,27 @@ impl State {
 
 /// Applies a load's rows to the table's current schema.
 pub(crate) fn apply(table: &mut super::catalog::Table, load: PendingLoad) {
+    if load.table_id != table.id {
+        // Written into a table that was dropped since; its data went with it.
+        return;
+    }
     let positions: Vec<Option<usize>> = table
         .columns
         .iter()
-        .map(|c| {
-            load.columns
-                .iter()
-                .position(|n| n.eq_ignore_ascii_case(&c.name))
-        })
+        .map(|c| load.column_ids.iter().position(|id| *id == c.uid))
         .collect();
     let keys = table.key_indexes();
     for op in load.ops {
         let mut row: Row = Vec::with_capacity(table.columns.len());
         for (i, col) in table.columns.iter().enumerate() {
             row.push(match positions[i] {
-                Some(p) => op.values.get(p).cloned().flatten(),
+                // A MODIFY COLUMN since the load was written: stored as the new type shows it.
+                Some(p) => op
+                    .values
+                    .get(p)
+                    .cloned()
+                    .flatten()
+                    .map(|v| col.ty.convert(&v, &col.name).unwrap_or(v)),
                 None => col.default_value(),
             });
         }
