@@ -23,6 +23,7 @@ mod error;
 mod metrics;
 mod pipeline;
 mod pipeline_options;
+mod route;
 mod schema_coordinator;
 mod state;
 mod suggest;

@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::metrics::{self, PipelineMetrics};
+use crate::route::Router;
 use crate::schema_coordinator::SchemaCoordinator;
 use crate::suggest::did_you_mean;
 use crate::{
@@ -54,6 +55,7 @@ pub struct Pipeline {
     sink: Box<dyn Sink>,
     applier: Box<dyn SchemaApplier>,
     coordinator: SchemaCoordinator,
+    router: Router,
     state: Arc<dyn StateStore>,
     metrics: Arc<PipelineMetrics>,
 }
@@ -116,12 +118,7 @@ impl Pipeline {
     ) -> Result<Self, RuntimeError> {
         let origin = definition.origin.as_str();
         let settings = PipelineSettings::from_options(&definition.pipeline, origin)?;
-        if !definition.routes.is_empty() {
-            return Err(RuntimeError::definition(
-                format!("{origin}: route"),
-                "route rules are not supported by this version yet; remove the route block (tables keep their names)",
-            ));
-        }
+        let router = Router::new(&definition.routes, settings.route_first_match, origin)?;
         if !definition.transforms.is_empty() {
             return Err(RuntimeError::definition(
                 format!("{origin}: transform"),
@@ -200,6 +197,7 @@ impl Pipeline {
             sink: parts.sink,
             applier: parts.applier,
             coordinator,
+            router,
             state,
             metrics: Arc::default(),
         })
@@ -250,6 +248,7 @@ impl Pipeline {
             mut sink,
             applier,
             coordinator,
+            router,
             state,
             metrics,
         } = self;
@@ -332,6 +331,7 @@ impl Pipeline {
             sink_type: &sink_type,
             done: done_tx,
             metrics,
+            router,
             summary: RunSummary {
                 resumed: restored.is_some(),
                 last_checkpoint: restored.as_ref().map(|c| c.id),
@@ -482,6 +482,7 @@ struct Writer<'a> {
     sink_type: &'a str,
     done: watch::Sender<Option<SourceOffset>>,
     metrics: Arc<PipelineMetrics>,
+    router: Router,
     summary: RunSummary,
 }
 
@@ -523,6 +524,11 @@ impl Writer<'_> {
         events: Vec<Event>,
         supported: &[SchemaChangeKind],
     ) -> Result<(), Error> {
+        let events = if self.router.is_empty() {
+            events
+        } else {
+            self.router.route(events)?
+        };
         let mut pending: Vec<Event> = Vec::with_capacity(events.len());
         for event in events {
             match event {

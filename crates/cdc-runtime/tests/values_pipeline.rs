@@ -259,3 +259,85 @@ async fn metrics_endpoint_serves_the_named_series() {
     handle.stop();
     handle.join().await.unwrap();
 }
+
+#[tokio::test]
+async fn routes_rename_tables_and_merge_shards() {
+    let shard = |n: u32| TableId::new(format!("shard_{n}"), "users");
+    let mut evs: Vec<Event> = Vec::new();
+    for n in 1..=2 {
+        let mut columns = vec![
+            Column::new("id", DataType::new(DataTypeKind::BigInt).not_null()),
+            Column::new(
+                "name",
+                DataType::new(DataTypeKind::VarChar { length: 10 * n }),
+            ),
+        ];
+        if n == 2 {
+            columns.push(Column::new("email", DataType::new(DataTypeKind::String)));
+        }
+        evs.push(
+            SchemaChangeEvent::CreateTable {
+                table_id: shard(n),
+                schema: Schema::new(columns).with_primary_key(["id"]),
+            }
+            .into(),
+        );
+    }
+    evs.push(
+        DataChangeEvent::insert(shard(1), vec![Value::BigInt(1), Value::String("a".into())]).into(),
+    );
+    evs.push(
+        DataChangeEvent::insert(
+            shard(2),
+            vec![
+                Value::BigInt(2),
+                Value::String("b".into()),
+                Value::String("b@x".into()),
+            ],
+        )
+        .into(),
+    );
+    let orders = TableId::new("app", "orders");
+    evs.push(
+        SchemaChangeEvent::CreateTable {
+            table_id: orders.clone(),
+            schema: Schema::new(vec![Column::new("id", DataType::new(DataTypeKind::Int))]),
+        }
+        .into(),
+    );
+    evs.push(DataChangeEvent::insert(orders, vec![Value::Int(9)]).into());
+    register_event_set("routes", evs);
+    let text = "source: {type: values, event-set: routes}\n\
+                sink: {type: values, sink-id: routes}\n\
+                route:\n\
+                \x20 - {source-table: 'shard_\\.*.users', sink-table: all.users, description: merge shards}\n\
+                \x20 - {source-table: 'app.\\.*', sink-table: 'ods.ods_<>', replace-symbol: '<>'}\n\
+                pipeline: {name: routes, schema.change.behavior: evolve}\n";
+    let def = PipelineDefinition::from_yaml_str(text, "routes.yaml").unwrap();
+    Pipeline::build(&def, &test_registry())
+        .unwrap()
+        .run(std::future::pending())
+        .await
+        .unwrap();
+    let db = values_database("routes");
+    let db = db.lock().unwrap();
+    let users = &db.tables[&TableId::new("all", "users")];
+    assert_eq!(
+        users.schema.column_names().collect::<Vec<_>>(),
+        ["id", "name", "email"]
+    );
+    assert_eq!(
+        users.schema.columns[1].data_type.kind,
+        DataTypeKind::VarChar { length: 20 },
+        "widened to hold both shards"
+    );
+    assert_eq!(
+        users.sorted_text_rows(),
+        [vec!["1", "a", "NULL"], vec!["2", "b", "b@x"]]
+    );
+    assert_eq!(
+        db.tables[&TableId::new("ods", "ods_orders")].sorted_text_rows(),
+        [vec!["9"]]
+    );
+    assert!(!db.tables.contains_key(&TableId::new("app", "orders")));
+}
