@@ -81,8 +81,9 @@ impl PipelineDefinition {
     }
 
     /// Parses pipeline YAML; `origin` names it in messages. `${NAME}` is replaced by the
-    /// environment variable `NAME` first (an unset variable is an error naming it; `$${`
-    /// writes a literal `${`), so secrets and ports need not be written into the file.
+    /// environment variable `NAME` first and `${file:/path}` by the file's content (an unset
+    /// variable or unreadable file is an error naming it; `$${` writes a literal `${`), so
+    /// secrets and ports need not be written into the file.
     pub fn from_yaml_str(text: &str, origin: &str) -> Result<Self, RuntimeError> {
         let text = substitute_env(text, |name| std::env::var(name).ok())
             .map_err(|m| RuntimeError::definition(origin, m))?;
@@ -177,6 +178,16 @@ fn substitute_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result
                 .find('}')
                 .ok_or_else(|| "an unclosed ${ (write $${ for a literal ${)".to_string())?;
             let name = &after[..end];
+            if let Some(path) = name.strip_prefix("file:") {
+                // A secret kept in a file (Docker/Kubernetes secrets): its content, without
+                // the trailing newline.
+                let content = std::fs::read_to_string(path).map_err(|e| {
+                    format!("cannot read the secret file {path} (used as ${{file:{path}}}): {e}")
+                })?;
+                out.push_str(content.trim_end_matches(['\n', '\r']));
+                rest = &after[end + 1..];
+                continue;
+            }
             let valid = !name.is_empty()
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                 && !name.starts_with(|c: char| c.is_ascii_digit());
@@ -414,6 +425,16 @@ pipeline: {name: mysql-to-doris, parallelism: 4}
         assert!(err.contains("NOPE is not set"), "{err}");
         assert!(substitute_env("x: ${PW", env).is_err());
         assert!(substitute_env("x: ${1A}", env).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("pw");
+        std::fs::write(&secret, "from-file\n").unwrap();
+        let text = format!("password: ${{file:{}}}", secret.display());
+        assert_eq!(substitute_env(&text, env).unwrap(), "password: from-file");
+        let err = substitute_env("password: ${file:/nonexistent/pw}", env).unwrap_err();
+        assert!(
+            err.contains("cannot read the secret file /nonexistent/pw"),
+            "{err}"
+        );
     }
 
     #[test]
