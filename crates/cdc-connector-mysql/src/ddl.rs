@@ -66,7 +66,11 @@ pub(crate) fn apply(
     tables: &HashMap<TableKey, TableMeta>,
     config: &MySqlSourceConfig,
 ) -> Result<Vec<TableChange>, String> {
-    let statements = match Parser::parse_sql(&MySqlDialect {}, sql) {
+    if let Some(change) = convert_charset(sql, default_db, tables) {
+        return Ok(change);
+    }
+    let (normalized, if_exists) = normalize(sql);
+    let statements = match Parser::parse_sql(&MySqlDialect {}, &normalized) {
         Ok(s) => s,
         Err(e) => return unparsed(sql, default_db, tables, &e.to_string()),
     };
@@ -78,12 +82,24 @@ pub(crate) fn apply(
                 let Some(meta) = tables.get(&key) else {
                     continue;
                 };
-                out.push(alter_table(meta, &alter.operations, config)?);
+                out.push(alter_table(meta, &alter.operations, config, if_exists)?);
             }
             Statement::CreateTable(create) => {
                 let key = key_of(&create.name, default_db);
                 if config.filter.matches(&key.0, &key.1) && !create.temporary {
-                    out.push(TableChange::Created(key));
+                    match meta_from_create(&key, &create, sql) {
+                        // From the statement itself: the server may already hold a later
+                        // definition (or none, after a rename or drop further on).
+                        Some(meta) => out.push(TableChange::Upsert {
+                            events: vec![SchemaChangeEvent::CreateTable {
+                                table_id: TableId::new(&key.0, &key.1),
+                                schema: meta
+                                    .to_schema(config.tinyint1_as_boolean, config.include_comments),
+                            }],
+                            meta,
+                        }),
+                        None => out.push(TableChange::Created(key)),
+                    }
                 }
             }
             Statement::Drop {
@@ -129,6 +145,146 @@ pub(crate) fn apply(
     Ok(out)
 }
 
+/// MariaDB forms sqlparser does not read, rewritten to ones it does: `ALTER ONLINE TABLE`
+/// and `ALTER IGNORE TABLE` (how the server runs it, not what it does), and the column
+/// clauses `ADD|DROP|MODIFY|CHANGE [COLUMN] IF [NOT] EXISTS`, whose guard is dropped and
+/// reported (`true`) so that applying them skips what the server skipped.
+fn normalize(sql: &str) -> (String, bool) {
+    static IF_EXISTS: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?i)\b(ADD|DROP|MODIFY|CHANGE)(\s+COLUMN)?\s+IF\s+(NOT\s+)?EXISTS\b")
+            .ok()
+    });
+    let sql = strip_online(sql);
+    if !sql
+        .trim_start()
+        .get(..5)
+        .is_some_and(|w| w.eq_ignore_ascii_case("alter"))
+    {
+        return (sql, false);
+    }
+    match IF_EXISTS.as_ref() {
+        Some(re) if re.is_match(&sql) => (re.replace_all(&sql, "$1$2").into_owned(), true),
+        _ => (sql, false),
+    }
+}
+
+/// A table definition from a plain `CREATE TABLE (columns...)`; `None` for `LIKE` / `AS
+/// SELECT`, which only the server can resolve.
+fn meta_from_create(
+    key: &TableKey,
+    create: &sqlparser::ast::CreateTable,
+    sql: &str,
+) -> Option<TableMeta> {
+    if create.columns.is_empty() || create.query.is_some() || create.like.is_some() {
+        return None;
+    }
+    static CHARSET: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?i)(?:CHARSET|CHARACTER\s+SET)\s*=?\s*(\w+)").ok()
+    });
+    // Table options follow the last parenthesis.
+    let tail = sql.rfind(')').map_or("", |i| &sql[i..]);
+    let table_charset = CHARSET
+        .as_ref()
+        .and_then(|re| re.captures(tail))
+        .and_then(|c| c.get(1))
+        .map_or_else(|| "utf8mb4".to_string(), |m| m.as_str().to_string());
+    let mut primary_key = Vec::new();
+    let mut columns = Vec::new();
+    for def in &create.columns {
+        let mut column = column_from_def(def, None);
+        let is_text = matches!(
+            column.mysql_type(),
+            crate::types::MySqlType::Char(_)
+                | crate::types::MySqlType::VarChar(_)
+                | crate::types::MySqlType::Text
+                | crate::types::MySqlType::Enum(_)
+                | crate::types::MySqlType::Set(_)
+        );
+        if is_text && column.charset.is_none() {
+            column.charset = Some(table_charset.clone());
+        }
+        if def
+            .options
+            .iter()
+            .any(|o| matches!(o.option, ColumnOption::PrimaryKey(_)))
+        {
+            primary_key.push(column.name.clone());
+        }
+        columns.push(column);
+    }
+    for c in &create.constraints {
+        if let sqlparser::ast::TableConstraint::PrimaryKey(pk) = c {
+            for col in &pk.columns {
+                let name = col.column.expr.to_string().trim_matches('`').to_string();
+                primary_key.push(name);
+            }
+        }
+    }
+    for k in &primary_key {
+        if let Some(c) = columns.iter_mut().find(|c| c.name.eq_ignore_ascii_case(k)) {
+            c.nullable = false;
+        }
+    }
+    Some(TableMeta {
+        db: key.0.clone(),
+        table: key.1.clone(),
+        columns,
+        primary_key,
+        comment: None,
+    })
+}
+
+/// `ALTER TABLE t CONVERT TO CHARACTER SET cs [COLLATE co]` (sqlparser does not read it):
+/// every text column takes the new character set. The row layout is unchanged (lengths
+/// come from the binlog's table map); the decoder must convert from the new set.
+fn convert_charset(
+    sql: &str,
+    default_db: &str,
+    tables: &HashMap<TableKey, TableMeta>,
+) -> Option<Vec<TableChange>> {
+    static CONVERT: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?i)^\s*ALTER\s+TABLE\s+(?:`?(\w+)`?\.)?`?(\w+)`?\s+CONVERT\s+TO\s+(?:CHARACTER\s+SET|CHARSET)\s+(\w+)(?:\s+COLLATE\s+(\w+))?\s*;?\s*$").ok()
+    });
+    let caps = CONVERT.as_ref()?.captures(sql)?;
+    let db = caps.get(1).map_or(default_db, |m| m.as_str()).to_string();
+    let table = caps.get(2)?.as_str().to_string();
+    let Some(before) = tables.get(&(db, table)) else {
+        return Some(Vec::new());
+    };
+    let charset = caps.get(3)?.as_str().to_string();
+    let collation = caps.get(4).map(|m| m.as_str().to_string());
+    let mut meta = before.clone();
+    for c in &mut meta.columns {
+        if c.charset.is_some() {
+            c.charset = Some(charset.clone());
+            c.collation.clone_from(&collation);
+        }
+    }
+    Some(vec![TableChange::Upsert {
+        meta,
+        events: Vec::new(),
+    }])
+}
+
+fn strip_online(sql: &str) -> String {
+    let words: Vec<&str> = sql.split_whitespace().take(3).collect();
+    if words.len() == 3
+        && words[0].eq_ignore_ascii_case("alter")
+        && (words[1].eq_ignore_ascii_case("online") || words[1].eq_ignore_ascii_case("ignore"))
+        && words[2].eq_ignore_ascii_case("table")
+    {
+        if let Some(at) = sql
+            .to_ascii_lowercase()
+            .find(&words[1].to_ascii_lowercase())
+        {
+            let mut out = sql[..at].to_string();
+            out.push_str(&sql[at + words[1].len()..]);
+            return out;
+        }
+    }
+    sql.to_string()
+}
+
 fn rename_table(
     old: TableKey,
     new: TableKey,
@@ -168,15 +324,21 @@ fn unparsed(
     tables: &HashMap<TableKey, TableMeta>,
     parse_error: &str,
 ) -> Result<Vec<TableChange>, String> {
-    let lower = sql.to_ascii_lowercase();
+    let lower = sql.to_lowercase();
     let first = lower.split_whitespace().next().unwrap_or("");
     let could_change_tables = matches!(first, "alter" | "create" | "drop" | "rename" | "truncate");
     if !could_change_tables {
         return Ok(Vec::new());
     }
+    // Whole identifiers only: a table `t` is not named by every word containing a t.
+    let tokens: std::collections::HashSet<&str> = lower
+        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let default_db = default_db.to_lowercase();
     let names_captured = tables.keys().any(|(db, table)| {
-        let t = table.to_ascii_lowercase();
-        lower.contains(&t) && (db == default_db || lower.contains(&db.to_ascii_lowercase()))
+        let (db, table) = (db.to_lowercase(), table.to_lowercase());
+        tokens.contains(table.as_str()) && (db == default_db || tokens.contains(db.as_str()))
     });
     if names_captured {
         Err(format!(
@@ -193,6 +355,7 @@ fn column_from_def(def: &ColumnDef, table_charset: Option<&str>) -> MySqlColumn 
         type_text: def.data_type.to_string(),
         nullable: true,
         charset: table_charset.map(str::to_string),
+        collation: None,
         default: None,
         comment: None,
     };
@@ -201,7 +364,10 @@ fn column_from_def(def: &ColumnDef, table_charset: Option<&str>) -> MySqlColumn 
             ColumnOption::NotNull | ColumnOption::PrimaryKey(_) => column.nullable = false,
             ColumnOption::Null => column.nullable = true,
             ColumnOption::Default(expr) => column.default = Some(expr.to_string()),
-            ColumnOption::CharacterSet(name) => column.charset = Some(name.to_string()),
+            ColumnOption::CharacterSet(name) => {
+                column.charset = Some(name.to_string());
+                column.collation = None;
+            }
             ColumnOption::Comment(c) => column.comment = Some(c.clone()),
             _ => {}
         }
@@ -248,6 +414,7 @@ fn alter_table(
     before: &TableMeta,
     operations: &[AlterTableOperation],
     config: &MySqlSourceConfig,
+    if_exists: bool,
 ) -> Result<TableChange, String> {
     let table_id = TableId::new(&before.db, &before.table);
     let mut meta = before.clone();
@@ -256,6 +423,7 @@ fn alter_table(
     let table_charset = meta.columns.iter().find_map(|c| c.charset.clone());
     let tiny = config.tinyint1_as_boolean;
     let comments = config.include_comments;
+    let if_exists_all = if_exists;
     for op in operations {
         match op {
             AlterTableOperation::AddColumn {
@@ -264,8 +432,21 @@ fn alter_table(
                 if_not_exists,
                 ..
             } => {
+                if column_def.name.quote_style.is_none()
+                    && column_def.name.value.eq_ignore_ascii_case("system")
+                    && column_def
+                        .data_type
+                        .to_string()
+                        .eq_ignore_ascii_case("versioning")
+                {
+                    // sqlparser reads MariaDB's ADD SYSTEM VERSIONING as a column named
+                    // SYSTEM; it really adds invisible row_start / row_end columns.
+                    return Err(
+                        "system-versioned tables (ADD SYSTEM VERSIONING) are not supported".into(),
+                    );
+                }
                 let column = column_from_def(column_def, table_charset.as_deref());
-                if *if_not_exists && index_of(&meta, &column.name).is_ok() {
+                if (*if_not_exists || if_exists) && index_of(&meta, &column.name).is_ok() {
                     continue;
                 }
                 let position = position_of(column_position.as_ref());
@@ -280,6 +461,7 @@ fn alter_table(
                 if_exists,
                 ..
             } => {
+                let if_exists_guard = if_exists_all;
                 let mut dropped = Vec::new();
                 for name in column_names {
                     let name = ident(name);
@@ -289,7 +471,7 @@ fn alter_table(
                             meta.primary_key.retain(|k| !k.eq_ignore_ascii_case(&name));
                             dropped.push(removed.name);
                         }
-                        Err(_) if *if_exists => {}
+                        Err(_) if *if_exists || if_exists_guard => {}
                         Err(e) => return Err(e),
                     }
                 }
@@ -321,6 +503,9 @@ fn alter_table(
                 column_position,
             } => {
                 let name = ident(col_name);
+                if if_exists_all && index_of(&meta, &name).is_err() {
+                    continue;
+                }
                 change_column(
                     &mut meta,
                     &mut events,
@@ -340,6 +525,9 @@ fn alter_table(
                 options,
                 column_position,
             } => {
+                if if_exists_all && index_of(&meta, &ident(old_name)).is_err() {
+                    continue;
+                }
                 change_column(
                     &mut meta,
                     &mut events,

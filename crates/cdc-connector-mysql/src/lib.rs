@@ -16,6 +16,7 @@ mod error;
 mod geometry;
 mod schema;
 mod snapshot;
+mod snapshot_key;
 mod snapshot_value;
 mod source;
 mod table_filter;

@@ -16,6 +16,10 @@ pub(crate) struct MySqlColumn {
     pub(crate) nullable: bool,
     /// Character set name for text columns (`utf8mb4`, `latin1`, ...).
     pub(crate) charset: Option<String>,
+    /// Collation of a text column (`utf8mb4_general_ci`): a resumed snapshot compares text
+    /// keys under it. Unknown for columns added by DDL (the charset's default applies).
+    #[serde(default)]
+    pub(crate) collation: Option<String>,
     pub(crate) default: Option<String>,
     pub(crate) comment: Option<String>,
 }
@@ -86,6 +90,7 @@ type ColumnRow = (
     Option<String>,
     Option<String>,
     String,
+    Option<String>,
 );
 
 /// Reads a table's definition from information_schema.
@@ -99,7 +104,7 @@ pub(crate) async fn load_table(
     let rows: Vec<ColumnRow> = conn
         .exec(
             "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, CHARACTER_SET_NAME, COLUMN_DEFAULT, \
-             COLUMN_COMMENT, COLUMN_KEY FROM information_schema.COLUMNS \
+             COLUMN_COMMENT, COLUMN_KEY, COLLATION_NAME FROM information_schema.COLUMNS \
              WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
             (db, table),
         )
@@ -127,11 +132,12 @@ pub(crate) async fn load_table(
     let columns = rows
         .into_iter()
         .map(
-            |(name, type_text, nullable, charset, default, comment, _key)| MySqlColumn {
+            |(name, type_text, nullable, charset, default, comment, _key, collation)| MySqlColumn {
                 name,
                 type_text,
                 nullable: nullable.eq_ignore_ascii_case("YES"),
                 charset,
+                collation,
                 // MariaDB shows a NULL default as the text NULL.
                 default: default.filter(|d| d != "NULL"),
                 comment: comment.filter(|c| !c.is_empty()),

@@ -26,8 +26,14 @@ use crate::MySqlSourceConfig;
 use crate::binlog::position::BinlogPosition;
 use crate::error::from_mysql;
 use crate::schema::TableMeta;
+use crate::snapshot_key::{KeyColumns, KeyPart, TableSegments};
 use crate::snapshot_value::convert;
-use crate::source::Batch;
+use crate::source::{Batch, SnapshotProgress};
+
+fn is_text(t: &crate::types::MySqlType) -> bool {
+    use crate::types::MySqlType as T;
+    matches!(t, T::Char(_) | T::VarChar(_) | T::Text | T::Other(_))
+}
 
 fn quote(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
@@ -92,70 +98,170 @@ async fn begin_snapshot(
     }
 }
 
-/// Reads one table and sends its rows; the last batch marks the table done at its
-/// snapshot position.
+/// How to read one table: where a resumed read continues, and what was read before.
+pub(crate) struct TableRead {
+    pub(crate) meta: TableMeta,
+    /// Segments read by earlier runs (empty for a fresh table).
+    pub(crate) prior: TableSegments,
+}
+
+/// Reads one table (the rest of it when resuming) and sends its rows. Every batch records
+/// the table's progress (its last key at this read's position); the last one marks the
+/// table done. Returns the table's segments.
 pub(crate) async fn snapshot_table(
     pool: mysql_async::Pool,
-    meta: TableMeta,
+    read: TableRead,
     config: Arc<MySqlSourceConfig>,
     tx: mpsc::Sender<Result<Batch>>,
-) -> Result<BinlogPosition> {
+) -> Result<TableSegments> {
+    let TableRead { meta, mut prior } = read;
+    let resume_after = prior.segments.last().and_then(|s| s.upto.clone());
     let context = format!("snapshot of {}.{}", meta.db, meta.table);
     let err = |e| from_mysql(&context, e);
+    let table_id = TableId::new(&meta.db, &meta.table);
+    let key = KeyColumns::of(&meta, config.chunk_key_for(&meta.db, &meta.table)).map_err(|m| {
+        Error::invalid_option("source.scan.incremental.snapshot.chunk.key-column", m)
+    })?;
     let mut conn = pool.get_conn().await.map_err(err)?;
     let position = begin_snapshot(&mut conn, &meta, &context).await?;
-    let table_id = TableId::new(&meta.db, &meta.table);
     let infos = crate::binlog::reader::column_infos(&meta);
     let columns: Vec<String> = meta.columns.iter().map(|c| quote(&c.name)).collect();
     let from = format!("{}.{}", quote(&meta.db), quote(&meta.table));
-    let key: Vec<String> = match config.chunk_key_for(&meta.db, &meta.table) {
-        Some(k) => vec![k.to_string()],
-        None => meta.primary_key.clone(),
-    };
-    let key_idx: Vec<usize> = key
-        .iter()
-        .map(|k| {
-            meta.columns
-                .iter()
-                .position(|c| c.name.eq_ignore_ascii_case(k))
-                .ok_or_else(|| {
-                    Error::invalid_option(
-                        "source.scan.incremental.snapshot.chunk.key-column",
-                        format!("{table_id} has no column `{k}`"),
-                    )
-                })
-        })
-        .collect::<Result<_>>()?;
     if key.is_empty() {
         tracing::warn!(table = %table_id, "no primary key and no chunk key: reading the table in one pass (set scan.incremental.snapshot.chunk.key-column to split it)");
     }
-    let order = key.iter().map(|k| quote(k)).collect::<Vec<_>>().join(", ");
+    // A primary key is unique: pages cut by LIMIT never split equal keys. A chunk key
+    // column may repeat (or be NULL): pages then end at a key bound so that equal keys
+    // are never split between pages.
+    let unique = config
+        .chunk_key_for(&meta.db, &meta.table)
+        .is_none_or(|k| meta.primary_key.len() == 1 && meta.primary_key[0].eq_ignore_ascii_case(k));
+    let nullable = key
+        .idx
+        .iter()
+        .any(|&i| meta.columns.get(i).is_some_and(|c| c.nullable));
+    let quoted_key: Vec<String> = key.names.iter().map(|k| quote(k)).collect();
+    let order = quoted_key.join(", ");
+    let placeholders = vec!["?"; key.names.len()].join(", ");
     let tiny = config.tinyint1_as_boolean;
-    let mut batch: Vec<Event> = Vec::with_capacity(config.fetch_size);
-    let mut last_key: Option<Vec<My>> = None;
+    let fetch = config.fetch_size;
+    let table_key = (meta.db.clone(), meta.table.clone());
+
+    // The lower bound of the next page: None = from the first key; Some(params).
+    let mut last_key: Option<Vec<My>> = resume_after
+        .as_ref()
+        .map(|k| k.iter().map(KeyPart::to_param).collect());
+    // NULL chunk keys sort first and are read in a pass of their own (`> NULL` matches
+    // nothing). Once any non-NULL key was emitted, the NULL pass is done.
+    let mut null_pass = nullable && resume_after.is_none();
+    // Equal keys must not be split between batches. With a unique key every row differs;
+    // a repeating text chunk key may hold values equal under its collation but not
+    // bytewise ('a' / 'A'), so such batches are cut only at page ends (server-made bounds).
+    let cut_inside_page = unique || !key.types.iter().any(is_text);
+    let mut batch: Vec<Event> = Vec::with_capacity(fetch);
+    let mut batch_key: Option<Vec<KeyPart>> = None;
     let mut total = 0u64;
+    // A table without a key cannot continue where a killed run stopped: it is read again
+    // from the start. The rows emitted before the kill are then withdrawn by a
+    // TruncateTable first (exact where the sink applies truncation; the module docs say
+    // what happens where it does not).
+    let restart = key.is_empty();
+    if restart && !prior.segments.is_empty() {
+        tracing::warn!(table = %table_id, "the snapshot of this table without a key was interrupted: truncating and reading it again");
+        prior.segments.clear();
+        let mut b = Batch::rows(vec![Event::SchemaChange(
+            cdc_api::SchemaChangeEvent::TruncateTable {
+                table_id: table_id.clone(),
+            },
+        )]);
+        b.snapshot_progress.push(SnapshotProgress {
+            table: table_key.clone(),
+            pos: position.clone(),
+            upto: None,
+            restart: true,
+        });
+        if tx.send(Ok(b)).await.is_err() {
+            return Ok(prior);
+        }
+    }
+    let send = |events: Vec<Event>, upto: Option<Vec<KeyPart>>, restart: bool| {
+        let mut b = Batch::rows(events);
+        b.snapshot_progress.push(SnapshotProgress {
+            table: table_key.clone(),
+            pos: position.clone(),
+            upto,
+            restart,
+        });
+        b
+    };
     loop {
+        let select = format!("SELECT {} FROM {from}", columns.join(", "));
         let (sql, params) = if key.is_empty() {
-            (
-                format!("SELECT {} FROM {from}", columns.join(", ")),
-                Params::Empty,
-            )
+            (select, Params::Empty)
+        } else if null_pass {
+            let k = quoted_key.first().cloned().unwrap_or_default();
+            (format!("{select} WHERE {k} IS NULL"), Params::Empty)
         } else {
-            let filter = match &last_key {
-                None => String::new(),
-                Some(_) => format!(" WHERE ({order}) > ({})", vec!["?"; key.len()].join(", ")),
+            let not_null = if nullable {
+                let k = quoted_key.first().cloned().unwrap_or_default();
+                format!("{k} IS NOT NULL")
+            } else {
+                "1 = 1".to_string()
             };
-            (
-                format!(
-                    "SELECT {} FROM {from}{filter} ORDER BY {order} LIMIT {}",
-                    columns.join(", "),
+            let lower = match &last_key {
+                Some(k) if !(k.len() == 1 && matches!(k[0], My::NULL)) => {
+                    format!(" AND ({order}) > ({placeholders})")
+                }
+                _ => String::new(),
+            };
+            let mut params: Vec<My> = match &last_key {
+                Some(k) if !lower.is_empty() => k.clone(),
+                _ => Vec::new(),
+            };
+            if unique {
+                (
+                    format!(
+                        "{select} WHERE {not_null}{lower} ORDER BY {order} LIMIT {}",
+                        config.chunk_size
+                    ),
+                    if params.is_empty() {
+                        Params::Empty
+                    } else {
+                        Params::Positional(params)
+                    },
+                )
+            } else {
+                // The page ends at the largest key among the next chunk-size rows.
+                let k = quoted_key.first().cloned().unwrap_or_default();
+                let bound_params = params.clone();
+                let bound_sql = format!(
+                    "SELECT MAX({k}) FROM (SELECT {k} FROM {from} WHERE {not_null}{lower} ORDER BY {k} LIMIT {}) AS page",
                     config.chunk_size
-                ),
-                last_key.clone().map_or(Params::Empty, Params::Positional),
-            )
+                );
+                let bound: Option<My> = conn
+                    .exec_first(
+                        bound_sql,
+                        if bound_params.is_empty() {
+                            Params::Empty
+                        } else {
+                            Params::Positional(bound_params)
+                        },
+                    )
+                    .await
+                    .map_err(err)?;
+                let Some(bound) = bound.filter(|b| !matches!(b, My::NULL)) else {
+                    break;
+                };
+                params.push(bound);
+                (
+                    format!("{select} WHERE {not_null}{lower} AND {k} <= ? ORDER BY {order}"),
+                    Params::Positional(params),
+                )
+            }
         };
         let mut result = conn.exec_iter(sql, params).await.map_err(err)?;
-        let mut rows_in_chunk = 0u64;
+        let mut rows_in_page = 0u64;
+        let mut page_last: Option<Vec<My>> = None;
         let mut stream = result.stream::<Row>().await.map_err(err)?;
         if let Some(stream) = stream.as_mut() {
             use futures::StreamExt;
@@ -163,7 +269,7 @@ pub(crate) async fn snapshot_table(
                 let row = row.map_err(err)?;
                 let raw = row.unwrap();
                 if !key.is_empty() {
-                    last_key = Some(key_idx.iter().map(|&i| raw[i].clone()).collect());
+                    page_last = Some(key.idx.iter().map(|&i| raw[i].clone()).collect());
                 }
                 let mut values = Vec::with_capacity(raw.len());
                 for (v, (info, column)) in raw.into_iter().zip(infos.iter().zip(&meta.columns)) {
@@ -171,33 +277,79 @@ pub(crate) async fn snapshot_table(
                         |m| Error::permanent(&context, format!("column `{}`: {m}", column.name)),
                     )?);
                 }
+                let row_key = if key.is_empty() {
+                    None
+                } else {
+                    Some(
+                        key.key_of(&values)
+                            .map_err(|m| Error::permanent(&context, m))?,
+                    )
+                };
+                // Cut batches only where the key changes: "all rows up to the batch's
+                // last key were emitted" must hold at every offset.
+                if batch.len() >= fetch
+                    && (key.is_empty() || (cut_inside_page && row_key != batch_key))
+                {
+                    let events = std::mem::replace(&mut batch, Vec::with_capacity(fetch));
+                    if tx
+                        .send(Ok(send(events, batch_key.clone(), restart)))
+                        .await
+                        .is_err()
+                    {
+                        return Ok(prior);
+                    }
+                }
                 let mut event = DataChangeEvent::insert(table_id.clone(), values);
                 if config.op_ts {
                     event = event.with_meta("op_ts", "0");
                 }
                 batch.push(Event::DataChange(event));
-                rows_in_chunk += 1;
-                if batch.len() >= config.fetch_size {
-                    let events =
-                        std::mem::replace(&mut batch, Vec::with_capacity(config.fetch_size));
-                    if tx.send(Ok(Batch::rows(events))).await.is_err() {
-                        return Ok(position);
-                    }
-                }
+                batch_key = row_key;
+                rows_in_page += 1;
             }
         }
         drop(stream);
         drop(result);
-        total += rows_in_chunk;
-        if key.is_empty() || rows_in_chunk < config.chunk_size {
+        total += rows_in_page;
+        if key.is_empty() {
+            break;
+        }
+        if !cut_inside_page && batch.len() >= fetch {
+            let events = std::mem::replace(&mut batch, Vec::with_capacity(fetch));
+            if tx
+                .send(Ok(send(events, batch_key.clone(), restart)))
+                .await
+                .is_err()
+            {
+                return Ok(prior);
+            }
+        }
+        if null_pass {
+            null_pass = false;
+            last_key = Some(vec![My::NULL]);
+            continue;
+        }
+        if page_last.is_some() {
+            last_key = page_last;
+        }
+        if rows_in_page == 0 || (unique && rows_in_page < config.chunk_size) {
             break;
         }
     }
     conn.query_drop("COMMIT").await.map_err(err)?;
-    tracing::info!(table = %table_id, rows = total, position = %position, "snapshot of table done");
+    tracing::info!(table = %table_id, rows = total, position = %position, resumed = prior.segments.len(), "snapshot of table done");
+    if key.is_empty() {
+        prior.segments.clear();
+    }
+    prior.record(&position, None);
     let mut done = Batch::rows(batch);
-    done.snapshot_done
-        .push(((meta.db.clone(), meta.table.clone()), position.clone()));
+    done.snapshot_progress.push(SnapshotProgress {
+        table: table_key.clone(),
+        pos: position.clone(),
+        upto: None,
+        restart: key.is_empty(),
+    });
+    done.snapshot_done.push(table_key);
     let _ = tx.send(Ok(done)).await;
-    Ok(position)
+    Ok(prior)
 }

@@ -17,6 +17,7 @@ use crate::binlog::reader::{BinlogOffset, BinlogReader};
 use crate::config::StartupMode;
 use crate::error::from_mysql;
 use crate::schema::{TableMeta, list_tables, load_table};
+use crate::snapshot_key::{KeyPart, TableSegments};
 use crate::{MySqlSourceConfig, snapshot};
 
 /// `(database, table)`.
@@ -35,7 +36,21 @@ pub(crate) struct Batch {
     pub(crate) events: Vec<Event>,
     pub(crate) position: Option<BinlogOffset>,
     pub(crate) table_updates: Vec<TableUpdate>,
-    pub(crate) snapshot_done: Vec<(TableKey, BinlogPosition)>,
+    /// Snapshot progress of tables read in this batch.
+    pub(crate) snapshot_progress: Vec<SnapshotProgress>,
+    /// Tables whose snapshot this batch completes.
+    pub(crate) snapshot_done: Vec<TableKey>,
+}
+
+/// How far a table's snapshot got: every row with a key up to `upto` (all rows when
+/// `None` and the table is done) was read at `pos` and handed on.
+#[derive(Debug, Clone)]
+pub(crate) struct SnapshotProgress {
+    pub(crate) table: TableKey,
+    pub(crate) pos: BinlogPosition,
+    pub(crate) upto: Option<Vec<KeyPart>>,
+    /// Forget earlier segments (a table without a key read again from the start).
+    pub(crate) restart: bool,
 }
 
 impl Batch {
@@ -47,7 +62,9 @@ impl Batch {
     }
 }
 
-const OFFSET_VERSION: u32 = 1;
+/// Version 2 added per-table snapshot segments (mid-table resume); version 1 offsets are
+/// still read.
+const OFFSET_VERSION: u32 = 2;
 
 /// The persisted offset.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -55,10 +72,15 @@ struct OffsetState {
     version: u32,
     /// Tracked definitions as of this offset.
     tables: Vec<TableMeta>,
-    /// Tables whose snapshot is complete, with their snapshot positions (kept while the
-    /// binlog has not passed them).
+    /// Version 1: tables whose snapshot is complete, with their snapshot positions. Read
+    /// into `snapshot_segments` on restore, never written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     snapshot_done: Vec<(TableKey, BinlogPosition)>,
-    /// Tables still to snapshot (snapshot phase only).
+    /// Per table, the key ranges read so far and the position each was read at (kept
+    /// while the binlog has not passed them), for tables done and in progress.
+    #[serde(default)]
+    snapshot_segments: Vec<TableSegments>,
+    /// Tables still to snapshot, or to finish (snapshot phase only).
     snapshot_pending: Vec<TableKey>,
     /// Where the binlog resumes; `None` while the snapshot has not finished.
     binlog: Option<BinlogOffset>,
@@ -158,19 +180,44 @@ impl MySqlSource {
                         .tables
                         .retain(|t| !(&t.db == db && &t.table == table));
                     self.state
-                        .snapshot_done
-                        .retain(|(k, _)| !(&k.0 == db && &k.1 == table));
+                        .snapshot_segments
+                        .retain(|s| !(&s.db == db && &s.table == table));
                 }
             }
         }
-        for (key, pos) in &batch.snapshot_done {
+        for p in &batch.snapshot_progress {
+            let (db, table) = &p.table;
+            let i = match self
+                .state
+                .snapshot_segments
+                .iter()
+                .position(|s| &s.db == db && &s.table == table)
+            {
+                Some(i) => i,
+                None => {
+                    self.state.snapshot_segments.push(TableSegments {
+                        db: db.clone(),
+                        table: table.clone(),
+                        segments: Vec::new(),
+                    });
+                    self.state.snapshot_segments.len() - 1
+                }
+            };
+            let entry = &mut self.state.snapshot_segments[i];
+            if p.restart {
+                entry.segments.clear();
+            }
+            entry.record(&p.pos, p.upto.clone());
+        }
+        for key in &batch.snapshot_done {
             self.state.snapshot_pending.retain(|k| k != key);
-            self.state.snapshot_done.push((key.clone(), pos.clone()));
         }
         if let Some(p) = &batch.position {
             let here = BinlogPosition::new(&p.file, p.pos);
             // Snapshot positions the binlog has passed filter nothing any more.
-            self.state.snapshot_done.retain(|(_, pos)| *pos > here);
+            self.state
+                .snapshot_segments
+                .retain(|s| s.max_pos().is_some_and(|m| *m > here));
             self.state.binlog = Some(p.clone());
         }
     }
@@ -283,6 +330,14 @@ impl Source for MySqlSource {
                     "written by a newer version",
                 ));
             }
+            let mut state = state;
+            for ((db, table), pos) in std::mem::take(&mut state.snapshot_done) {
+                state.snapshot_segments.push(TableSegments {
+                    db,
+                    table,
+                    segments: vec![crate::snapshot_key::Segment { pos, upto: None }],
+                });
+            }
             self.announce = self.create_events(&state.tables);
             for key in &state.snapshot_pending {
                 if let Some(m) = state
@@ -348,6 +403,7 @@ impl Source for MySqlSource {
                 tables: metas.clone(),
                 ..OffsetState::default()
             };
+            let mut gtid_start: Option<String> = None;
             let start = match &self.config.startup {
                 StartupMode::Initial | StartupMode::Snapshot => {
                     snapshot_only = self.config.startup == StartupMode::Snapshot;
@@ -369,10 +425,30 @@ impl Source for MySqlSource {
                     pos: Some(pos),
                     ..
                 } => BinlogPosition::new(file, *pos),
+                StartupMode::SpecificOffset {
+                    gtid_set: Some(gtid),
+                    ..
+                } => {
+                    let version: Option<String> = conn
+                        .query_first("SELECT VERSION()")
+                        .await
+                        .map_err(|e| from_mysql("reading the server version", e))?;
+                    if !version
+                        .as_deref()
+                        .is_some_and(|v| v.to_ascii_lowercase().contains("mariadb"))
+                    {
+                        return Err(Error::invalid_option(
+                            "source.scan.startup.specific-offset.gtid-set",
+                            "starting from a MySQL GTID set is not supported; give scan.startup.specific-offset.file and .pos (SHOW BINARY LOGS / SHOW BINLOG EVENTS find them)",
+                        ));
+                    }
+                    gtid_start = Some(gtid.clone());
+                    BinlogPosition::new("", 4)
+                }
                 StartupMode::SpecificOffset { .. } => {
                     return Err(Error::invalid_option(
                         "source.scan.startup.specific-offset.gtid-set",
-                        "starting from a GTID set is not supported yet; give .file and .pos",
+                        "specific-offset needs .file and .pos, or .gtid-set",
                     ));
                 }
             };
@@ -384,7 +460,7 @@ impl Source for MySqlSource {
                 file: start.file,
                 pos: start.pos,
                 skip_rows,
-                gtid: None,
+                gtid: gtid_start,
             });
             if to_snapshot.is_empty() {
                 self.state.binlog.clone_from(&binlog_start);
@@ -394,14 +470,36 @@ impl Source for MySqlSource {
 
         let config = self.config.clone();
         let opts = self.opts();
+        let skip_before_ms = match config.startup {
+            StartupMode::Timestamp(ms) => Some(ms),
+            _ => None,
+        };
         let tables: HashMap<TableKey, TableMeta> = self
             .state
             .tables
             .iter()
             .map(|m| ((m.db.clone(), m.table.clone()), m.clone()))
             .collect();
-        let mut snapshot_positions: HashMap<TableKey, BinlogPosition> =
-            self.state.snapshot_done.iter().cloned().collect();
+        let mut snapshot_positions: HashMap<TableKey, TableSegments> = self
+            .state
+            .snapshot_segments
+            .iter()
+            .map(|s| ((s.db.clone(), s.table.clone()), s.clone()))
+            .collect();
+        let to_snapshot: Vec<snapshot::TableRead> = to_snapshot
+            .into_iter()
+            .map(|meta| {
+                let prior = snapshot_positions
+                    .get(&(meta.db.clone(), meta.table.clone()))
+                    .cloned()
+                    .unwrap_or_else(|| TableSegments {
+                        db: meta.db.clone(),
+                        table: meta.table.clone(),
+                        segments: Vec::new(),
+                    });
+                snapshot::TableRead { meta, prior }
+            })
+            .collect();
         let start = binlog_start.unwrap_or(BinlogOffset {
             file: String::new(),
             pos: 4,
@@ -416,13 +514,13 @@ impl Source for MySqlSource {
             let mut failed = false;
             loop {
                 while set.len() < parallel {
-                    let Some(meta) = queue.next() else { break };
+                    let Some(read) = queue.next() else { break };
                     let (pool, config, tx) = (pool.clone(), config.clone(), tx.clone());
-                    let key = (meta.db.clone(), meta.table.clone());
+                    let key = (read.meta.db.clone(), read.meta.table.clone());
                     set.spawn(async move {
-                        snapshot::snapshot_table(pool, meta, config, tx)
+                        snapshot::snapshot_table(pool, read, config, tx)
                             .await
-                            .map(|pos| (key, pos))
+                            .map(|segments| (key, segments))
                     });
                 }
                 let Some(joined) = set.join_next().await else {
@@ -456,6 +554,8 @@ impl Source for MySqlSource {
                 snapshot_positions,
                 tx,
                 stop_at: None,
+                skip_before_ms,
+                compare_conn: None,
             };
             reader.run(start).await;
         }));

@@ -23,6 +23,7 @@ use super::rows::{ColumnInfo, ColumnLayout, Cursor, decode_row, layout};
 use crate::MySqlSourceConfig;
 use crate::ddl::{self, TableChange};
 use crate::schema::TableMeta;
+use crate::snapshot_key::{KeyColumns, KeyPart, TableSegments, cmp_local};
 use crate::source::{Batch, TableKey, TableUpdate};
 
 /// Where to resume in the binlog.
@@ -65,10 +66,15 @@ pub(crate) struct BinlogReader {
     pub(crate) tables: HashMap<TableKey, TableMeta>,
     /// Captured tables whose snapshot was read at a position: their changes before it are
     /// already in the snapshot.
-    pub(crate) snapshot_positions: HashMap<TableKey, BinlogPosition>,
+    pub(crate) snapshot_positions: HashMap<TableKey, TableSegments>,
     pub(crate) tx: mpsc::Sender<Result<Batch>>,
     /// Stop after this position (bounded reads for tests); None = forever.
     pub(crate) stop_at: Option<BinlogPosition>,
+    /// `scan.startup.mode: timestamp`: changes committed before this (ms since the epoch)
+    /// are skipped.
+    pub(crate) skip_before_ms: Option<i64>,
+    /// A connection for text key comparisons (resumed snapshots only), opened on demand.
+    pub(crate) compare_conn: Option<mysql_async::Conn>,
 }
 
 struct StreamState {
@@ -87,10 +93,16 @@ struct StreamState {
     updates: Vec<TableUpdate>,
     last_send: Instant,
     seen_format_description: bool,
+    /// Started from a MariaDB GTID (no file yet): the offset stays that GTID until the
+    /// first real event gives a position.
+    gtid_start: Option<BinlogOffset>,
 }
 
 impl StreamState {
     fn offset(&self) -> BinlogOffset {
+        if let Some(start) = &self.gtid_start {
+            return start.clone();
+        }
         if self.in_txn {
             BinlogOffset {
                 file: self.txn_start.file.clone(),
@@ -165,6 +177,24 @@ impl BinlogReader {
                 self.config.heartbeat.map_or(0, |h| h.as_nanos() as u64)
             ),
         ];
+        let mut setup = setup.to_vec();
+        if start.file.is_empty() {
+            if let Some(gtid) = &start.gtid {
+                // MariaDB: start after this GTID position; file and position are ignored.
+                if !gtid
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c == '-' || c == ',' || c == ' ')
+                {
+                    return Err(fail(Error::invalid_option(
+                        "source.scan.startup.specific-offset.gtid-set",
+                        format!("'{gtid}' is not a MariaDB GTID list like 0-1-42,1-1-7"),
+                    )));
+                }
+                setup.push(format!("SET @slave_connect_state = '{gtid}'"));
+                setup.push("SET @slave_gtid_strict_mode = 0".to_string());
+                setup.push("SET @slave_gtid_ignore_duplicates = 0".to_string());
+            }
+        }
         for sql in setup {
             conn.query_drop(&sql).await.map_err(|e| {
                 fail(crate::error::from_mysql(
@@ -199,6 +229,7 @@ impl BinlogReader {
             updates: Vec::new(),
             last_send: Instant::now(),
             seen_format_description: false,
+            gtid_start: (start.file.is_empty() && start.gtid.is_some()).then(|| start.clone()),
         };
         let idle_limit = self
             .config
@@ -251,6 +282,7 @@ impl BinlogReader {
             events,
             position: Some(st.offset()),
             table_updates: std::mem::take(&mut st.updates),
+            snapshot_progress: Vec::new(),
             snapshot_done: Vec::new(),
         };
         st.last_send = Instant::now();
@@ -280,6 +312,17 @@ impl BinlogReader {
             }
         }
         let kind = header.event_type_raw();
+        if st.gtid_start.is_some()
+            && header.log_pos() > 0
+            && matches!(kind, MARIADB_GTID | QUERY | XID | TABLE_MAP)
+        {
+            // The first event after the GTID: from here positions are real. This event
+            // starts where the previous one ended, which the header does not say; its
+            // own end minus its length does.
+            st.gtid_start = None;
+            st.next_pos =
+                u64::from(header.log_pos()).saturating_sub(u64::from(header.event_size()));
+        }
         let event_start = st.next_pos;
         if header.log_pos() > 0 && kind != ROTATE {
             st.next_pos = u64::from(header.log_pos());
@@ -349,7 +392,7 @@ impl BinlogReader {
                 }
             }
             WRITE_V1 | UPDATE_V1 | DELETE_V1 | WRITE_V2 | UPDATE_V2 | DELETE_V2 => {
-                self.on_rows(st, event, kind, header.timestamp())?;
+                self.on_rows(st, event, kind, header.timestamp()).await?;
                 if st.pending.len() >= BATCH_EVENTS {
                     return self.send(st).await;
                 }
@@ -404,35 +447,125 @@ impl BinlogReader {
         Ok(true)
     }
 
-    /// Whether changes at the current transaction are already in the table's snapshot.
-    fn covered_by_snapshot(&self, key: &TableKey, st: &StreamState) -> bool {
-        self.snapshot_positions
-            .get(key)
-            .is_some_and(|p| st.txn_start < *p)
+    /// Whether an event's timestamp (seconds) is before `scan.startup.timestamp-millis`.
+    fn too_old(&self, timestamp: u32) -> bool {
+        self.skip_before_ms
+            .is_some_and(|ms| i64::from(timestamp) * 1000 < ms)
     }
 
-    fn on_rows(
+    /// Compares two keys of a table in the server's order; text under its collation is
+    /// compared by the server (see `snapshot_key`).
+    async fn cmp_keys(
+        &mut self,
+        cols: &KeyColumns,
+        a: &[KeyPart],
+        b: &[KeyPart],
+    ) -> Result<std::cmp::Ordering> {
+        use std::cmp::Ordering;
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            let ord = match cmp_local(x, y) {
+                Some(o) => o,
+                None => match (x, y) {
+                    (KeyPart::Text(x), KeyPart::Text(y)) => {
+                        self.server_strcmp(&cols.strcmp_sql(i), x, y).await?
+                    }
+                    _ => {
+                        return Err(protocol(
+                            "snapshot filter",
+                            format!("cannot compare key values {x:?} and {y:?}"),
+                        ));
+                    }
+                },
+            };
+            if ord != Ordering::Equal {
+                return Ok(ord);
+            }
+        }
+        Ok(a.len().cmp(&b.len()))
+    }
+
+    async fn server_strcmp(&mut self, sql: &str, a: &str, b: &str) -> Result<std::cmp::Ordering> {
+        let context = "comparing text keys for a resumed snapshot";
+        if self.compare_conn.is_none() {
+            let conn = mysql_async::Conn::new(self.opts.clone())
+                .await
+                .map_err(|e| crate::error::from_mysql(context, e))?;
+            self.compare_conn = Some(conn);
+        }
+        let Some(conn) = self.compare_conn.as_mut() else {
+            return Err(protocol(context, "no connection"));
+        };
+        let r: Option<Option<i64>> = conn
+            .exec_first(sql, (a, b))
+            .await
+            .map_err(|e| crate::error::from_mysql(context, e))?;
+        Ok(r.flatten().unwrap_or(0).cmp(&0))
+    }
+
+    /// Whether a row with this key, changed by the current transaction, is already in
+    /// the table's snapshot.
+    async fn row_covered(
+        &mut self,
+        segments: &TableSegments,
+        cols: &KeyColumns,
+        row: &[cdc_api::Value],
+        txn: &BinlogPosition,
+    ) -> Result<bool> {
+        let key = cols
+            .key_of(row)
+            .map_err(|m| protocol("snapshot filter", m))?;
+        for segment in &segments.segments {
+            let inside = match &segment.upto {
+                None => true,
+                Some(upto) => self.cmp_keys(cols, &key, upto).await? != std::cmp::Ordering::Greater,
+            };
+            if inside {
+                return Ok(segment.pos > *txn);
+            }
+        }
+        // Beyond every bound read so far: not in any snapshot (cannot happen once the
+        // table is done, whose last segment is unbounded).
+        Ok(false)
+    }
+
+    async fn on_rows(
         &mut self,
         st: &mut StreamState,
         event: &mysql_common::binlog::events::Event,
         kind: u8,
         timestamp: u32,
     ) -> Result<()> {
-        let _ = kind;
         let Some(mysql_common::binlog::events::EventData::RowsEvent(data)) =
             event.read_data().map_err(|e| protocol("rows", e))?
         else {
             return Err(protocol("rows", "not a rows event"));
         };
+        if self.too_old(timestamp) {
+            return Ok(());
+        }
         let (table_id, present_before, present_after, data) = rows_parts(&data);
         let Some((key, layouts)) = st.table_maps.get(&table_id) else {
             return Ok(());
         };
-        if self.covered_by_snapshot(key, st) {
+        let (key, layouts) = (key.clone(), layouts.clone());
+        // Per table, per transaction: everything covered, nothing, or decided per row.
+        let filter = match self.snapshot_positions.get(&key) {
+            None => None,
+            Some(s) => match s.uniform(&st.txn_start) {
+                Some(true) => return Ok(()),
+                Some(false) => None,
+                None => Some(s.clone()),
+            },
+        };
+        let Some(meta) = self.tables.get(&key) else {
             return Ok(());
-        }
-        let Some(meta) = self.tables.get(key) else {
-            return Ok(());
+        };
+        let key_cols = match &filter {
+            None => None,
+            Some(_) => Some(
+                KeyColumns::of(meta, self.config.chunk_key_for(&key.0, &key.1))
+                    .map_err(|m| protocol("snapshot filter", m))?,
+            ),
         };
         let infos = st
             .infos
@@ -457,7 +590,7 @@ impl BinlogReader {
             };
             let first = decode_row(
                 &mut cursor,
-                layouts,
+                &layouts,
                 &infos,
                 first_present.as_deref().unwrap_or_default(),
                 tinyint,
@@ -466,21 +599,51 @@ impl BinlogReader {
             if cursor.pos == start {
                 return Err(crate::schema::mismatch(&tid, "a row image without columns"));
             }
-            let mut change = if is_update {
-                let after = decode_row(
-                    &mut cursor,
-                    layouts,
-                    &infos,
-                    present_after.as_deref().unwrap_or_default(),
-                    tinyint,
+            let after = if is_update {
+                Some(
+                    decode_row(
+                        &mut cursor,
+                        &layouts,
+                        &infos,
+                        present_after.as_deref().unwrap_or_default(),
+                        tinyint,
+                    )
+                    .map_err(|m| crate::schema::mismatch(&tid, &m))?,
                 )
-                .map_err(|m| crate::schema::mismatch(&tid, &m))?;
-                DataChangeEvent::update(tid.clone(), first, after)
-            } else if is_delete {
-                DataChangeEvent::delete(tid.clone(), first)
             } else {
-                DataChangeEvent::insert(tid.clone(), first)
+                None
             };
+            let change = match (&filter, &key_cols) {
+                (Some(segments), Some(cols)) => {
+                    let txn = st.txn_start.clone();
+                    let first_covered = self.row_covered(segments, cols, &first, &txn).await?;
+                    match after {
+                        Some(after) => {
+                            let after_covered =
+                                self.row_covered(segments, cols, &after, &txn).await?;
+                            match (first_covered, after_covered) {
+                                (true, true) => None,
+                                (false, false) => {
+                                    Some(DataChangeEvent::update(tid.clone(), first, after))
+                                }
+                                // The after row is in a later segment's snapshot.
+                                (false, true) => Some(DataChangeEvent::delete(tid.clone(), first)),
+                                // The before row was never emitted.
+                                (true, false) => Some(DataChangeEvent::insert(tid.clone(), after)),
+                            }
+                        }
+                        None if first_covered => None,
+                        None if is_delete => Some(DataChangeEvent::delete(tid.clone(), first)),
+                        None => Some(DataChangeEvent::insert(tid.clone(), first)),
+                    }
+                }
+                _ => Some(match after {
+                    Some(after) => DataChangeEvent::update(tid.clone(), first, after),
+                    None if is_delete => DataChangeEvent::delete(tid.clone(), first),
+                    None => DataChangeEvent::insert(tid.clone(), first),
+                }),
+            };
+            let Some(mut change) = change else { continue };
             st.rows_seen += 1;
             if st.rows_seen <= st.skip_rows {
                 continue;
@@ -509,7 +672,10 @@ impl BinlogReader {
         sql: &str,
         timestamp: u32,
     ) -> Result<()> {
-        let _ = timestamp;
+        if self.too_old(timestamp) {
+            // The tracked schemas were read from the server at start, after this DDL.
+            return Ok(());
+        }
         let changes = ddl::apply(sql, db, &self.tables, &self.config).map_err(|m| {
             Error::permanent(
                 format!("schema change at {}:{}", st.txn_start.file, st.txn_start.pos),
@@ -522,8 +688,8 @@ impl BinlogReader {
                 TableChange::Upsert { meta, events } => {
                     let key = (meta.db.clone(), meta.table.clone());
                     st.infos.remove(&key);
-                    // A table re-created or altered after its snapshot: the snapshot filter no longer applies.
-                    self.snapshot_positions.remove(&key);
+                    // An ALTER keeps the snapshot filter: changes before the table's
+                    // snapshot position are in the snapshot whatever the DDL between.
                     self.tables.insert(key, meta.clone());
                     st.updates.push(TableUpdate::Upsert(meta));
                     if self.config.schema_change_enabled {
