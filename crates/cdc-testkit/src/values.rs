@@ -211,44 +211,74 @@ impl Source for ValuesSource {
 pub struct ValuesTable {
     /// The current schema.
     pub schema: Schema,
-    /// Rows in insertion order (upserted by primary key when the table has one).
+    /// Rows (upserted by primary key when the table has one; a delete moves the last row
+    /// into the deleted one's place).
     pub rows: Vec<Vec<Value>>,
+    /// Row position by rendered primary key, so upserts and deletes do not scan.
+    index: HashMap<String, usize>,
 }
 
 impl ValuesTable {
-    fn key_of(&self, row: &[Value]) -> Option<Vec<Value>> {
+    fn new(schema: Schema) -> Self {
+        Self {
+            schema,
+            ..Self::default()
+        }
+    }
+
+    fn key_of(&self, row: &[Value]) -> Option<String> {
         let idx = self.schema.primary_key_indexes();
         (!idx.is_empty()).then(|| {
-            idx.iter()
-                .map(|&i| row.get(i).cloned().unwrap_or(Value::Null))
-                .collect()
+            let mut key = String::new();
+            for i in idx {
+                key.push_str(&row.get(i).map(ToString::to_string).unwrap_or_default());
+                key.push('\u{1}');
+            }
+            key
         })
     }
 
-    fn position(&self, row: &[Value]) -> Option<usize> {
-        match self.key_of(row) {
-            Some(key) => self
-                .rows
-                .iter()
-                .position(|r| self.key_of(r).as_ref() == Some(&key)),
-            None => self.rows.iter().position(|r| r == row),
+    fn reindex(&mut self) {
+        let index: HashMap<String, usize> = self
+            .rows
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| self.key_of(r).map(|k| (k, i)))
+            .collect();
+        self.index = index;
+    }
+
+    fn remove_at(&mut self, i: usize) {
+        if let Some(k) = self.key_of(&self.rows[i]) {
+            self.index.remove(&k);
+        }
+        self.rows.swap_remove(i);
+        if i < self.rows.len() {
+            if let Some(k) = self.key_of(&self.rows[i]) {
+                self.index.insert(k, i);
+            }
         }
     }
 
     fn apply(&mut self, e: &DataChangeEvent) {
         if let Some(before) = &e.before {
             if e.op != OperationType::Insert {
-                if let Some(i) = self.position(before) {
-                    self.rows.remove(i);
+                let at = match self.key_of(before) {
+                    Some(k) => self.index.get(&k).copied(),
+                    None => self.rows.iter().position(|r| r == before),
+                };
+                if let Some(i) = at {
+                    self.remove_at(i);
                 }
             }
         }
         if let Some(after) = &e.after {
-            if self.key_of(after).is_some() {
-                if let Some(i) = self.position(after) {
+            if let Some(k) = self.key_of(after) {
+                if let Some(&i) = self.index.get(&k) {
                     self.rows[i].clone_from(after);
                     return;
                 }
+                self.index.insert(k, self.rows.len());
             }
             self.rows.push(after.clone());
         }
@@ -294,10 +324,9 @@ impl ValuesDatabase {
         let id = change.table_id().clone();
         match change {
             SchemaChangeEvent::CreateTable { schema, .. } => {
-                self.tables.entry(id).or_insert_with(|| ValuesTable {
-                    schema: schema.clone(),
-                    rows: Vec::new(),
-                });
+                self.tables
+                    .entry(id)
+                    .or_insert_with(|| ValuesTable::new(schema.clone()));
             }
             SchemaChangeEvent::DropTable { .. } => {
                 self.tables.remove(&id);
@@ -305,6 +334,7 @@ impl ValuesDatabase {
             SchemaChangeEvent::TruncateTable { .. } => {
                 if let Some(t) = self.tables.get_mut(&id) {
                     t.rows.clear();
+                    t.index.clear();
                 }
             }
             other => {
@@ -332,6 +362,7 @@ impl ValuesDatabase {
                                 .collect();
                         }
                         t.schema = next;
+                        t.reindex();
                     }
                 }
             }
