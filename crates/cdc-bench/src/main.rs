@@ -128,7 +128,7 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let load = Instant::now();
     db.execute(&format!(
         "INSERT INTO bench.t SELECT seq, seq % 1000, CONCAT('name-', seq), seq / 100, \
-         '2024-01-01 00:00:00.123' + INTERVAL seq SECOND, seq * 1.5 FROM seq_1_to_{rows}"
+         '2024-01-01 00:00:00.123' + INTERVAL seq SECOND, seq * 1.5 FROM bench.seq_1_to_{rows}"
     ))
     .await?;
     eprintln!("loaded {rows} rows in {:?}", load.elapsed());
