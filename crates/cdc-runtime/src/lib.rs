@@ -27,6 +27,7 @@ mod route;
 mod schema_coordinator;
 mod state;
 mod suggest;
+mod transform;
 
 pub use definition::{ConnectorBlock, PipelineDefinition, SinkBlock};
 pub use error::RuntimeError;

@@ -22,6 +22,7 @@ use crate::metrics::{self, PipelineMetrics};
 use crate::route::Router;
 use crate::schema_coordinator::SchemaCoordinator;
 use crate::suggest::did_you_mean;
+use crate::transform::Transformer;
 use crate::{
     Checkpoint, FileStateStore, MemoryStateStore, PipelineDefinition, PipelineSettings,
     RuntimeError, StateStore,
@@ -56,6 +57,7 @@ pub struct Pipeline {
     applier: Box<dyn SchemaApplier>,
     coordinator: SchemaCoordinator,
     router: Router,
+    transformer: Transformer,
     state: Arc<dyn StateStore>,
     metrics: Arc<PipelineMetrics>,
 }
@@ -119,12 +121,8 @@ impl Pipeline {
         let origin = definition.origin.as_str();
         let settings = PipelineSettings::from_options(&definition.pipeline, origin)?;
         let router = Router::new(&definition.routes, settings.route_first_match, origin)?;
-        if !definition.transforms.is_empty() {
-            return Err(RuntimeError::definition(
-                format!("{origin}: transform"),
-                "transform rules are not supported by this version yet; remove the transform block",
-            ));
-        }
+        let transformer =
+            Transformer::new(&definition.transforms, &settings.local_time_zone, origin)?;
 
         let source_type = definition.source.connector_type.as_str();
         let source_factory = registry.source(source_type).ok_or_else(|| {
@@ -198,6 +196,7 @@ impl Pipeline {
             applier: parts.applier,
             coordinator,
             router,
+            transformer,
             state,
             metrics: Arc::default(),
         })
@@ -249,6 +248,7 @@ impl Pipeline {
             applier,
             coordinator,
             router,
+            transformer,
             state,
             metrics,
         } = self;
@@ -332,6 +332,7 @@ impl Pipeline {
             done: done_tx,
             metrics,
             router,
+            transformer,
             summary: RunSummary {
                 resumed: restored.is_some(),
                 last_checkpoint: restored.as_ref().map(|c| c.id),
@@ -483,6 +484,7 @@ struct Writer<'a> {
     done: watch::Sender<Option<SourceOffset>>,
     metrics: Arc<PipelineMetrics>,
     router: Router,
+    transformer: Transformer,
     summary: RunSummary,
 }
 
@@ -524,6 +526,12 @@ impl Writer<'_> {
         events: Vec<Event>,
         supported: &[SchemaChangeKind],
     ) -> Result<(), Error> {
+        // Transform before routing, as Flink CDC: rules select source tables.
+        let events = if self.transformer.is_empty() {
+            events
+        } else {
+            self.transformer.apply(events)?
+        };
         let events = if self.router.is_empty() {
             events
         } else {
