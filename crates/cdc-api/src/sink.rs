@@ -127,4 +127,11 @@ pub trait SchemaApplier: Send {
 
     /// Applies one change to the target; idempotent.
     async fn apply(&mut self, change: &SchemaChangeEvent) -> Result<()>;
+
+    /// Checks, changing nothing, that the target is reachable and accepts the credentials.
+    /// Returns what it found, one line each; an `Err` says what is wrong. Used by
+    /// `cdc validate --connect`. The default checks nothing.
+    async fn preflight(&mut self) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
 }

@@ -66,6 +66,15 @@ pub trait Source: Send {
         Ok(())
     }
 
+    /// Checks, changing nothing and reading no data, that the source can run: the server is
+    /// reachable, the credentials work, its settings and the user's privileges are what
+    /// the source needs. Returns what it found, one line each (e.g. "captures 3 tables");
+    /// an `Err` says what is missing and how to fix it. Used by `cdc validate --connect`.
+    /// The default checks nothing.
+    async fn preflight(&mut self) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
     /// Releases connections. Called once, also after errors. The default does nothing.
     async fn close(&mut self) -> Result<()> {
         Ok(())

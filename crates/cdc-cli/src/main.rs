@@ -34,10 +34,14 @@ enum Command {
         #[arg(long)]
         state_dir: Option<PathBuf>,
     },
-    /// Check a pipeline file and print what it would do, without connecting anywhere.
+    /// Check a pipeline file and print what it would do, without connecting anywhere
+    /// (with --connect: also check the servers' settings, privileges and credentials).
     Validate {
         /// The pipeline file.
         pipeline: PathBuf,
+        /// Also connect to the source and the target and check they can run the pipeline.
+        #[arg(long)]
+        connect: bool,
     },
     /// List the built-in connectors and their options.
     Connectors,
@@ -82,10 +86,16 @@ fn main() -> ExitCode {
     match runtime.block_on(execute(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            let mut printed = e.to_string();
+            eprintln!("error: {printed}");
             let mut source = e.source();
             while let Some(cause) = source {
-                eprintln!("  caused by: {cause}");
+                // Wrapping errors often repeat their cause's text; print what is new only.
+                let text = cause.to_string();
+                if !printed.contains(&text) {
+                    eprintln!("  caused by: {text}");
+                    printed = text;
+                }
                 source = cause.source();
             }
             ExitCode::FAILURE
@@ -96,10 +106,15 @@ fn main() -> ExitCode {
 async fn execute(command: Command) -> anyhow::Result<()> {
     let registry = registry();
     match command {
-        Command::Validate { pipeline } => {
+        Command::Validate { pipeline, connect } => {
             let definition = PipelineDefinition::from_yaml_file(&pipeline)?;
-            let built = Pipeline::build(&definition, &registry)?;
+            let mut built = Pipeline::build(&definition, &registry)?;
             print!("{}", plan::describe(&definition, built.settings()));
+            if connect {
+                for (side, line) in built.preflight().await? {
+                    println!("  {side}: {line}");
+                }
+            }
             println!("OK: {} is valid.", pipeline.display());
             Ok(())
         }

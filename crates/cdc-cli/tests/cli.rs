@@ -147,3 +147,48 @@ fn quickstart_ends_in_sync_and_leaves_nothing_running() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_connect_checks_the_target_credentials() {
+    let doris = cdc_testkit::DorisEmulator::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (password, ok) in [("", true), ("wrong", false)] {
+        let file = write(
+            &dir,
+            "connect.yaml",
+            &format!(
+                "source: {{type: values}}\nsink: {{type: doris, fenodes: '{}', username: root, password: '{password}'}}\npipeline: {{name: c}}\n",
+                doris.fe_address()
+            ),
+        );
+        let out = tokio::task::spawn_blocking(move || {
+            cdc()
+                .arg("validate")
+                .arg("--connect")
+                .arg(&file)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.success(), ok, "{stdout}{stderr}");
+        if ok {
+            assert!(
+                stdout.contains("sink: Doris FE answers and accepts the credentials"),
+                "{stdout}"
+            );
+        } else {
+            assert!(
+                stderr.contains("check the sink's username and password"),
+                "{stderr}"
+            );
+            assert_eq!(
+                stderr.matches("Access denied").count(),
+                1,
+                "said once: {stderr}"
+            );
+        }
+    }
+}

@@ -395,6 +395,27 @@ impl SchemaApplier for DorisSchemaApplier {
         SchemaChangeKind::ALL.to_vec()
     }
 
+    async fn preflight(&mut self) -> Result<Vec<String>> {
+        let data = self
+            .execute("information_schema", "SHOW DATABASES")
+            .await
+            .map_err(|e| {
+                into_error(
+                    e,
+                    "checking the Doris FE",
+                    &TableId::new("information_schema", "-"),
+                    "SHOW DATABASES",
+                )
+            })?;
+        let databases = data
+            .get("data")
+            .and_then(Json::as_array)
+            .map_or(0, Vec::len);
+        Ok(vec![format!(
+            "Doris FE answers and accepts the credentials ({databases} databases visible)"
+        )])
+    }
+
     async fn apply(&mut self, change: &SchemaChangeEvent) -> Result<()> {
         let table = change.table_id().clone();
         match change {

@@ -207,6 +207,21 @@ impl Pipeline {
         self.metrics.clone()
     }
 
+    /// Connects to the source and the target and checks they can run this pipeline, without
+    /// reading or writing data: returns what each side found (`("source", line)`).
+    pub async fn preflight(&mut self) -> Result<Vec<(&'static str, String)>, RuntimeError> {
+        let fail = |source: Error| RuntimeError::Connector {
+            pipeline: self.settings.name.clone(),
+            source,
+        };
+        let mut out: Vec<(&'static str, String)> = Vec::new();
+        let source = self.source.preflight().await.map_err(fail)?;
+        out.extend(source.into_iter().map(|l| ("source", l)));
+        let sink = self.applier.preflight().await.map_err(fail)?;
+        out.extend(sink.into_iter().map(|l| ("sink", l)));
+        Ok(out)
+    }
+
     /// Uses another state store (overrides `pipeline.state.dir`).
     pub fn with_state_store(mut self, store: Arc<dyn StateStore>) -> Self {
         self.state = store;
