@@ -1,11 +1,56 @@
 //! # cdc-connector-starrocks
 //!
-//! The StarRocks sink (`type: starrocks`). This version declares the options of Flink CDC's
-//! StarRocks pipeline sink, so pipeline files are checked, but does not write yet: building
-//! it fails with a message saying so.
+//! The StarRocks sink (`type: starrocks`): rows go in as JSON arrays with `__op` (0 upsert,
+//! 1 delete) into PRIMARY KEY tables, through StarRocks' transaction Stream Load interface
+//! (or plain Stream Load); tables and schema changes go over the FE's MySQL port. Option
+//! names and defaults are Flink CDC's (`jdbc-url`, `load-url`, `sink.buffer-flush.max-bytes`,
+//! ...), plus `sink.semantic` and `sink.max-retries`.
+//!
+//! * At-least-once (the default): per-table buffers loaded by size, interval and at every
+//!   checkpoint; primary-key upserts make replays harmless.
+//! * Exactly-once (`sink.semantic: exactly-once`): transactions prepared at each checkpoint
+//!   barrier and committed once the checkpoint is durable, with deterministic labels per
+//!   pipeline, table and checkpoint; see the `sink` module.
+//!
+//! Modules, each with one job: `config` (options), `type_mapping` (CDC -> StarRocks types),
+//! `ddl` (statements), `encoder` (rows -> JSON), `service` (HTTP), `retry` (what an answer
+//! means), `applier` (schema changes over the MySQL port), `sink` (buffers, loads,
+//! checkpoints).
+//!
+//! ```
+//! use cdc_api::{FactoryContext, Options, SinkFactory};
+//! use cdc_connector_starrocks::StarRocksSinkFactory;
+//! let mut options = Options::new("sink");
+//! options.insert("jdbc-url", "jdbc:mysql://127.0.0.1:9030");
+//! options.insert("load-url", "127.0.0.1:8030");
+//! options.insert("username", "root");
+//! options.insert("password", "");
+//! let ctx = FactoryContext {
+//!     pipeline_name: "orders".into(),
+//!     options,
+//!     pipeline_options: Options::new("pipeline"),
+//! };
+//! assert!(StarRocksSinkFactory.create(&ctx).is_ok());
+//! ```
 #![warn(missing_docs)]
 
+mod applier;
+mod config;
+mod ddl;
+mod encoder;
+mod retry;
+mod service;
+mod sink;
+mod type_mapping;
+
+use std::sync::Arc;
+
 use cdc_api::{ConfigOption, Error, FactoryContext, Result, SinkFactory, SinkParts};
+
+use crate::applier::StarRocksSchemaApplier;
+use crate::config::StarRocksSinkConfig;
+use crate::service::StarRocksService;
+use crate::sink::StarRocksSink;
 
 /// Builds the StarRocks sink from a `sink: {type: starrocks, ...}` block.
 #[derive(Debug, Clone, Copy, Default)]
@@ -17,85 +62,88 @@ impl SinkFactory for StarRocksSinkFactory {
     }
 
     fn options(&self) -> Vec<ConfigOption> {
-        vec![
-            ConfigOption::required(
-                "jdbc-url",
-                "FE MySQL-protocol address, e.g. jdbc:mysql://fe:9030",
-            ),
-            ConfigOption::required(
-                "load-url",
-                "FE HTTP addresses separated by ';', e.g. fe:8030",
-            ),
-            ConfigOption::required("username", "StarRocks user"),
-            ConfigOption::required("password", "StarRocks password"),
-            ConfigOption::optional_no_default("sink.label-prefix", "prefix of Stream Load labels"),
-            ConfigOption::optional(
-                "sink.connect.timeout-ms",
-                "30000",
-                "HTTP connect timeout (100-60000)",
-            ),
-            ConfigOption::optional(
-                "sink.socket.timeout-ms",
-                "-1",
-                "HTTP read timeout; -1 = none",
-            ),
-            ConfigOption::optional(
-                "sink.wait-for-continue.timeout-ms",
-                "30000",
-                "wait for 100-continue (3000-600000)",
-            ),
-            ConfigOption::optional(
-                "sink.buffer-flush.max-bytes",
-                "157286400",
-                "bytes buffered across all tables before a flush",
-            ),
-            ConfigOption::optional(
-                "sink.buffer-flush.interval-ms",
-                "300000",
-                "flush period per table",
-            ),
-            ConfigOption::optional(
-                "sink.scan-frequency.ms",
-                "50",
-                "how often flush conditions are checked",
-            ),
-            ConfigOption::optional("sink.io.thread-count", "2", "concurrent Stream Loads"),
-            ConfigOption::optional(
-                "sink.at-least-once.use-transaction-stream-load",
-                "true",
-                "use the transaction interface for at-least-once",
-            ),
-            ConfigOption::optional(
-                "sink.metric.histogram-window-size",
-                "100",
-                "window of the load latency histogram",
-            ),
-            ConfigOption::optional_no_default(
-                "table.create.num-buckets",
-                "buckets of created tables (automatic when unset)",
-            ),
-            ConfigOption::optional(
-                "table.schema-change.timeout",
-                "30min",
-                "how long to wait for a schema change job",
-            ),
-            ConfigOption::optional(
-                "unicode-char.max-bytes",
-                "3",
-                "bytes per character when sizing CHAR/VARCHAR (1-4)",
-            ),
-        ]
+        config::all_options()
     }
 
     fn option_prefixes(&self) -> Vec<&'static str> {
-        vec!["sink.properties.", "table.create.properties."]
+        vec![config::PROPERTIES_PREFIX, config::TABLE_PROPERTIES_PREFIX]
     }
 
-    fn create(&self, _ctx: &FactoryContext) -> Result<SinkParts> {
-        Err(Error::permanent(
-            "sink 'starrocks'",
-            "the StarRocks sink does not write yet in this version",
+    fn create(&self, ctx: &FactoryContext) -> Result<SinkParts> {
+        let config = Arc::new(StarRocksSinkConfig::from_context(ctx)?);
+        let service = StarRocksService::new(
+            config.load_urls.clone(),
+            config.username.clone(),
+            config.password.clone(),
+            config.connect_timeout,
+            config.request_timeout,
         )
-        .with_hint("use the doris sink, or follow issue #5"))
+        .map_err(|e| Error::permanent("building the StarRocks sink", e))?;
+        let service = Arc::new(service);
+        Ok(SinkParts {
+            sink: Box::new(StarRocksSink::new(
+                Arc::clone(&config),
+                Arc::clone(&service),
+            )),
+            applier: Box::new(StarRocksSchemaApplier::new(config, service)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod docs {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// `docs/connectors/starrocks.md` lists exactly the declared options, with their
+    /// defaults (`required` for required ones, an empty cell for none).
+    #[test]
+    fn the_option_table_matches_the_declared_options() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/connectors/starrocks.md"
+        );
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let mut documented = BTreeMap::new();
+        let mut in_table = false;
+        for line in text.lines().map(str::trim) {
+            if line.starts_with("| option") {
+                in_table = true;
+                continue;
+            }
+            if !line.starts_with('|') {
+                in_table = false;
+                continue;
+            }
+            let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+            if !in_table || cells.len() < 3 || cells[0].starts_with("---") {
+                continue;
+            }
+            let name = cells[0].trim_matches('`').to_string();
+            let default = match cells[1] {
+                "required" => "required".to_string(),
+                "" => "(none)".to_string(),
+                d => d.trim_matches('`').replace("\"\"", ""),
+            };
+            documented.insert(name, default);
+        }
+        let factory = StarRocksSinkFactory;
+        let mut declared: BTreeMap<String, String> = factory
+            .options()
+            .into_iter()
+            .map(|o| {
+                let default = match (o.required, o.default) {
+                    (true, _) => "required".to_string(),
+                    (false, None) => "(none)".to_string(),
+                    (false, Some(d)) => d.to_string(),
+                };
+                (o.name.to_string(), default)
+            })
+            .collect();
+        for prefix in factory.option_prefixes() {
+            declared.insert(format!("{prefix}*"), "(none)".to_string());
+        }
+        assert_eq!(documented, declared);
     }
 }

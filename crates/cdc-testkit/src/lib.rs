@@ -4,6 +4,9 @@
 //!   ROW format with full row images, a unique server id), stopped when dropped.
 //! * [`DorisEmulator`]: an in-process Doris FE + BE (Stream Load, 2PC, the HTTP SQL API),
 //!   strict like the real servers, with injectable faults; see [`doris`].
+//! * [`StarRocksEmulator`]: an in-process StarRocks FE (HTTP and MySQL ports) + BE
+//!   (Stream Load, the transaction interface, asynchronous schema changes), strict like
+//!   the real servers, with injectable faults; see [`starrocks`].
 //! * [`ValuesSourceFactory`] / [`ValuesSinkFactory`]: in-memory connectors (`type: values`)
 //!   for runtime tests, like Flink CDC's values connector. The sink keeps what was committed
 //!   in a [`ValuesDatabase`] you can read back.
@@ -15,6 +18,7 @@
 
 pub mod doris;
 mod mariadb;
+pub mod starrocks;
 mod values;
 
 pub use doris::{
@@ -22,6 +26,10 @@ pub use doris::{
     QueryResult, TableModel, TxnRecord, TxnState,
 };
 pub use mariadb::{MariaDb, MariaDbError, REQUIRE_MARIADB_ENV};
+pub use starrocks::{
+    StarRocksEmulator, StarRocksEmulatorError, StarRocksEmulatorOptions, StarRocksFault,
+    StarRocksLoadRecord, StarRocksTxnRecord, StarRocksTxnState,
+};
 pub use values::{
     ValuesDatabase, ValuesSinkFactory, ValuesSourceFactory, ValuesTable, register_event_set,
     values_database,

@@ -70,18 +70,18 @@
 //! the SQL API carry every value as a string.
 
 mod be;
-mod body;
+pub(crate) mod body;
 mod catalog;
 mod ddl;
 mod fe;
-mod http;
+pub(crate) mod http;
 mod load;
 mod model;
 mod response;
-mod routes;
+pub(crate) mod routes;
 mod sql;
 mod state;
-mod types;
+pub(crate) mod types;
 
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
