@@ -1,5 +1,5 @@
 //! End to end: the kit's real MariaDB, the `cdc` pipeline (in process and as the real
-//! as the real binary), the Doris Stream Load emulator. Target tables must equal the source.
+//! binary), the Doris and StarRocks emulators. Target tables must equal the source.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::{Child, Command, Stdio};
