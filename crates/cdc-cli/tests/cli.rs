@@ -192,3 +192,46 @@ async fn validate_connect_checks_the_target_credentials() {
         }
     }
 }
+
+#[test]
+fn every_example_pipeline_file_validates() {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        let out = cdc()
+            .arg("validate")
+            .arg(&path)
+            .envs([
+                ("MARIADB_HOST", "db"),
+                ("MARIADB_PORT", "3306"),
+                ("MARIADB_USER", "cdc"),
+                ("MARIADB_PASSWORD", "pw"),
+                ("MYSQL_HOST", "db"),
+                ("MYSQL_PASSWORD", "pw"),
+                ("DORIS_FE", "fe:8030"),
+                ("DORIS_USER", "root"),
+                ("DORIS_PASSWORD", ""),
+                ("STARROCKS_FE", "fe"),
+                ("STARROCKS_USER", "root"),
+                ("STARROCKS_PASSWORD", ""),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("pw\n"),
+            "a password was printed"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 3, "only {checked} example pipelines found");
+}
