@@ -2,3 +2,4 @@
 //! here so CI runs it as tests too.
 
 pub mod custom;
+pub mod embed;
