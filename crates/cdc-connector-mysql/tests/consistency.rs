@@ -20,7 +20,7 @@ fn tables(db: &str, kinds: &[KeyKind]) -> Vec<TestTable> {
         .map(|(i, k)| TestTable {
             name: format!("{db}.t{i}"),
             kind: *k,
-            keys: Default::default(),
+            keys: std::collections::BTreeSet::default(),
             next: 0,
         })
         .collect()

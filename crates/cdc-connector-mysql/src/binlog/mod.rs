@@ -1,6 +1,8 @@
 //! Reading the binlog: positions, the replication stream, and row decoding.
 
 pub(crate) mod decimal;
+#[cfg(test)]
+mod fixture_tests;
 pub(crate) mod position;
 pub(crate) mod reader;
 pub(crate) mod rows;

@@ -59,6 +59,11 @@ const MARIADB_GTID: u8 = 162;
 const MARIADB_COMPRESSED_FIRST: u8 = 166;
 const MARIADB_COMPRESSED_LAST: u8 = 171;
 const MYSQL_PARTIAL_UPDATE: u8 = 39;
+const TRANSACTION_PAYLOAD: u8 = 40;
+const MYSQL_GTID_TAGGED: u8 = 42;
+/// Binlog event header length (v4).
+#[cfg(test)]
+pub(crate) const HEADER_LEN: usize = 19;
 
 pub(crate) struct BinlogReader {
     pub(crate) config: Arc<MySqlSourceConfig>,
@@ -77,7 +82,7 @@ pub(crate) struct BinlogReader {
     pub(crate) compare_conn: Option<mysql_async::Conn>,
 }
 
-struct StreamState {
+pub(crate) struct StreamState {
     file: String,
     next_pos: u64,
     in_txn: bool,
@@ -93,12 +98,36 @@ struct StreamState {
     updates: Vec<TableUpdate>,
     last_send: Instant,
     seen_format_description: bool,
+    /// Between a transaction payload event and the commit inside it.
+    in_payload: bool,
     /// Started from a MariaDB GTID (no file yet): the offset stays that GTID until the
     /// first real event gives a position.
     gtid_start: Option<BinlogOffset>,
 }
 
 impl StreamState {
+    pub(crate) fn starting_at(start: &BinlogOffset) -> Self {
+        Self {
+            file: start.file.clone(),
+            next_pos: start.pos,
+            in_txn: false,
+            txn_start: BinlogPosition::new(&start.file, start.pos),
+            rows_seen: 0,
+            rows_sent: 0,
+            skip_rows: start.skip_rows,
+            gtid: start.gtid.clone(),
+            txn_gtid: None,
+            table_maps: HashMap::new(),
+            infos: HashMap::new(),
+            pending: Vec::new(),
+            updates: Vec::new(),
+            last_send: Instant::now(),
+            seen_format_description: false,
+            in_payload: false,
+            gtid_start: (start.file.is_empty() && start.gtid.is_some()).then(|| start.clone()),
+        }
+    }
+
     fn offset(&self) -> BinlogOffset {
         if let Some(start) = &self.gtid_start {
             return start.clone();
@@ -133,8 +162,12 @@ impl BinlogReader {
         loop {
             match self.stream_once(&offset).await {
                 Ok(Some(last)) => {
+                    // The server ended the stream (shutdown, KILL): reconnect, after a
+                    // pause so a server that keeps closing at once is not hammered.
+                    tracing::warn!(position = %format!("{}:{}", last.file, last.pos), "binlog stream ended by the server; reconnecting");
                     offset = last;
                     failures = 0;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 Ok(None) => return,
                 Err((e, last)) if e.is_retryable() => {
@@ -213,24 +246,8 @@ impl BinlogReader {
             ))
         })?;
 
-        let mut st = StreamState {
-            file: start.file.clone(),
-            next_pos: start.pos,
-            in_txn: false,
-            txn_start: BinlogPosition::new(&start.file, start.pos),
-            rows_seen: 0,
-            rows_sent: 0,
-            skip_rows: start.skip_rows,
-            gtid: start.gtid.clone(),
-            txn_gtid: None,
-            table_maps: HashMap::new(),
-            infos: HashMap::new(),
-            pending: Vec::new(),
-            updates: Vec::new(),
-            last_send: Instant::now(),
-            seen_format_description: false,
-            gtid_start: (start.file.is_empty() && start.gtid.is_some()).then(|| start.clone()),
-        };
+        tracing::debug!(position = %format!("{}:{}", start.file, start.pos), "binlog stream opened");
+        let mut st = StreamState::starting_at(start);
         let idle_limit = self
             .config
             .heartbeat
@@ -251,6 +268,7 @@ impl BinlogReader {
                 },
                 None => stream.next().await,
             };
+            tracing::trace!(event = ?next.as_ref().map(|e| e.as_ref().map(|e| (e.header().event_type_raw(), e.header().log_pos()))), "binlog event");
             let event = match next {
                 Some(Ok(e)) => e,
                 Some(Err(e)) => {
@@ -261,7 +279,7 @@ impl BinlogReader {
                 }
                 None => return Ok(Some(st.offset())),
             };
-            match self.handle(&mut st, &event, &stream).await {
+            match self.handle(&mut st, &event).await {
                 Ok(true) => {}
                 Ok(false) => return Ok(None),
                 Err(e) => return Err((e, st.offset())),
@@ -290,14 +308,44 @@ impl BinlogReader {
     }
 
     /// Returns Ok(false) when the reader should stop.
-    async fn handle(
+    pub(crate) async fn handle(
         &mut self,
         st: &mut StreamState,
         event: &mysql_common::binlog::events::Event,
-        stream: &mysql_async::BinlogStream,
+    ) -> Result<bool> {
+        if event.header().event_type_raw() == TRANSACTION_PAYLOAD {
+            // MySQL `binlog_transaction_compression`: one event holds the whole
+            // transaction (BEGIN .. XID) after its GTID event; the driver decompresses it
+            // and hands on the inner events next. They have no positions of their own:
+            // the next transaction starts after the payload event, and this one's start
+            // (its GTID event) is recorded already.
+            let end = event.header().log_pos();
+            if end > 0 {
+                st.next_pos = u64::from(end);
+            }
+            st.in_payload = true;
+            return Ok(true);
+        }
+        let nested = st.in_payload;
+        let go_on = self.handle_one(st, event, nested).await?;
+        if nested && !st.in_txn {
+            // The payload's transaction committed: back to the outer stream.
+            st.in_payload = false;
+            return Ok(go_on && self.check_stop(st).await?);
+        }
+        Ok(go_on)
+    }
+
+    /// One event; `nested` for the events inside a transaction payload.
+    async fn handle_one(
+        &mut self,
+        st: &mut StreamState,
+        event: &mysql_common::binlog::events::Event,
+        nested: bool,
     ) -> Result<bool> {
         let header = event.header();
-        if let Some(sum) = event.checksum() {
+        // Events inside a transaction payload carry no checksum of their own.
+        if let Some(sum) = event.checksum().filter(|_| !nested) {
             if let Ok(Some(alg)) = event.footer().get_checksum_alg() {
                 if u32::from_le_bytes(sum) != event.calc_checksum(alg) {
                     return Err(Error::transient(
@@ -324,7 +372,7 @@ impl BinlogReader {
                 u64::from(header.log_pos()).saturating_sub(u64::from(header.event_size()));
         }
         let event_start = st.next_pos;
-        if header.log_pos() > 0 && kind != ROTATE {
+        if header.log_pos() > 0 && kind != ROTATE && !nested {
             st.next_pos = u64::from(header.log_pos());
         }
         match kind {
@@ -351,7 +399,7 @@ impl BinlogReader {
             HEARTBEAT if !st.in_txn && st.last_send.elapsed() > Duration::from_secs(1) => {
                 return self.send(st).await;
             }
-            MARIADB_GTID | MYSQL_GTID | MYSQL_ANONYMOUS_GTID => {
+            MARIADB_GTID | MYSQL_GTID | MYSQL_ANONYMOUS_GTID | MYSQL_GTID_TAGGED => {
                 Self::begin(st, event_start);
                 st.txn_gtid = gtid_text(kind, event.data(), header.server_id());
                 // A MariaDB GTID flagged standalone has no BEGIN/COMMIT (a DDL).
@@ -404,6 +452,12 @@ impl BinlogReader {
                 )
                 .with_hint("set binlog_row_value_options='' on the server"));
             }
+            TRANSACTION_PAYLOAD => {
+                return Err(protocol(
+                    "transaction payload",
+                    "a transaction payload inside a transaction payload",
+                ));
+            }
             MARIADB_COMPRESSED_FIRST..=MARIADB_COMPRESSED_LAST => {
                 return Err(Error::permanent(
                     "reading the binlog",
@@ -413,7 +467,14 @@ impl BinlogReader {
             }
             _ => {}
         }
-        let _ = stream;
+        if nested {
+            return Ok(true);
+        }
+        self.check_stop(st).await
+    }
+
+    /// Whether to go on: false once past `stop_at` (after handing on what is pending).
+    async fn check_stop(&self, st: &mut StreamState) -> Result<bool> {
         if let Some(stop) = &self.stop_at {
             if !st.in_txn && BinlogPosition::new(&st.file, st.next_pos) >= *stop {
                 self.send(st).await?;
@@ -764,8 +825,150 @@ pub(crate) fn column_infos(meta: &TableMeta) -> Vec<ColumnInfo> {
         .collect()
 }
 
-/// `domain-server-sequence` for MariaDB, `uuid:gno` for MySQL.
+/// The events inside a MySQL transaction payload event (zstd or uncompressed), as the
+/// driver hands them on after the payload event (the file tests do it with this).
+///
+/// Every inner event's size is checked against what is left of the declared payload
+/// before it is read, so a corrupt size is an error, not a huge allocation or a panic in
+/// the parser (which assumes complete events).
+#[cfg(test)]
+pub(crate) fn payload_events(
+    event: &mysql_common::binlog::events::Event,
+) -> Result<Vec<mysql_common::binlog::events::Event>, String> {
+    use mysql_common::binlog::events::{Event, TransactionPayloadEvent};
+    use std::io::Read as _;
+    let payload: TransactionPayloadEvent<'_> = event.read_event().map_err(|e| e.to_string())?;
+    let declared = payload.uncompressed_size();
+    let mut reader = payload.decompressed().map_err(|e| e.to_string())?;
+    // Inner events carry no checksum (WL#3549): parse them with checksums off.
+    let mut footer = event.fde().footer();
+    footer.set_checksum_enabled(false);
+    let fde = event.fde().clone().with_footer(footer);
+    let mut out = Vec::new();
+    let mut read: u64 = 0;
+    loop {
+        let mut header = [0u8; HEADER_LEN];
+        let got = read_full(&mut reader, &mut header)?;
+        if got == 0 {
+            break;
+        }
+        if got < HEADER_LEN {
+            return Err(format!("payload ends inside an event header ({got} bytes)"));
+        }
+        let size = u64::from(u32::from_le_bytes([
+            header[9], header[10], header[11], header[12],
+        ]));
+        read += size;
+        if size < HEADER_LEN as u64 || read > declared {
+            return Err(format!(
+                "an inner event of {size} bytes does not fit the payload's declared {declared} bytes"
+            ));
+        }
+        let mut bytes = header.to_vec();
+        bytes.resize(usize::try_from(size).map_err(|e| e.to_string())?, 0);
+        reader
+            .read_exact(&mut bytes[HEADER_LEN..])
+            .map_err(|e| format!("payload truncated: {e}"))?;
+        out.push(Event::read(&fde, &bytes[..]).map_err(|e| e.to_string())?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+/// Reads until `buf` is full or the input ends; returns how many bytes were read.
+fn read_full(reader: &mut impl std::io::Read, buf: &mut [u8]) -> Result<usize, String> {
+    let mut n = 0;
+    while n < buf.len() {
+        match reader.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("cannot decompress the payload: {e}")),
+        }
+    }
+    Ok(n)
+}
+
+fn uuid_text(sid: &[u8]) -> Option<String> {
+    let hex = sid.iter().fold(String::with_capacity(32), |mut acc, b| {
+        use std::fmt::Write as _;
+        let _ = write!(acc, "{b:02x}");
+        acc
+    });
+    Some(format!(
+        "{}-{}-{}-{}-{}",
+        hex.get(..8)?,
+        hex.get(8..12)?,
+        hex.get(12..16)?,
+        hex.get(16..20)?,
+        hex.get(20..)?
+    ))
+}
+
+/// A variable-length unsigned integer of MySQL's serialization library: the number of
+/// trailing one bits of the first byte says how many more bytes follow.
+fn varlen_uint(buf: &mut &[u8]) -> Option<u64> {
+    let first = *buf.first()?;
+    let ones = first.trailing_ones() as usize;
+    if ones == 8 {
+        let v = u64::from_le_bytes(buf.get(1..9)?.try_into().ok()?);
+        *buf = buf.get(9..)?;
+        return Some(v);
+    }
+    let n = ones + 1;
+    let mut raw = [0u8; 8];
+    raw.get_mut(..n)?.copy_from_slice(buf.get(..n)?);
+    *buf = buf.get(n..)?;
+    Some(u64::from_le_bytes(raw) >> n)
+}
+
+/// `uuid:tag:gno` from a MySQL 8.4+ tagged GTID event (serialization format version 2:
+/// payload size, last non-ignorable field id, then `field id, value` pairs).
+fn tagged_gtid_text(data: &[u8]) -> Option<String> {
+    let (&version, mut buf) = data.split_first()?;
+    if version != 2 {
+        return None;
+    }
+    let size = usize::try_from(varlen_uint(&mut buf)?).ok()?;
+    let _last_non_ignorable = varlen_uint(&mut buf)?;
+    // The size counts the whole message, the version byte and envelope included.
+    let envelope = data.len() - buf.len();
+    let mut fields = buf.get(..size.checked_sub(envelope)?)?;
+    let (mut sid, mut gno, mut tag) = (None, None, None);
+    while !fields.is_empty() {
+        match varlen_uint(&mut fields)? {
+            1 => {
+                let mut bytes = [0u8; 16];
+                for b in &mut bytes {
+                    *b = u8::try_from(varlen_uint(&mut fields)?).ok()?;
+                }
+                sid = Some(bytes);
+            }
+            // Signed (zig-zag); a GNO is never negative.
+            2 => gno = Some(varlen_uint(&mut fields)? >> 1),
+            3 => {
+                let len = usize::try_from(varlen_uint(&mut fields)?).ok()?;
+                tag = Some(std::str::from_utf8(fields.get(..len)?).ok()?.to_string());
+                fields = fields.get(len..)?;
+            }
+            // Every other field of version 2 is one integer.
+            _ => {
+                varlen_uint(&mut fields)?;
+            }
+        }
+    }
+    let uuid = uuid_text(&sid?)?;
+    Some(match tag.filter(|t| !t.is_empty()) {
+        Some(t) => format!("{uuid}:{t}:{}", gno?),
+        None => format!("{uuid}:{}", gno?),
+    })
+}
+
+/// `domain-server-sequence` for MariaDB, `uuid:gno` (or `uuid:tag:gno`) for MySQL.
 fn gtid_text(kind: u8, data: &[u8], server_id: u32) -> Option<String> {
+    if kind == MYSQL_GTID_TAGGED {
+        return tagged_gtid_text(data);
+    }
     if kind == MARIADB_GTID {
         let seq = u64::from_le_bytes(data.get(..8)?.try_into().ok()?);
         let domain = u32::from_le_bytes(data.get(8..12)?.try_into().ok()?);
@@ -774,19 +977,7 @@ fn gtid_text(kind: u8, data: &[u8], server_id: u32) -> Option<String> {
     if kind == MYSQL_GTID {
         let sid = data.get(1..17)?;
         let gno = i64::from_le_bytes(data.get(17..25)?.try_into().ok()?);
-        let hex = sid.iter().fold(String::with_capacity(32), |mut acc, b| {
-            use std::fmt::Write as _;
-            let _ = write!(acc, "{b:02x}");
-            acc
-        });
-        return Some(format!(
-            "{}-{}-{}-{}-{}:{gno}",
-            &hex[..8],
-            &hex[8..12],
-            &hex[12..16],
-            &hex[16..20],
-            &hex[20..]
-        ));
+        return Some(format!("{}:{gno}", uuid_text(sid)?));
     }
     None
 }

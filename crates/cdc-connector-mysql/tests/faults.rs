@@ -1,0 +1,369 @@
+//! Faults and clear errors: a killed replication connection resumes at the exact position,
+//! a MariaDB GTID start, and the errors a user meets (wrong password, unreachable server,
+//! purged binlog, wrong binlog settings), each one message saying what, where and what to
+//! do, never a panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
+
+#[path = "common/harness.rs"]
+mod harness;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use cdc_api::TableId;
+use cdc_runtime::MemoryStateStore;
+use cdc_testkit::MariaDb;
+use harness::{KeyKind, TestTable};
+
+/// Runs a pipeline to its end (it must fail) within `limit`, returning the error text.
+async fn run_to_error(yaml: &str, limit: Duration) -> String {
+    let pipeline = harness::build(yaml).unwrap();
+    let outcome = tokio::time::timeout(limit, pipeline.run(std::future::pending()))
+        .await
+        .unwrap_or_else(|_| panic!("the pipeline did not give up within {limit:?}"));
+    outcome.expect_err("the pipeline must fail").to_string()
+}
+
+async fn wait_rows(sink: &str, table: &TableId, n: usize, handle: &cdc_runtime::PipelineHandle) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while harness::sink_rows(sink, table).map_or(0, |r| r.len()) < n {
+        assert!(!handle.is_finished(), "the pipeline ended early");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {n} rows in {table}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Ids of the server's `Binlog Dump` threads (one per replication connection).
+async fn dump_threads(db: &MariaDb) -> Vec<String> {
+    db.query_text("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| r.into_iter().next().flatten())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_replication_connection_resumes_at_the_exact_position() {
+    let Some(db) = MariaDb::start_or_skip().await else {
+        return;
+    };
+    db.execute("CREATE DATABASE kd").await.unwrap();
+    let mut ts = vec![
+        TestTable {
+            name: "kd.a".into(),
+            kind: KeyKind::Int,
+            keys: std::collections::BTreeSet::default(),
+            next: 0,
+        },
+        TestTable {
+            name: "kd.b".into(),
+            kind: KeyKind::Text,
+            keys: std::collections::BTreeSet::default(),
+            next: 0,
+        },
+    ];
+    harness::create_tables(&db, &mut ts, 100).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = tokio::spawn(harness::write_randomly(
+        db.url(),
+        ts,
+        3,
+        Duration::from_millis(3),
+        stop.clone(),
+    ));
+    let yaml = harness::yaml(&db, "kd", "kd.\\.*", "  server-id: 5901\n");
+    let handle = harness::build(&yaml).unwrap().spawn();
+    wait_rows("kd", &TableId::new("kd", "a"), 100, &handle).await;
+    let mut kills = 0;
+    for _ in 0..3 {
+        // Wait for the (re)connected dump thread, then kill it mid-stream.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let ids = loop {
+            let ids = dump_threads(&db).await;
+            if !ids.is_empty() {
+                break ids;
+            }
+            assert!(!handle.is_finished(), "the pipeline ended early");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no Binlog Dump thread"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        for id in ids {
+            if db.execute(&format!("KILL {id}")).await.is_ok() {
+                kills += 1;
+            }
+        }
+        // Let changes pile up while the reader reconnects.
+        let changes = handle.metrics().total_changes();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while handle.metrics().total_changes() < changes + 50 {
+            assert!(!handle.is_finished(), "the pipeline ended after a KILL");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no changes after the KILL"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    assert!(kills >= 3, "killed {kills} dump threads");
+    stop.store(true, Ordering::Relaxed);
+    writer.await.unwrap();
+    harness::wait_equal(
+        &db,
+        "kd",
+        &["kd.a", "kd.b"],
+        Some(&handle),
+        Duration::from_secs(30),
+    )
+    .await;
+    handle.stop();
+    handle.join().await.unwrap();
+    harness::check_exactly_once("kd");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_gtid_start_reads_the_transactions_after_the_gtid() {
+    let Some(db) = MariaDb::start_or_skip().await else {
+        return;
+    };
+    db.execute(
+        "CREATE DATABASE g; CREATE TABLE g.t (id INT PRIMARY KEY, v VARCHAR(10)); \
+         INSERT INTO g.t VALUES (1, 'before')",
+    )
+    .await
+    .unwrap();
+    let pos = db.query_text("SELECT @@gtid_binlog_pos").await.unwrap()[0][0]
+        .clone()
+        .unwrap();
+    db.execute("INSERT INTO g.t VALUES (2, 'after'); UPDATE g.t SET v = 'changed' WHERE id = 1")
+        .await
+        .unwrap();
+    let yaml = harness::yaml(
+        &db,
+        "gtid",
+        "g.t",
+        &format!(
+            "  scan.startup.mode: specific-offset\n  scan.startup.specific-offset.gtid-set: '{pos}'\n"
+        ),
+    );
+    let handle = harness::build(&yaml).unwrap().spawn();
+    let table = TableId::new("g", "t");
+    // Only what came after the GTID: the insert of 2 and the update of 1 (whose before
+    // image the sink never had, so it lands as the new row).
+    wait_rows("gtid", &table, 2, &handle).await;
+    db.execute("INSERT INTO g.t VALUES (3, 'later')")
+        .await
+        .unwrap();
+    wait_rows("gtid", &table, 3, &handle).await;
+    let rows = harness::sink_rows("gtid", &table).unwrap();
+    assert_eq!(
+        rows,
+        [["1", "changed"], ["2", "after"], ["3", "later"]]
+            .map(|r| r.map(String::from).to_vec())
+            .to_vec()
+    );
+    assert!(
+        !rows.iter().any(|r| r[1] == "before"),
+        "the change before the GTID arrived"
+    );
+    handle.stop();
+    handle.join().await.unwrap();
+
+    // A MySQL-style GTID set is named as the wrong kind.
+    let yaml = harness::yaml(
+        &db,
+        "gtid_bad",
+        "g.t",
+        "  scan.startup.mode: specific-offset\n  scan.startup.specific-offset.gtid-set: '3E11FA47-71CA-11E1-9E33-C80AA9429562:23'\n",
+    );
+    let e = run_to_error(&yaml, Duration::from_secs(30)).await;
+    assert!(
+        e.contains("scan.startup.specific-offset.gtid-set") && e.contains("MariaDB GTID"),
+        "{e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_errors_are_clear_and_bounded() {
+    let Some(db) = MariaDb::start_or_skip().await else {
+        return;
+    };
+    // Wrong password: permanent at once, says what to check.
+    let yaml = harness::yaml(&db, "pw", "x.y", "").replace("password: ''", "password: 'wrong'");
+    let e = run_to_error(&yaml, Duration::from_secs(30)).await;
+    assert!(
+        e.contains("connecting to 127.0.0.1")
+            && e.contains("1045")
+            && e.contains("check the source's username and password"),
+        "{e}"
+    );
+
+    // A closed port: retried `connect.max-retries` times, then a permanent error.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let yaml = harness::yaml(
+        &db,
+        "closed",
+        "x.y",
+        "  connect.timeout: 1s\n  connect.max-retries: 2\n",
+    )
+    .replace(&format!("port: {}", db.port()), &format!("port: {port}"));
+    let started = Instant::now();
+    let e = run_to_error(&yaml, Duration::from_secs(20)).await;
+    let took = started.elapsed();
+    assert!(
+        e.contains(&format!("connecting to 127.0.0.1:{port}"))
+            && e.contains("after 3 attempts (connect.max-retries)"),
+        "{e}"
+    );
+    // Two back-offs (0.5 s, 1 s) and three refused connects.
+    assert!(
+        took < Duration::from_secs(10),
+        "gave up only after {took:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purged_binlog_says_to_start_over() {
+    let Some(db) = MariaDb::start_or_skip().await else {
+        return;
+    };
+    db.execute(
+        "CREATE DATABASE p; CREATE TABLE p.t (id INT PRIMARY KEY); INSERT INTO p.t VALUES (1)",
+    )
+    .await
+    .unwrap();
+    let yaml = harness::yaml(&db, "purge", "p.t", "  server-id: 5902\n");
+    let store = Arc::new(MemoryStateStore::default());
+    let handle = harness::build_with_store(&yaml, &store).spawn();
+    wait_rows("purge", &TableId::new("p", "t"), 1, &handle).await;
+    handle.stop();
+    handle.join().await.unwrap();
+    // A dump thread the server has not yet noticed is gone keeps its file from purging.
+    for id in dump_threads(&db).await {
+        let _ = db.execute(&format!("KILL {id}")).await;
+    }
+    // The checkpoint points into the current file; move on two files and purge it.
+    db.execute("INSERT INTO p.t VALUES (2); FLUSH BINARY LOGS; INSERT INTO p.t VALUES (3); FLUSH BINARY LOGS")
+        .await
+        .unwrap();
+    let files = db.query_text("SHOW BINARY LOGS").await.unwrap();
+    let last = files.last().unwrap()[0].clone().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        db.execute(&format!("PURGE BINARY LOGS TO '{last}'"))
+            .await
+            .unwrap();
+        if db.query_text("SHOW BINARY LOGS").await.unwrap().len() == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server keeps the old binlogs"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pipeline = harness::build_with_store(&yaml, &store);
+    let e = tokio::time::timeout(
+        Duration::from_secs(30),
+        pipeline.run(std::future::pending()),
+    )
+    .await
+    .expect("the pipeline did not give up")
+    .expect_err("resuming from a purged binlog must fail")
+    .to_string();
+    assert!(
+        e.contains("1236")
+            && e.contains("fresh state directory")
+            && e.contains("keep binlogs longer"),
+        "{e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_matching_table_runs_and_keyless_tables_are_read() {
+    let Some(db) = MariaDb::start_or_skip().await else {
+        return;
+    };
+    db.execute(
+        "CREATE DATABASE k; CREATE TABLE k.nokey (a INT, b VARCHAR(10)); \
+         INSERT INTO k.nokey VALUES (1, 'x'), (2, 'y'), (2, 'y')",
+    )
+    .await
+    .unwrap();
+    // `tables` matching nothing: a warning, and the pipeline runs (tables created later
+    // that match are captured with scan.binlog.newly-added-table.enabled).
+    let yaml = harness::yaml(&db, "none", "nothing\\.here", "");
+    let handle = harness::build(&yaml).unwrap().spawn();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while tokio::time::Instant::now() < deadline {
+        assert!(!handle.is_finished(), "the pipeline ended without tables");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    handle.stop();
+    handle.join().await.unwrap();
+
+    // A table without a primary key: one pass of the snapshot, then its binlog rows.
+    let yaml = harness::yaml(&db, "nokey", "k.nokey", "");
+    let handle = harness::build(&yaml).unwrap().spawn();
+    let table = TableId::new("k", "nokey");
+    wait_rows("nokey", &table, 3, &handle).await;
+    db.execute("INSERT INTO k.nokey VALUES (3, 'z')")
+        .await
+        .unwrap();
+    wait_rows("nokey", &table, 4, &handle).await;
+    handle.stop();
+    handle.join().await.unwrap();
+    let mut rows = harness::sink_rows("nokey", &table).unwrap();
+    rows.sort();
+    assert_eq!(rows, harness::source_rows(&db, "k.nokey").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statement_binlog_format_is_named_with_the_fix() {
+    if !MariaDb::installed_or_skip() {
+        return;
+    }
+    let db = MariaDb::start_with_args(&["--binlog-format=STATEMENT"])
+        .await
+        .unwrap();
+    let e = run_to_error(
+        &harness::yaml(&db, "stmt", "x.y", ""),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(
+        e.contains("binlog_format is STATEMENT, ROW is needed")
+            && e.contains("SET GLOBAL binlog_format = 'ROW'"),
+        "{e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn minimal_row_image_is_named_with_the_fix() {
+    if !MariaDb::installed_or_skip() {
+        return;
+    }
+    let db = MariaDb::start_with_args(&["--binlog-row-image=MINIMAL"])
+        .await
+        .unwrap();
+    let e = run_to_error(
+        &harness::yaml(&db, "minimal", "x.y", ""),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(
+        e.contains("binlog_row_image is MINIMAL, FULL is needed")
+            && e.contains("SET GLOBAL binlog_row_image = 'FULL'"),
+        "{e}"
+    );
+}
