@@ -235,3 +235,63 @@ fn every_example_pipeline_file_validates() {
     }
     assert!(checked >= 3, "only {checked} example pipelines found");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_connect_checks_the_source_server_and_grants() {
+    let Some(db) = cdc_testkit::MariaDb::start_or_skip().await else {
+        return;
+    };
+    db.execute(
+        "CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY); \
+         CREATE USER 'weak'@'127.0.0.1' IDENTIFIED BY 'pw'; GRANT SELECT ON *.* TO 'weak'@'127.0.0.1';",
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (user, password, ok, expected) in [
+        ("root", "", true, "captures 1 table(s): app.t"),
+        (
+            "weak",
+            "pw",
+            false,
+            "weak lacks REPLICATION SLAVE, REPLICATION CLIENT",
+        ),
+        (
+            "root",
+            "nope",
+            false,
+            "check the source's username and password",
+        ),
+    ] {
+        let file = write(
+            &dir,
+            "src.yaml",
+            &format!(
+                "source: {{type: mysql, hostname: 127.0.0.1, port: {}, username: {user}, password: '{password}', tables: 'app.\\.*'}}\n\
+                 sink: {{type: values}}\npipeline: {{name: v}}\n",
+                db.port()
+            ),
+        );
+        let out = tokio::task::spawn_blocking(move || {
+            cdc()
+                .arg("validate")
+                .arg("--connect")
+                .arg(&file)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.success(), ok, "{all}");
+        assert!(all.contains(expected), "{user}: {all}");
+        assert!(
+            !all.contains("'pw'") && !all.contains(": pw"),
+            "password printed: {all}"
+        );
+    }
+}
