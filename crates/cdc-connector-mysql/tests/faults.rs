@@ -367,3 +367,41 @@ async fn minimal_row_image_is_named_with_the_fix() {
         "{e}"
     );
 }
+
+/// The source server restarts (clean shutdown) mid-stream: the reader reconnects with backoff
+/// and resumes at its exact position; every change arrives once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mariadb_restart_mid_stream_resumes_exactly() {
+    let Some(mut db) = MariaDb::start_or_skip().await else {
+        return;
+    };
+    db.execute("CREATE DATABASE kr; CREATE TABLE kr.a (id INT PRIMARY KEY, v VARCHAR(20))")
+        .await
+        .unwrap();
+    let insert = |from: i32, to: i32| {
+        let rows: Vec<String> = (from..to).map(|i| format!("({i}, 'v{i}')")).collect();
+        format!("INSERT INTO kr.a VALUES {}", rows.join(","))
+    };
+    db.execute(&insert(0, 100)).await.unwrap();
+    let yaml = harness::yaml(
+        &db,
+        "kr",
+        "kr.\\.*",
+        "  server-id: 5902\n  connect.max-retries: 5\n",
+    );
+    let handle = harness::build(&yaml).unwrap().spawn();
+    wait_rows("kr", &TableId::new("kr", "a"), 100, &handle).await;
+    db.execute(&insert(100, 150)).await.unwrap();
+    db.execute("UPDATE kr.a SET v = 'before restart' WHERE id < 10")
+        .await
+        .unwrap();
+    db.restart().await.unwrap();
+    db.execute(&insert(150, 200)).await.unwrap();
+    db.execute("UPDATE kr.a SET v = 'after restart' WHERE id >= 190; DELETE FROM kr.a WHERE id BETWEEN 20 AND 29")
+        .await
+        .unwrap();
+    harness::wait_equal(&db, "kr", &["kr.a"], Some(&handle), Duration::from_secs(60)).await;
+    handle.stop();
+    handle.join().await.unwrap();
+    harness::check_exactly_once("kr");
+}

@@ -56,6 +56,9 @@ pub struct MariaDb {
     port: u16,
     server_id: u32,
     pool: mysql_async::Pool,
+    /// How the server was started, to start it again the same way.
+    mariadbd: PathBuf,
+    args: Vec<String>,
 }
 
 static NEXT_SERVER_ID: AtomicU32 = AtomicU32::new(0);
@@ -157,43 +160,31 @@ impl MariaDb {
         let mut last_error = String::new();
         for _attempt in 0..3 {
             let port = free_port()?;
-            let child = Command::new(&mariadbd)
-                .arg("--no-defaults")
-                .args(user_arg())
-                .arg(format!("--datadir={}", data.display()))
-                .arg(format!("--port={port}"))
-                .arg("--bind-address=127.0.0.1")
-                .arg(format!("--tmpdir={}", dir.path().display()))
-                .arg(format!(
-                    "--socket={}",
-                    dir.path().join("mysqld.sock").display()
-                ))
-                .arg(format!(
-                    "--pid-file={}",
-                    dir.path().join("mysqld.pid").display()
-                ))
-                .arg(format!("--log-error={}", error_log.display()))
-                .arg(format!("--init-file={}", init.display()))
-                .arg(format!("--log-bin={}", data.join("binlog").display()))
-                .arg("--binlog-format=ROW")
-                .arg("--binlog-row-image=FULL")
-                .arg(format!("--server-id={server_id}"))
-                .arg("--skip-name-resolve")
-                .arg("--character-set-server=utf8mb4")
-                .arg("--collation-server=utf8mb4_general_ci")
-                .arg("--innodb-buffer-pool-size=128M")
-                .arg("--innodb-flush-log-at-trx-commit=2")
-                .arg("--sync-binlog=0")
-                .arg("--max-connections=500")
-                .args(extra_args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .map_err(|e| MariaDbError::Start {
-                    step: "spawning mariadbd",
-                    message: e.to_string(),
-                })?;
+            let mut args: Vec<String> = vec!["--no-defaults".into()];
+            args.extend(user_arg());
+            args.extend([
+                format!("--datadir={}", data.display()),
+                format!("--port={port}"),
+                "--bind-address=127.0.0.1".into(),
+                format!("--tmpdir={}", dir.path().display()),
+                format!("--socket={}", dir.path().join("mysqld.sock").display()),
+                format!("--pid-file={}", dir.path().join("mysqld.pid").display()),
+                format!("--log-error={}", error_log.display()),
+                format!("--init-file={}", init.display()),
+                format!("--log-bin={}", data.join("binlog").display()),
+                "--binlog-format=ROW".into(),
+                "--binlog-row-image=FULL".into(),
+                format!("--server-id={server_id}"),
+                "--skip-name-resolve".into(),
+                "--character-set-server=utf8mb4".into(),
+                "--collation-server=utf8mb4_general_ci".into(),
+                "--innodb-buffer-pool-size=128M".into(),
+                "--innodb-flush-log-at-trx-commit=2".into(),
+                "--sync-binlog=0".into(),
+                "--max-connections=500".into(),
+            ]);
+            args.extend(extra_args.iter().map(|a| (*a).to_string()));
+            let child = spawn_server(&mariadbd, &args)?;
             let mut child = child;
             let pool = mysql_async::Pool::new(
                 mysql_async::OptsBuilder::default()
@@ -209,6 +200,8 @@ impl MariaDb {
                         port,
                         server_id,
                         pool,
+                        mariadbd,
+                        args,
                     });
                 }
                 Err(e) => {
@@ -320,6 +313,35 @@ impl MariaDb {
             .collect())
     }
 
+    /// Shuts the server down cleanly and starts it again on the same data directory and
+    /// port (for tests of a source server restart). Connections break meanwhile.
+    pub async fn restart(&mut self) -> Result<(), MariaDbError> {
+        let _ = self.execute("SHUTDOWN").await;
+        if let Some(mut child) = self.child.take() {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while matches!(child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let mut child = spawn_server(&self.mariadbd, &self.args)?;
+        let error_log = self.dir.path().join("error.log");
+        // The old pool's connections are dead; a new one avoids handing them out.
+        self.pool = mysql_async::Pool::new(
+            mysql_async::OptsBuilder::default()
+                .ip_or_hostname("127.0.0.1")
+                .tcp_port(self.port)
+                .user(Some("root")),
+        );
+        let ready = wait_ready(&mut child, &self.pool, &error_log).await;
+        self.child = Some(child);
+        ready.map_err(|message| MariaDbError::Start {
+            step: "restarting the server",
+            message,
+        })
+    }
+
     /// Stops the server (also done on drop).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -327,6 +349,19 @@ impl MariaDb {
             let _ = child.wait();
         }
     }
+}
+
+fn spawn_server(mariadbd: &Path, args: &[String]) -> Result<Child, MariaDbError> {
+    Command::new(mariadbd)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| MariaDbError::Start {
+            step: "spawning mariadbd",
+            message: e.to_string(),
+        })
 }
 
 async fn wait_ready(
