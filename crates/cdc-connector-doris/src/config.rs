@@ -10,11 +10,15 @@ use regex::Regex;
 
 pub(crate) const FENODES: ConfigOption = ConfigOption::required(
     "fenodes",
-    "FE HTTP addresses, comma-separated host:port (e.g. fe1:8030,fe2:8030)",
+    "FE HTTP addresses, comma-separated host:port (e.g. fe1:8030,fe2:8030); https://host:port for TLS",
 );
 pub(crate) const BENODES: ConfigOption = ConfigOption::optional_no_default(
     "benodes",
-    "BE HTTP addresses, comma-separated; when set, loads go straight to them instead of through the FE",
+    "BE HTTP addresses, comma-separated; when set, loads go straight to them instead of through the FE; https://host:port for TLS",
+);
+pub(crate) const SSL_CA_PATH: ConfigOption = ConfigOption::optional_no_default(
+    "sink.ssl.ca-path",
+    "PEM file of the CA(s) that sign the FE / BE certificates of https:// addresses; when set, only these CAs are trusted (default: the system's roots)",
 );
 pub(crate) const JDBC_URL: ConfigOption = ConfigOption::optional_no_default(
     "jdbc-url",
@@ -135,7 +139,61 @@ pub(crate) fn all_options() -> Vec<ConfigOption> {
         BUFFER_SIZE,
         BUFFER_COUNT,
         USE_CACHE,
+        SSL_CA_PATH,
     ]
+}
+
+/// A password: kept out of `Debug` output, so a logged or printed config never shows it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub(crate) struct Password(String);
+
+impl Password {
+    pub(crate) fn new(text: String) -> Self {
+        Self(text)
+    }
+
+    /// The password itself, for the Authorization header only.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
+}
+
+/// Checks one `fenodes` / `benodes` entry and returns its base URL: `host:port` and
+/// `http://host:port` become `http://host:port`, `https://host:port` stays. Messages never
+/// repeat an entry that carries credentials (`user:pass@host`).
+pub(crate) fn parse_node(entry: &str) -> Result<String, String> {
+    let entry = entry.trim().trim_end_matches('/');
+    if entry.contains('@') {
+        return Err("an address must not carry credentials (user:password@...); set username and password instead".into());
+    }
+    let (scheme, rest) = if let Some(rest) = entry.strip_prefix("https://") {
+        ("https", rest)
+    } else if let Some(rest) = entry.strip_prefix("http://") {
+        ("http", rest)
+    } else if entry.contains("://") {
+        return Err(format!(
+            "'{entry}' has an unknown scheme: use host:port, http://host:port or https://host:port"
+        ));
+    } else {
+        ("http", entry)
+    };
+    let ok = !rest.contains('/')
+        && rest
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+    if ok {
+        Ok(format!("{scheme}://{rest}"))
+    } else {
+        Err(format!(
+            "'{entry}' is not host:port (or http://host:port, https://host:port)"
+        ))
+    }
 }
 
 /// Doris's documented default Stream Load timeout.
@@ -338,12 +396,14 @@ impl AutoPartition {
 pub(crate) struct DorisSinkConfig {
     /// The pipeline's name, part of every label.
     pub(crate) pipeline_name: String,
-    /// FE `host:port` addresses.
+    /// FE base URLs (`http://host:port` or `https://host:port`).
     pub(crate) fenodes: Vec<String>,
-    /// BE `host:port` addresses for direct loads (empty = through the FE).
+    /// BE base URLs for direct loads (empty = through the FE).
     pub(crate) benodes: Vec<String>,
     pub(crate) username: String,
-    pub(crate) password: String,
+    pub(crate) password: Password,
+    /// `sink.ssl.ca-path`: trust only the CAs of this PEM file (read when the sink is built).
+    pub(crate) ca_path: Option<std::path::PathBuf>,
     /// Exactly-once through two-phase commit.
     pub(crate) two_phase: bool,
     pub(crate) max_concurrent_loads: usize,
@@ -384,23 +444,7 @@ impl DorisSinkConfig {
             raw.split(',')
                 .map(str::trim)
                 .filter(|n| !n.is_empty())
-                .map(|n| {
-                    let n = n.strip_prefix("http://").unwrap_or(n).trim_end_matches('/');
-                    if n.starts_with("https://") || n.contains('/') {
-                        return Err(invalid(
-                            opt,
-                            format!("'{n}' is not host:port (HTTPS is not supported)"),
-                        ));
-                    }
-                    let ok = n
-                        .rsplit_once(':')
-                        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
-                    if ok {
-                        Ok(n.to_string())
-                    } else {
-                        Err(invalid(opt, format!("'{n}' is not host:port")))
-                    }
-                })
+                .map(|n| parse_node(n).map_err(|m| invalid(opt, m)))
                 .collect()
         };
         let fenodes = nodes(&FENODES)?;
@@ -412,7 +456,12 @@ impl DorisSinkConfig {
         }
         let benodes = nodes(&BENODES)?;
         let username = o.required(&USERNAME)?;
-        let password = o.string(&PASSWORD).unwrap_or_default();
+        let password = Password::new(o.string(&PASSWORD).unwrap_or_default());
+        let ca_path = o
+            .string(&SSL_CA_PATH)
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .map(std::path::PathBuf::from);
         o.bool(&AUTO_REDIRECT)?;
         o.bool(&USE_CACHE)?;
         let charset = o.string(&CHARSET).unwrap_or_default();
@@ -550,6 +599,7 @@ impl DorisSinkConfig {
             benodes,
             username,
             password,
+            ca_path,
             two_phase,
             max_concurrent_loads,
             max_rows,
@@ -629,12 +679,48 @@ mod tests {
     }
 
     #[test]
+    fn nodes_take_http_and_https_addresses() {
+        let c = DorisSinkConfig::from_context(&ctx(&[
+            ("fenodes", "fe1:8030, http://fe2:8030/,https://fe3:8443"),
+            ("benodes", "https://be:8040"),
+            ("sink.ssl.ca-path", "/etc/ca.pem"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.fenodes,
+            ["http://fe1:8030", "http://fe2:8030", "https://fe3:8443"]
+        );
+        assert_eq!(c.benodes, ["https://be:8040"]);
+        assert_eq!(
+            c.ca_path.as_deref(),
+            Some(std::path::Path::new("/etc/ca.pem"))
+        );
+    }
+
+    #[test]
+    fn credentials_never_show_in_config_errors_or_debug() {
+        let e = err(&[("fenodes", "root:s3cr3tpw@fe:8030")]);
+        assert!(e.contains("sink.fenodes") && !e.contains("s3cr3tpw"), "{e}");
+        let e = err(&[("fenodes", "https://root:s3cr3tpw@fe:8030")]);
+        assert!(!e.contains("s3cr3tpw"), "{e}");
+        let c = DorisSinkConfig::from_context(&ctx(&[("password", "s3cr3tpw")])).unwrap();
+        assert_eq!(c.password.expose(), "s3cr3tpw");
+        let debug = format!("{c:?}");
+        assert!(
+            !debug.contains("s3cr3tpw") && debug.contains("***"),
+            "{debug}"
+        );
+    }
+
+    #[test]
     fn bad_values_name_the_option() {
         assert!(err(&[("sink.buffer-flush.max-rows", "0")]).contains("sink.buffer-flush.max-rows"));
         assert!(
             err(&[("sink.buffer-flush.max-bytes", "lots")]).contains("sink.buffer-flush.max-bytes")
         );
         assert!(err(&[("fenodes", "fe")]).contains("sink.fenodes"));
+        assert!(err(&[("fenodes", "ftp://fe:1")]).contains("unknown scheme"));
+        assert!(err(&[("benodes", "be:1/x")]).contains("sink.benodes"));
         assert!(err(&[("charset-encoding", "GBK")]).contains("charset-encoding"));
         assert!(err(&[("sink.label-prefix", "a b")]).contains("sink.label-prefix"));
         assert!(err(&[("sink.properties.format", "csv")]).contains("sink.properties.format"));

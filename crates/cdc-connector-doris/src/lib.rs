@@ -33,6 +33,8 @@ mod applier;
 mod config;
 mod ddl;
 mod encoder;
+#[cfg(test)]
+mod fuzz_tests;
 mod retry;
 mod service;
 mod sink;
@@ -70,11 +72,18 @@ impl SinkFactory for DorisSinkFactory {
 
     fn create(&self, ctx: &FactoryContext) -> Result<SinkParts> {
         let config = Arc::new(DorisSinkConfig::from_context(ctx)?);
+        let ca = match &config.ca_path {
+            Some(path) => Some(service::read_ca(path).map_err(|e| {
+                Error::invalid_option(ctx.options.qualified(config::SSL_CA_PATH.name), e)
+            })?),
+            None => None,
+        };
         let service = DorisService::new(
             config.fenodes.clone(),
             config.benodes.clone(),
             config.username.clone(),
             config.password.clone(),
+            ca,
         )
         .map_err(|e| Error::permanent("building the Doris sink", e))?;
         let service = Arc::new(service);

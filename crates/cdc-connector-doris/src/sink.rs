@@ -797,10 +797,11 @@ mod tests {
         };
         let config = Arc::new(DorisSinkConfig::from_context(&ctx).unwrap());
         let service = DorisService::new(
-            vec!["127.0.0.1:8030".into()],
+            vec!["http://127.0.0.1:8030".into()],
             vec![],
             "root".into(),
-            String::new(),
+            crate::config::Password::default(),
+            None,
         )
         .unwrap();
         DorisSink::new(config, Arc::new(service))

@@ -81,7 +81,7 @@ impl StarRocksSchemaApplier {
             .ip_or_hostname(host.to_string())
             .tcp_port(port)
             .user(Some(self.config.username.clone()))
-            .pass(Some(self.config.password.clone()))
+            .pass(Some(self.config.password.expose().to_string()))
             .prefer_socket(false);
         let connecting = mysql_async::Conn::new(opts);
         match tokio::time::timeout(self.config.connect_timeout, connecting).await {

@@ -14,7 +14,11 @@ pub(crate) const JDBC_URL: ConfigOption = ConfigOption::required(
 );
 pub(crate) const LOAD_URL: ConfigOption = ConfigOption::required(
     "load-url",
-    "FE HTTP addresses separated by ';', e.g. fe1:8030;fe2:8030",
+    "FE HTTP addresses separated by ';', e.g. fe1:8030;fe2:8030; https://host:port for TLS",
+);
+pub(crate) const SSL_CA_PATH: ConfigOption = ConfigOption::optional_no_default(
+    "sink.ssl.ca-path",
+    "PEM file of the CA(s) that sign the FE / BE certificates of https:// load-url addresses; when set, only these CAs are trusted (default: the system's roots)",
 );
 pub(crate) const USERNAME: ConfigOption = ConfigOption::required("username", "StarRocks user");
 pub(crate) const PASSWORD: ConfigOption =
@@ -120,7 +124,61 @@ pub(crate) fn all_options() -> Vec<ConfigOption> {
         NUM_BUCKETS,
         SCHEMA_CHANGE_TIMEOUT,
         UNICODE_MAX_BYTES,
+        SSL_CA_PATH,
     ]
+}
+
+/// A password: kept out of `Debug` output, so a logged or printed config never shows it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub(crate) struct Password(String);
+
+impl Password {
+    pub(crate) fn new(text: String) -> Self {
+        Self(text)
+    }
+
+    /// The password itself, for authentication only.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
+}
+
+/// Checks one `load-url` entry and returns its base URL: `host:port` and
+/// `http://host:port` become `http://host:port`, `https://host:port` stays. Messages never
+/// repeat an entry that carries credentials (`user:pass@host`).
+pub(crate) fn parse_node(entry: &str) -> Result<String, String> {
+    let entry = entry.trim().trim_end_matches('/');
+    if entry.contains('@') {
+        return Err("an address must not carry credentials (user:password@...); set username and password instead".into());
+    }
+    let (scheme, rest) = if let Some(rest) = entry.strip_prefix("https://") {
+        ("https", rest)
+    } else if let Some(rest) = entry.strip_prefix("http://") {
+        ("http", rest)
+    } else if entry.contains("://") {
+        return Err(format!(
+            "'{entry}' has an unknown scheme: use host:port, http://host:port or https://host:port"
+        ));
+    } else {
+        ("http", entry)
+    };
+    let ok = !rest.contains('/')
+        && rest
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+    if ok {
+        Ok(format!("{scheme}://{rest}"))
+    } else {
+        Err(format!(
+            "'{entry}' is not host:port (or http://host:port, https://host:port)"
+        ))
+    }
 }
 
 /// StarRocks' documented default load timeout.
@@ -236,10 +294,12 @@ pub(crate) struct StarRocksSinkConfig {
     pub(crate) pipeline_name: String,
     /// `host:port` of the FE's MySQL port.
     pub(crate) mysql_address: String,
-    /// FE HTTP `host:port`s.
+    /// FE HTTP base URLs (`http://host:port` or `https://host:port`).
     pub(crate) load_urls: Vec<String>,
     pub(crate) username: String,
-    pub(crate) password: String,
+    pub(crate) password: Password,
+    /// `sink.ssl.ca-path`: trust only the CAs of this PEM file (read when the sink is built).
+    pub(crate) ca_path: Option<std::path::PathBuf>,
     pub(crate) label_prefix: String,
     pub(crate) semantic: Semantic,
     pub(crate) max_retries: u32,
@@ -278,20 +338,7 @@ impl StarRocksSinkConfig {
             .split(';')
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|n| {
-                let n = n.strip_prefix("http://").unwrap_or(n).trim_end_matches('/');
-                let ok = !n.contains('/')
-                    && n.rsplit_once(':')
-                        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
-                if ok {
-                    Ok(n.to_string())
-                } else {
-                    Err(invalid(
-                        &LOAD_URL,
-                        format!("'{n}' is not host:port (HTTPS is not supported)"),
-                    ))
-                }
-            })
+            .map(|n| parse_node(n).map_err(|m| invalid(&LOAD_URL, m)))
             .collect::<Result<_>>()?;
         if load_urls.is_empty() {
             return Err(invalid(
@@ -300,9 +347,14 @@ impl StarRocksSinkConfig {
             ));
         }
         let username = o.required(&USERNAME)?;
+        let ca_path = o
+            .string(&SSL_CA_PATH)
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .map(std::path::PathBuf::from);
         let password = o
             .get_raw(PASSWORD.name)
-            .map(str::to_string)
+            .map(|p| Password::new(p.to_string()))
             .ok_or_else(|| {
                 invalid(
                     &PASSWORD,
@@ -472,6 +524,7 @@ impl StarRocksSinkConfig {
             load_urls,
             username,
             password,
+            ca_path,
             label_prefix,
             semantic,
             max_retries,
@@ -506,6 +559,11 @@ fn parse_jdbc_url(url: &str) -> Result<String, String> {
         .or_else(|| rest.strip_prefix("mysql://"))
         .unwrap_or(rest);
     let host_port = rest.split(['/', '?']).next().unwrap_or_default();
+    // messages show only host:port: the rest may hold `?password=...`
+    let url = host_port;
+    if url.contains('@') {
+        return Err("the address must not carry credentials (user:password@...); set username and password instead".into());
+    }
     // Several hosts (failover) are separated by commas; the first is used.
     let first = host_port.split(',').next().unwrap_or_default();
     let (host, port) = match first.rsplit_once(':') {
@@ -550,6 +608,42 @@ mod tests {
             .map(|_| ())
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn load_urls_take_http_and_https_and_hide_credentials() {
+        let c = StarRocksSinkConfig::from_context(&ctx(&[
+            ("load-url", "fe1:8030; http://fe2:8030/;https://fe3:8443"),
+            ("sink.ssl.ca-path", "/etc/ca.pem"),
+            ("password", "s3cr3tpw"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.load_urls,
+            ["http://fe1:8030", "http://fe2:8030", "https://fe3:8443"]
+        );
+        assert_eq!(
+            c.ca_path.as_deref(),
+            Some(std::path::Path::new("/etc/ca.pem"))
+        );
+        assert_eq!(c.password.expose(), "s3cr3tpw");
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("s3cr3tpw"), "{debug}");
+        for (k, v) in [
+            ("load-url", "root:s3cr3tpw@fe:8030"),
+            ("load-url", "https://root:s3cr3tpw@fe:8030"),
+            ("jdbc-url", "jdbc:mysql://root:s3cr3tpw@fe:9030"),
+            (
+                "jdbc-url",
+                "jdbc:mysql://fe:x/db?user=root&password=s3cr3tpw",
+            ),
+        ] {
+            let e = StarRocksSinkConfig::from_context(&ctx(&[(k, v)]))
+                .map(|_| ())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(k) && !e.contains("s3cr3tpw"), "{e}");
+        }
     }
 
     #[test]

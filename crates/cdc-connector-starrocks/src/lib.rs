@@ -38,6 +38,8 @@ mod applier;
 mod config;
 mod ddl;
 mod encoder;
+#[cfg(test)]
+mod fuzz_tests;
 mod retry;
 mod service;
 mod sink;
@@ -71,10 +73,17 @@ impl SinkFactory for StarRocksSinkFactory {
 
     fn create(&self, ctx: &FactoryContext) -> Result<SinkParts> {
         let config = Arc::new(StarRocksSinkConfig::from_context(ctx)?);
+        let ca = match &config.ca_path {
+            Some(path) => Some(service::read_ca(path).map_err(|e| {
+                Error::invalid_option(ctx.options.qualified(config::SSL_CA_PATH.name), e)
+            })?),
+            None => None,
+        };
         let service = StarRocksService::new(
             config.load_urls.clone(),
             config.username.clone(),
             config.password.clone(),
+            ca,
             config.connect_timeout,
             config.request_timeout,
         )

@@ -181,9 +181,18 @@ fn substitute_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result
             if let Some(path) = name.strip_prefix("file:") {
                 // A secret kept in a file (Docker/Kubernetes secrets): its content, without
                 // the trailing newline.
-                let content = std::fs::read_to_string(path).map_err(|e| {
+                // Only small regular files: `/dev/stdin` or `/dev/zero` would block or never end.
+                const MAX_SECRET_BYTES: u64 = 64 * 1024;
+                let unreadable = |e: std::io::Error| {
                     format!("cannot read the secret file {path} (used as ${{file:{path}}}): {e}")
-                })?;
+                };
+                let meta = std::fs::metadata(path).map_err(unreadable)?;
+                if !meta.is_file() || meta.len() > MAX_SECRET_BYTES {
+                    return Err(format!(
+                        "${{file:{path}}} must name a regular file of at most {MAX_SECRET_BYTES} bytes"
+                    ));
+                }
+                let content = std::fs::read_to_string(path).map_err(unreadable)?;
                 out.push_str(content.trim_end_matches(['\n', '\r']));
                 rest = &after[end + 1..];
                 continue;
@@ -435,6 +444,8 @@ pipeline: {name: mysql-to-doris, parallelism: 4}
             err.contains("cannot read the secret file /nonexistent/pw"),
             "{err}"
         );
+        let err = substitute_env("password: ${file:/dev/zero}", env).unwrap_err();
+        assert!(err.contains("regular file"), "{err}");
     }
 
     #[test]

@@ -19,6 +19,7 @@
 pub mod doris;
 mod mariadb;
 pub mod starrocks;
+mod tls;
 mod values;
 
 pub use doris::{
@@ -30,6 +31,7 @@ pub use starrocks::{
     StarRocksEmulator, StarRocksEmulatorError, StarRocksEmulatorOptions, StarRocksFault,
     StarRocksLoadRecord, StarRocksTxnRecord, StarRocksTxnState,
 };
+pub use tls::{TestTls, install_crypto_provider};
 pub use values::{
     ValuesDatabase, ValuesSinkFactory, ValuesSourceFactory, ValuesTable, register_event_set,
     values_database,

@@ -21,6 +21,8 @@ DISTRIBUTED BY HASH(`id`) BUCKETS AUTO
 PROPERTIES (\"replication_num\" = \"1\", \"light_schema_change\" = \"true\")";
 
 fn client() -> Client {
+    // reqwest is built without a rustls provider of its own (the workspace uses ring)
+    cdc_testkit::install_crypto_provider();
     Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

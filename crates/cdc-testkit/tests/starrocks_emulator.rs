@@ -12,6 +12,8 @@ const PK_TABLE: &str = "CREATE TABLE d.t (id INT NOT NULL, v VARCHAR(8) NULL, n 
      PRIMARY KEY(id) DISTRIBUTED BY HASH(id) BUCKETS 2 PROPERTIES (\"replication_num\" = \"1\")";
 
 fn client() -> reqwest::Client {
+    // reqwest is built without a rustls provider of its own (the workspace uses ring)
+    cdc_testkit::install_crypto_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -17,6 +17,8 @@ use super::state::{FaultAction, RequestKind, State};
 pub(crate) struct Backend {
     pub(crate) state: Arc<Mutex<State>>,
     pub(crate) port: std::sync::atomic::AtomicU16,
+    /// `http` or `https`, for the `ErrorURL`s.
+    pub(crate) scheme: &'static str,
 }
 
 impl Backend {
@@ -26,7 +28,8 @@ impl Backend {
 
     fn base_url(&self) -> String {
         format!(
-            "http://127.0.0.1:{}",
+            "{}://127.0.0.1:{}",
+            self.scheme,
             self.port.load(std::sync::atomic::Ordering::Relaxed)
         )
     }

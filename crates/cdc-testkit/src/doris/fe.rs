@@ -19,6 +19,8 @@ use super::state::State;
 pub(crate) struct Frontend {
     pub(crate) state: Arc<Mutex<State>>,
     pub(crate) be_port: u16,
+    /// `http` or `https`, for the redirects' Location.
+    pub(crate) scheme: &'static str,
 }
 
 impl Frontend {
@@ -108,7 +110,8 @@ impl Frontend {
 
     fn redirect(&self, req: &Request<Incoming>, user: &str, password: &str) -> Resp {
         let location = format!(
-            "http://{}:{}@127.0.0.1:{}{}?{}",
+            "{}://{}:{}@127.0.0.1:{}{}?{}",
+            self.scheme,
             routes::userinfo_encode(user),
             routes::userinfo_encode(password),
             self.be_port,

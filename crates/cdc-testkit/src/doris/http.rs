@@ -69,10 +69,11 @@ struct Inner {
     ctl: Option<socket2::Socket>,
 }
 
-/// One listening HTTP server.
+/// One listening HTTP server (HTTPS with a TLS configuration).
 pub(crate) struct Server {
     port: u16,
     handler: Handler,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     kill: watch::Sender<u64>,
     runtime: tokio::runtime::Handle,
     inner: Mutex<Inner>,
@@ -87,14 +88,20 @@ impl std::fmt::Debug for Server {
 }
 
 impl Server {
-    /// Binds `127.0.0.1:port` (0 = a free port) and starts serving.
-    pub(crate) fn start(port: u16, handler: Handler) -> std::io::Result<Arc<Self>> {
+    /// Binds `127.0.0.1:port` (0 = a free port) and starts serving, over TLS when `tls` is
+    /// set.
+    pub(crate) fn start(
+        port: u16,
+        handler: Handler,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> std::io::Result<Arc<Self>> {
         let listener = StdListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))?;
         let port = listener.local_addr()?.port();
         let (kill, _) = watch::channel(0);
         let server = Arc::new(Self {
             port,
             handler,
+            tls: tls.map(tokio_rustls::TlsAcceptor::from),
             kill,
             runtime: tokio::runtime::Handle::current(),
             inner: Mutex::new(Inner::default()),
@@ -114,6 +121,7 @@ impl Server {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let handler = self.handler.clone();
         let kill = self.kill.clone();
+        let tls = self.tls.clone();
         let task = self.runtime.spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -133,11 +141,22 @@ impl Server {
                 });
                 let handler = handler.clone();
                 let mut kill_rx = kill.subscribe();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let svc = service_fn(move |req| handler(req, conn_ctl.clone()));
-                    let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
+                    let serve = async move {
+                        match tls {
+                            None => serve_connection(stream, handler, conn_ctl).await,
+                            Some(acceptor) => {
+                                // a failed handshake (a client that does not trust the
+                                // certificate) just closes the connection
+                                if let Ok(stream) = acceptor.accept(stream).await {
+                                    serve_connection(stream, handler, conn_ctl).await;
+                                }
+                            }
+                        }
+                    };
                     tokio::select! {
-                        _ = conn => {}
+                        () = serve => {}
                         _ = kill_rx.changed() => {}
                     }
                 });
@@ -176,4 +195,14 @@ impl Server {
         let listener = StdListener::bind(SocketAddr::from(([127, 0, 0, 1], self.port)))?;
         self.serve(listener)
     }
+}
+
+async fn serve_connection<S>(stream: S, handler: Handler, conn_ctl: Arc<ConnCtl>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| handler(req, conn_ctl.clone()));
+    let _ = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), svc)
+        .await;
 }

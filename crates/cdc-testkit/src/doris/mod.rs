@@ -103,6 +103,7 @@ pub struct DorisEmulator {
     state: Arc<Mutex<State>>,
     fe: Arc<Server>,
     be: Arc<Server>,
+    tls: Option<crate::TestTls>,
 }
 
 impl DorisEmulator {
@@ -118,6 +119,14 @@ impl DorisEmulator {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(EmulatorError::NoRuntime);
         }
+        crate::install_crypto_provider();
+        let tls = if options.tls {
+            Some(crate::TestTls::generate().map_err(EmulatorError::Tls)?)
+        } else {
+            None
+        };
+        let server_tls = tls.as_ref().map(|t| t.server_config.clone());
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let state = Arc::new(Mutex::new(State::new(
             options.users,
             options.precommit_timeout,
@@ -126,23 +135,25 @@ impl DorisEmulator {
         let backend = Arc::new(Backend {
             state: state.clone(),
             port: AtomicU16::new(0),
+            scheme,
         });
         let be_handler: Handler = {
             let backend = backend.clone();
             Arc::new(move |req, conn| Box::pin(backend.clone().handle(req, conn)))
         };
-        let be = Server::start(0, be_handler)
+        let be = Server::start(0, be_handler, server_tls.clone())
             .map_err(|source| EmulatorError::Bind { what: "BE", source })?;
         backend.port.store(be.port(), Ordering::Relaxed);
         let frontend = Arc::new(Frontend {
             state: state.clone(),
             be_port: be.port(),
+            scheme,
         });
         let fe_handler: Handler =
             Arc::new(move |req, conn| Box::pin(frontend.clone().handle(req, conn)));
-        let fe = Server::start(0, fe_handler)
+        let fe = Server::start(0, fe_handler, server_tls)
             .map_err(|source| EmulatorError::Bind { what: "FE", source })?;
-        Ok(Self { state, fe, be })
+        Ok(Self { state, fe, be, tls })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -151,14 +162,29 @@ impl DorisEmulator {
         st
     }
 
-    /// The FE's `127.0.0.1:PORT` (a sink's `fenodes`).
+    /// The FE's `127.0.0.1:PORT` (a sink's `fenodes`); `https://127.0.0.1:PORT` with
+    /// [`DorisEmulatorOptions::tls`].
     pub fn fe_address(&self) -> String {
-        format!("127.0.0.1:{}", self.fe.port())
+        self.address(self.fe.port())
     }
 
-    /// The BE's `127.0.0.1:PORT` (a sink's `benodes`).
+    /// The BE's `127.0.0.1:PORT` (a sink's `benodes`); `https://127.0.0.1:PORT` with
+    /// [`DorisEmulatorOptions::tls`].
     pub fn be_address(&self) -> String {
-        format!("127.0.0.1:{}", self.be.port())
+        self.address(self.be.port())
+    }
+
+    fn address(&self, port: u16) -> String {
+        if self.tls.is_some() {
+            format!("https://127.0.0.1:{port}")
+        } else {
+            format!("127.0.0.1:{port}")
+        }
+    }
+
+    /// The CA that signed the servers' certificate, with [`DorisEmulatorOptions::tls`].
+    pub fn tls(&self) -> Option<&crate::TestTls> {
+        self.tls.as_ref()
     }
 
     /// Runs one SQL statement, as the HTTP SQL API would. Errors are Doris texts

@@ -107,6 +107,11 @@ pub struct DorisEmulatorOptions {
     /// `replication_num` (Doris's default is 3; this cluster has 1 BE by default, so a
     /// table must say `"replication_num" = "1"`, as on a real single-BE cluster).
     pub backends: u32,
+    /// Serve HTTPS instead of HTTP on the FE and the BE, with a certificate for
+    /// `127.0.0.1` / `localhost` signed by a CA made at start
+    /// ([`DorisEmulator::tls`](super::DorisEmulator::tls) has its PEM file). The FE's
+    /// redirects and the BE's `ErrorURL`s then say `https://`. Default false.
+    pub tls: bool,
 }
 
 impl Default for DorisEmulatorOptions {
@@ -115,6 +120,7 @@ impl Default for DorisEmulatorOptions {
             users: vec![("root".to_string(), String::new())],
             precommit_timeout: Duration::from_secs(60),
             backends: 1,
+            tls: false,
         }
     }
 }
@@ -173,6 +179,9 @@ pub enum EmulatorError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The TLS certificates could not be made.
+    #[error("cannot set up TLS for the emulator: {0}")]
+    Tls(String),
     /// Started outside a tokio runtime.
     #[error("the Doris emulator must be started inside a tokio runtime")]
     NoRuntime,

@@ -96,6 +96,7 @@ pub struct StarRocksEmulator {
     fe: Arc<Server>,
     be: Arc<Server>,
     mysql: MySqlServer,
+    tls: Option<crate::TestTls>,
 }
 
 impl StarRocksEmulator {
@@ -112,25 +113,35 @@ impl StarRocksEmulator {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(StarRocksEmulatorError::NoRuntime);
         }
+        crate::install_crypto_provider();
+        let tls = if options.tls {
+            Some(crate::TestTls::generate().map_err(StarRocksEmulatorError::Tls)?)
+        } else {
+            None
+        };
+        let server_tls = tls.as_ref().map(|t| t.server_config.clone());
         let state = Arc::new(Mutex::new(State::new(options)));
         let shared = Arc::new(Shared {
             state: state.clone(),
             be_port: AtomicU16::new(0),
+            scheme: if tls.is_some() { "https" } else { "http" },
         });
         let be_handler: Handler = {
             let shared = shared.clone();
             Arc::new(move |req, conn| Box::pin(shared.clone().be(req, conn)))
         };
-        let be = Server::start(0, be_handler)
+        let be = Server::start(0, be_handler, server_tls.clone())
             .map_err(|source| StarRocksEmulatorError::Bind { what: "BE", source })?;
         shared.be_port.store(be.port(), Ordering::Relaxed);
         let fe_handler: Handler = {
             let shared = shared.clone();
             Arc::new(move |req, conn| Box::pin(shared.clone().fe(req, conn)))
         };
-        let fe = Server::start(0, fe_handler).map_err(|source| StarRocksEmulatorError::Bind {
-            what: "FE HTTP",
-            source,
+        let fe = Server::start(0, fe_handler, server_tls).map_err(|source| {
+            StarRocksEmulatorError::Bind {
+                what: "FE HTTP",
+                source,
+            }
         })?;
         let mysql =
             MySqlServer::start(state.clone()).map_err(|source| StarRocksEmulatorError::Bind {
@@ -142,6 +153,7 @@ impl StarRocksEmulator {
             fe,
             be,
             mysql,
+            tls,
         })
     }
 
@@ -151,9 +163,24 @@ impl StarRocksEmulator {
         st
     }
 
-    /// The FE's HTTP `127.0.0.1:PORT` (a sink's `load-url`).
+    /// The FE's HTTP `127.0.0.1:PORT` (a sink's `load-url`); `https://127.0.0.1:PORT` with
+    /// [`StarRocksEmulatorOptions::tls`].
     pub fn fe_http_address(&self) -> String {
-        format!("127.0.0.1:{}", self.fe.port())
+        self.http_address(self.fe.port())
+    }
+
+    fn http_address(&self, port: u16) -> String {
+        if self.tls.is_some() {
+            format!("https://127.0.0.1:{port}")
+        } else {
+            format!("127.0.0.1:{port}")
+        }
+    }
+
+    /// The CA that signed the HTTP servers' certificate, with
+    /// [`StarRocksEmulatorOptions::tls`].
+    pub fn tls(&self) -> Option<&crate::TestTls> {
+        self.tls.as_ref()
     }
 
     /// The FE's MySQL-protocol `127.0.0.1:PORT` (a sink's `jdbc-url` is
@@ -164,7 +191,7 @@ impl StarRocksEmulator {
 
     /// The BE's HTTP `127.0.0.1:PORT`.
     pub fn be_address(&self) -> String {
-        format!("127.0.0.1:{}", self.be.port())
+        self.http_address(self.be.port())
     }
 
     /// Runs one SQL statement as the MySQL port would (no current database). Errors are

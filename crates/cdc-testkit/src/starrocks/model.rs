@@ -15,6 +15,12 @@ pub struct StarRocksEmulatorOptions {
     /// The largest JSON body accepted without `ignore_json_size: true`. Default 100 MB
     /// (StarRocks' `streaming_load_max_batch_size_mb`); tests may lower it.
     pub json_max_bytes: usize,
+    /// Serve HTTPS instead of HTTP on the FE's HTTP port and the BE, with a certificate for
+    /// `127.0.0.1` / `localhost` signed by a CA made at start
+    /// ([`StarRocksEmulator::tls`](super::StarRocksEmulator::tls) has its PEM file); the
+    /// redirects and `ErrorURL`s then say `https://`. The MySQL-protocol port stays plain.
+    /// Default false.
+    pub tls: bool,
 }
 
 impl Default for StarRocksEmulatorOptions {
@@ -24,6 +30,7 @@ impl Default for StarRocksEmulatorOptions {
             alter_job_duration: Duration::from_millis(300),
             prepared_timeout: Duration::from_secs(600),
             json_max_bytes: 100 * 1024 * 1024,
+            tls: false,
         }
     }
 }
@@ -136,6 +143,9 @@ pub enum StarRocksEmulatorError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The TLS certificates could not be made.
+    #[error("cannot set up TLS for the StarRocks emulator: {0}")]
+    Tls(String),
     /// Started outside a tokio runtime.
     #[error("the StarRocks emulator must be started inside a tokio runtime")]
     NoRuntime,

@@ -23,6 +23,8 @@ use crate::doris::routes::{self, Auth};
 pub(crate) struct Shared {
     pub(crate) state: Arc<Mutex<State>>,
     pub(crate) be_port: AtomicU16,
+    /// `http` or `https`, for the redirects' Location.
+    pub(crate) scheme: &'static str,
 }
 
 impl Shared {
@@ -183,7 +185,8 @@ impl Shared {
                     ])));
                 }
                 Ok(redirect(&format!(
-                    "http://127.0.0.1:{be}/api/{db}/{table}/_stream_load?{query}"
+                    "{}://127.0.0.1:{be}/api/{db}/{table}/_stream_load?{query}",
+                    self.scheme
                 )))
             }
             (Method::POST | Method::PUT, ["api", "transaction", op]) => {
@@ -196,7 +199,8 @@ impl Shared {
                 };
                 match *op {
                     "begin" | "load" | "prepare" => Ok(redirect(&format!(
-                        "http://127.0.0.1:{be}/api/transaction/{op}?{query}"
+                        "{}://127.0.0.1:{be}/api/transaction/{op}?{query}",
+                        self.scheme
                     ))),
                     "commit" | "rollback" => {
                         let commit = *op == "commit";

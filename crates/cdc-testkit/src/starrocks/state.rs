@@ -366,8 +366,9 @@ impl State {
         let file = format!("error_log_{:016x}", self.next_id());
         self.error_logs
             .insert(file.clone(), lines.join("\n") + "\n");
+        let scheme = if self.options.tls { "https" } else { "http" };
         Some(format!(
-            "http://127.0.0.1:{be_port}/api/_load_error_log?file={file}"
+            "{scheme}://127.0.0.1:{be_port}/api/_load_error_log?file={file}"
         ))
     }
 
