@@ -28,15 +28,21 @@ use crate::schema::{MySqlColumn, TableMeta};
 const FIXTURES_ENV: &str = "CDC_MYSQL_BINLOG_FIXTURES";
 
 fn fixtures_dir() -> PathBuf {
-    std::env::var_os(FIXTURES_ENV).map_or_else(
-        || {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/fixtures/mysql-binlogs"
-            ))
-        },
-        PathBuf::from,
-    )
+    if let Some(dir) = std::env::var_os(FIXTURES_ENV) {
+        return PathBuf::from(dir);
+    }
+    // Beside the repository (../shared), or where the workplace keeps it when the checkout
+    // lives elsewhere (a CI clone in a temporary directory).
+    let beside = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/fixtures/mysql-binlogs"
+    ));
+    let workplace = PathBuf::from("/work/shared/fixtures/mysql-binlogs");
+    if !beside.is_dir() && workplace.is_dir() {
+        workplace
+    } else {
+        beside
+    }
 }
 
 /// The bytes of a fixture file; a missing file fails the test (never a silent skip).
