@@ -79,7 +79,7 @@ pub struct FactoryContext {
 ///     fn identifier(&self) -> &'static str { "nothing" }
 ///     fn options(&self) -> Vec<ConfigOption> { vec![] }
 ///     fn create(&self, _ctx: &FactoryContext) -> Result<Box<dyn Source>> {
-///         unimplemented!("see examples/custom_connector.rs for a full source")
+///         Err(cdc_api::Error::permanent("nothing", "see examples/custom/mod.rs for a full source"))
 ///     }
 /// }
 /// assert_eq!(Nothing.identifier(), "nothing");

@@ -13,7 +13,9 @@ use crate::{SinkFactory, SourceFactory};
 /// impl SinkFactory for MySink {
 ///     fn identifier(&self) -> &'static str { "my-sink" }
 ///     fn options(&self) -> Vec<ConfigOption> { vec![] }
-///     fn create(&self, _ctx: &FactoryContext) -> Result<SinkParts> { unimplemented!() }
+///     fn create(&self, _ctx: &FactoryContext) -> Result<SinkParts> {
+///         Err(cdc_api::Error::permanent("my-sink", "not part of this example"))
+///     }
 /// }
 /// let mut registry = ConnectorRegistry::new();
 /// registry.register_sink(MySink);
