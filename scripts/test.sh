@@ -22,7 +22,7 @@ cargo fmt --all --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
-cargo test --workspace
+cargo test --workspace --no-fail-fast
 echo "== cargo doc (cdc-api, warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p cdc-api -p cdc-runtime -p cdc-testkit
 echo "== all checks passed"
