@@ -26,6 +26,7 @@ mod error;
 mod event;
 mod factory;
 mod options;
+mod progress;
 mod registry;
 mod schema;
 mod sink;
@@ -41,6 +42,7 @@ pub use event::{
 };
 pub use factory::{ConfigOption, FactoryContext, SinkFactory, SinkParts, SourceFactory};
 pub use options::{Options, parse_duration, parse_size};
+pub use progress::{SinkStats, SourceProgress, TableSnapshotProgress};
 pub use registry::ConnectorRegistry;
 pub use schema::{Column, Schema};
 pub use sink::{SchemaApplier, Sink};

@@ -1,6 +1,8 @@
 use async_trait::async_trait;
 
-use crate::{CheckpointId, Committable, Event, Result, SchemaChangeEvent, SchemaChangeKind};
+use crate::{
+    CheckpointId, Committable, Event, Result, SchemaChangeEvent, SchemaChangeKind, SinkStats,
+};
 
 /// Writes events into a target and takes part in checkpoints.
 ///
@@ -94,6 +96,12 @@ pub trait Sink: Send {
     /// (e.g. `sink.buffer-flush.interval`). Default: nothing.
     async fn poll_flush(&mut self) -> Result<()> {
         Ok(())
+    }
+
+    /// Counters of what the sink did (loads, bytes, retries, latency), for metrics. Called
+    /// about twice a second; keep it cheap. Default: all zero.
+    fn stats(&self) -> SinkStats {
+        SinkStats::default()
     }
 
     /// Releases resources. Called once at the end, also after errors. Default: nothing.

@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 
-use crate::{Event, Result, SourceOffset};
+use crate::{Event, Result, SourceOffset, SourceProgress, TableId};
 
 /// Produces the ordered stream of change events of a pipeline.
 ///
@@ -73,6 +73,22 @@ pub trait Source: Send {
     /// The default checks nothing.
     async fn preflight(&mut self) -> Result<Vec<String>> {
         Ok(Vec::new())
+    }
+
+    /// How far the source is: per-table snapshot progress and change-log lag, for metrics
+    /// and the progress view. Called after batches, at most about once a second; keep it
+    /// cheap. The default reports nothing.
+    fn progress(&self) -> SourceProgress {
+        SourceProgress::default()
+    }
+
+    /// Whether the source, as configured now, reads `table`. On a restart the runtime asks
+    /// this for every table the last checkpoint covered and refuses to resume when a table
+    /// was dropped from the definition (its rows would silently stop changing in the
+    /// target). `None`, the default, means the source cannot tell.
+    fn captures(&self, table: &TableId) -> Option<bool> {
+        let _ = table;
+        None
     }
 
     /// Releases connections. Called once, also after errors. The default does nothing.

@@ -8,8 +8,11 @@ use cdc_api::ConnectorRegistry;
 use cdc_runtime::{FileStateStore, Pipeline, PipelineDefinition};
 use clap::{Parser, Subcommand};
 
+mod live_view;
 mod plan;
 mod quickstart;
+
+use live_view::{LiveView, ProgressMode};
 
 /// Replicates MySQL / MariaDB into Apache Doris and StarRocks: a consistent snapshot, then
 /// the binlog, continuously. Pipelines are YAML files in the Flink CDC format.
@@ -33,6 +36,15 @@ enum Command {
         /// Keep checkpoints here (overrides pipeline.state.dir); a restart resumes from them.
         #[arg(long)]
         state_dir: Option<PathBuf>,
+        /// Start over instead of resuming: a new snapshot, schemas learnt afresh. The last
+        /// checkpoint only finishes its commits and continues its numbering. Needed after
+        /// a definition change that cannot resume (other source, tables removed).
+        #[arg(long)]
+        reset: bool,
+        /// The live progress view (snapshot per table, streaming rate and lag): auto shows
+        /// it when stderr is a terminal, plain log lines otherwise.
+        #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+        progress: ProgressMode,
     },
     /// Check a pipeline file and print what it would do, without connecting anywhere
     /// (with --connect: also check the servers' settings, privileges and credentials).
@@ -70,7 +82,7 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(|| live_view::StderrWriter)
         .with_target(false)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -121,9 +133,11 @@ async fn execute(command: Command) -> anyhow::Result<()> {
         Command::Run {
             pipeline,
             state_dir,
+            reset,
+            progress,
         } => {
             let definition = PipelineDefinition::from_yaml_file(&pipeline)?;
-            let mut built = Pipeline::build(&definition, &registry)?;
+            let mut built = Pipeline::build(&definition, &registry)?.with_reset(reset);
             if let Some(dir) = state_dir {
                 built = built.with_state_store(Arc::new(FileStateStore::new(dir)));
             } else if built.settings().state_dir.is_none() {
@@ -131,7 +145,14 @@ async fn execute(command: Command) -> anyhow::Result<()> {
                     "no state directory (pipeline.state.dir or --state-dir): checkpoints are kept in memory and a restart starts over"
                 );
             }
-            let summary = built.run(shutdown_signal()).await?;
+            let show_view = progress.enabled();
+            if show_view {
+                built = built.without_progress_log();
+            }
+            let view = show_view.then(|| LiveView::start(built.metrics()));
+            let outcome = built.run(shutdown_signal()).await;
+            drop(view);
+            let summary = outcome?;
             tracing::info!(
                 data_changes = summary.data_changes,
                 schema_changes = summary.schema_changes,

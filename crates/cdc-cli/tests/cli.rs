@@ -295,3 +295,74 @@ async fn validate_connect_checks_the_source_server_and_grants() {
         );
     }
 }
+
+#[test]
+fn a_run_that_drops_a_table_is_refused_until_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let all = write(
+        &dir,
+        "all.yaml",
+        "source: {type: values}\nsink: {type: values}\npipeline: {name: reset-test}\n",
+    );
+    let fewer = write(
+        &dir,
+        "fewer.yaml",
+        "source: {type: values, tables: other.table}\nsink: {type: values}\npipeline: {name: reset-test}\n",
+    );
+    let run = |file: &std::path::Path, extra: &[&str]| {
+        cdc()
+            .arg("run")
+            .arg(file)
+            .arg("--state-dir")
+            .arg(&state)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&all, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = run(&fewer, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no longer captures: default_namespace.table1")
+            && stderr.contains("cdc run --reset"),
+        "{stderr}"
+    );
+    let saved = std::fs::read_to_string(state.join("checkpoint.json")).unwrap();
+    assert!(
+        saved.contains("default_namespace"),
+        "the checkpoint is kept"
+    );
+
+    let out = run(&fewer, &["--reset"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("--reset: starting over"), "{stderr}");
+}
+
+#[test]
+fn progress_always_draws_the_live_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        &dir,
+        "p.yaml",
+        "source: {type: values}\nsink: {type: values}\npipeline: {name: view}\n",
+    );
+    let out = cdc()
+        .args(["run", "--progress", "always"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // The final state of the view stays on screen after the run.
+    assert!(stderr.contains("streaming  5 changes written"), "{stderr}");
+    assert!(stderr.contains("pipeline finished"), "{stderr}");
+}

@@ -34,5 +34,7 @@ pub use error::RuntimeError;
 pub use metrics::PipelineMetrics;
 pub use pipeline::{Pipeline, PipelineHandle, RunSummary};
 pub use pipeline_options::{PipelineSettings, SchemaChangeBehavior, pipeline_options};
-pub use state::{Checkpoint, FileStateStore, MemoryStateStore, StateStore};
+pub use state::{
+    Checkpoint, FileStateStore, MemoryStateStore, SchemaState, StateStore, TargetSchemas,
+};
 pub use suggest::nearest;

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use cdc_api::{Event, OperationType};
+use cdc_api::{Event, OperationType, SinkStats, SourceProgress};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Counters of one running pipeline; cheap to share.
@@ -15,6 +15,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub struct PipelineMetrics {
     /// Data changes handed to the sink, by table and operation.
     changes: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// Data changes read from the source, by source table.
+    source_events: Mutex<BTreeMap<String, u64>>,
+    source_progress: Mutex<SourceProgress>,
+    sink_stats: Mutex<SinkStats>,
     schema_changes: AtomicU64,
     checkpoints: AtomicU64,
     last_checkpoint_unix_ms: AtomicU64,
@@ -44,6 +48,70 @@ impl PipelineMetrics {
                     self.schema_changes.fetch_add(1, Ordering::Relaxed);
                 }
             }
+        }
+    }
+
+    /// Counts a batch as it comes from the source.
+    pub(crate) fn record_in(&self, events: &[Event]) {
+        let mut map = self
+            .source_events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut last: Option<(&cdc_api::TableId, u64)> = None;
+        // Batches mostly hold runs of one table: count runs, not single events.
+        for event in events {
+            if let Event::DataChange(e) = event {
+                match &mut last {
+                    Some((t, n)) if *t == &e.table_id => *n += 1,
+                    _ => {
+                        if let Some((t, n)) = last.take() {
+                            *map.entry(t.to_string()).or_default() += n;
+                        }
+                        last = Some((&e.table_id, 1));
+                    }
+                }
+            }
+        }
+        if let Some((t, n)) = last {
+            *map.entry(t.to_string()).or_default() += n;
+        }
+    }
+
+    pub(crate) fn set_source_progress(&self, progress: SourceProgress) {
+        *self
+            .source_progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = progress;
+    }
+
+    pub(crate) fn set_sink_stats(&self, stats: SinkStats) {
+        *self
+            .sink_stats
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = stats;
+    }
+
+    /// The source's last reported progress (snapshot per table, streaming, lag).
+    pub fn source_progress(&self) -> SourceProgress {
+        self.source_progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The sink's last reported counters.
+    pub fn sink_stats(&self) -> SinkStats {
+        self.sink_stats
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// When the last checkpoint completed, in milliseconds since the Unix epoch.
+    pub fn last_checkpoint_unix_ms(&self) -> Option<u64> {
+        match self.last_checkpoint_unix_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(ms),
         }
     }
 
@@ -81,13 +149,95 @@ impl PipelineMetrics {
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
         {
-            let table = table.replace('\\', "\\\\").replace('"', "\\\"");
             let _ = writeln!(
                 out,
-                "cdc_changes_total{{table=\"{table}\",op=\"{op}\"}} {n}"
+                "cdc_changes_total{{table=\"{}\",op=\"{op}\"}} {n}",
+                escape(table)
             );
         }
-        let gauges = [
+        out.push_str("# HELP cdc_source_events_total Data change events read from the source.\n# TYPE cdc_source_events_total counter\n");
+        for (table, n) in self
+            .source_events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "cdc_source_events_total{{table=\"{}\"}} {n}",
+                escape(table)
+            );
+        }
+        let progress = self.source_progress();
+        render_snapshot(&mut out, &progress);
+        let stats = self.sink_stats();
+        let mut gauges = vec![
+            (
+                "cdc_source_streaming",
+                "gauge",
+                "1 once the source reads the change log (snapshot over), else 0.",
+                f64::from(u8::from(progress.streaming)),
+            ),
+            (
+                "cdc_sink_loads_total",
+                "counter",
+                "Successful loads (or transactions) into the target.",
+                stats.loads as f64,
+            ),
+            (
+                "cdc_sink_load_bytes_total",
+                "counter",
+                "Bytes of request bodies in successful loads.",
+                stats.bytes as f64,
+            ),
+            (
+                "cdc_sink_load_rows_total",
+                "counter",
+                "Rows in successful loads.",
+                stats.rows as f64,
+            ),
+            (
+                "cdc_sink_retries_total",
+                "counter",
+                "Load attempts that failed and were retried.",
+                stats.retries as f64,
+            ),
+            (
+                "cdc_sink_failures_total",
+                "counter",
+                "Loads that failed for good.",
+                stats.failures as f64,
+            ),
+            (
+                "cdc_sink_load_duration_seconds_sum",
+                "counter",
+                "Total time of successful loads.",
+                stats.load_time.as_secs_f64(),
+            ),
+            (
+                "cdc_sink_load_duration_seconds_count",
+                "counter",
+                "Number of successful loads timed.",
+                stats.loads as f64,
+            ),
+        ];
+        if let Some(lag) = progress.lag {
+            gauges.push((
+                "cdc_source_lag_seconds",
+                "gauge",
+                "How far behind the change log the source reads (0 when caught up).",
+                lag.as_secs_f64(),
+            ));
+        }
+        if let Some(last) = stats.last_load_time {
+            gauges.push((
+                "cdc_sink_last_load_duration_seconds",
+                "gauge",
+                "Duration of the last successful load.",
+                last.as_secs_f64(),
+            ));
+        }
+        gauges.extend([
             (
                 "cdc_schema_changes_total",
                 "counter",
@@ -112,7 +262,7 @@ impl PipelineMetrics {
                 "How long the last checkpoint (prepare, save, commit) took.",
                 self.last_checkpoint_duration_ms.load(Ordering::Relaxed) as f64 / 1000.0,
             ),
-        ];
+        ]);
         for (name, kind, help, value) in gauges {
             let _ = writeln!(
                 out,
@@ -120,6 +270,48 @@ impl PipelineMetrics {
             );
         }
         out
+    }
+}
+
+/// A Prometheus label value.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn render_snapshot(out: &mut String, progress: &SourceProgress) {
+    if progress.snapshot.is_empty() {
+        return;
+    }
+    out.push_str("# HELP cdc_snapshot_rows_read Rows of the initial snapshot read so far.\n# TYPE cdc_snapshot_rows_read gauge\n");
+    for t in &progress.snapshot {
+        let _ = writeln!(
+            out,
+            "cdc_snapshot_rows_read{{table=\"{}\"}} {}",
+            escape(&t.table.to_string()),
+            t.rows_read
+        );
+    }
+    out.push_str("# HELP cdc_snapshot_rows_estimated The server's row estimate of each table in the snapshot.\n# TYPE cdc_snapshot_rows_estimated gauge\n");
+    for t in &progress.snapshot {
+        if let Some(estimate) = t.rows_estimated {
+            let _ = writeln!(
+                out,
+                "cdc_snapshot_rows_estimated{{table=\"{}\"}} {estimate}",
+                escape(&t.table.to_string())
+            );
+        }
+    }
+    out.push_str("# HELP cdc_snapshot_table_done 1 once the snapshot of the table is complete.\n# TYPE cdc_snapshot_table_done gauge\n");
+    for t in &progress.snapshot {
+        let _ = writeln!(
+            out,
+            "cdc_snapshot_table_done{{table=\"{}\"}} {}",
+            escape(&t.table.to_string()),
+            u8::from(t.done)
+        );
     }
 }
 

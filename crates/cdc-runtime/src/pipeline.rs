@@ -7,13 +7,14 @@
 //! the checkpoint: prepare -> save {offset, committables} -> commit. Because the offset
 //! travels in-band, everything before a barrier is exactly what its offset covers.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use cdc_api::{
     CheckpointId, ConfigOption, ConnectorRegistry, Error, Event, FactoryContext, Options,
-    SchemaApplier, SchemaChangeKind, Sink, Source, SourceOffset,
+    SchemaApplier, SchemaChangeEvent, SchemaChangeKind, Sink, Source, SourceOffset, TableId,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -25,7 +26,7 @@ use crate::suggest::did_you_mean;
 use crate::transform::Transformer;
 use crate::{
     Checkpoint, FileStateStore, MemoryStateStore, PipelineDefinition, PipelineSettings,
-    RuntimeError, StateStore,
+    RuntimeError, SchemaState, StateStore,
 };
 
 /// Batches in flight between reader and writer; with the sources' batch sizes this bounds
@@ -60,6 +61,7 @@ pub struct Pipeline {
     transformer: Transformer,
     state: Arc<dyn StateStore>,
     metrics: Arc<PipelineMetrics>,
+    reset: bool,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -199,6 +201,7 @@ impl Pipeline {
             transformer,
             state,
             metrics: Arc::default(),
+            reset: false,
         })
     }
 
@@ -225,6 +228,25 @@ impl Pipeline {
     /// Uses another state store (overrides `pipeline.state.dir`).
     pub fn with_state_store(mut self, store: Arc<dyn StateStore>) -> Self {
         self.state = store;
+        self
+    }
+
+    /// Starts over instead of resuming (`cdc run --reset`): the source starts as
+    /// configured (a new snapshot), schemas are learnt afresh, and the last checkpoint is
+    /// used only to finish its commits and to continue its numbering, so the sink's
+    /// transaction labels never repeat one that an earlier run used. Needed after a
+    /// definition change the runtime refuses to resume across.
+    #[must_use]
+    pub fn with_reset(mut self, reset: bool) -> Self {
+        self.reset = reset;
+        self
+    }
+
+    /// Turns off the periodic progress log line (`pipeline.progress.interval`), e.g. while
+    /// a live terminal view shows the same figures.
+    #[must_use]
+    pub fn without_progress_log(mut self) -> Self {
+        self.settings.progress_interval = None;
         self
     }
 
@@ -261,11 +283,12 @@ impl Pipeline {
             mut source,
             mut sink,
             applier,
-            coordinator,
-            router,
+            mut coordinator,
+            mut router,
             transformer,
             state,
             metrics,
+            reset,
         } = self;
         let name = settings.name.clone();
         let _metrics_server = match settings.metrics_port {
@@ -288,31 +311,33 @@ impl Pipeline {
         };
 
         let restored = state.load().await?;
-        if let Some(cp) = &restored {
-            if cp.source_type != source_type || cp.sink_type != sink_type {
-                return Err(RuntimeError::State {
-                    location: state.describe(),
-                    message: format!(
-                        "the checkpoint was written by a {} -> {} pipeline, this one is {source_type} -> {sink_type}; use another state directory or remove it to start over",
-                        cp.source_type, cp.sink_type
-                    ),
-                });
+        let resume = match &restored {
+            Some(cp) if reset => {
+                tracing::warn!(checkpoint = %cp.id, state = %state.describe(), "--reset: starting over from the source's configured start; the checkpoint only finishes its commits and continues its numbering");
+                None
             }
-            tracing::info!(checkpoint = %cp.id, state = %state.describe(), "resuming from checkpoint");
-        }
+            Some(cp) => {
+                check_compatible(cp, &source_type, &sink_type, source.as_ref(), &state)?;
+                coordinator.restore(&cp.schemas.targets);
+                router
+                    .restore(&cp.schemas.routed_sources, &cp.schemas.routed_targets)
+                    .map_err(fail)?;
+                tracing::info!(checkpoint = %cp.id, state = %state.describe(), "resuming from checkpoint");
+                Some(cp)
+            }
+            None => None,
+        };
 
         sink.open().await.map_err(fail)?;
-        if let Some(cp) = &restored {
+        // The same sink type also after a reset: its prepared data is part of a durable
+        // checkpoint, and its labels must not be reused.
+        let same_sink = restored.as_ref().filter(|cp| cp.sink_type == sink_type);
+        if let Some(cp) = same_sink {
             // The crash may have come between saving the checkpoint and committing it.
             sink.commit(cp.committables.clone()).await.map_err(fail)?;
         }
-        sink.recover(restored.as_ref().map(|c| c.id))
-            .await
-            .map_err(fail)?;
-        if let Err(e) = source
-            .open(restored.as_ref().map(|c| c.offset.clone()))
-            .await
-        {
+        sink.recover(same_sink.map(|c| c.id)).await.map_err(fail)?;
+        if let Err(e) = source.open(resume.map(|c| c.offset.clone())).await {
             let _ = sink.close().await;
             let _ = source.close().await;
             return Err(fail(e));
@@ -325,10 +350,13 @@ impl Pipeline {
         let reader = tokio::spawn(read_source(
             source,
             tx,
-            stop_rx,
-            done_rx,
-            settings.checkpoint_interval,
-            first_id,
+            ReaderControl {
+                stop: stop_rx,
+                done: done_rx,
+                interval: settings.checkpoint_interval,
+                next_id: first_id,
+                metrics: metrics.clone(),
+            },
         ));
         let shutdown_task = tokio::spawn(async move {
             shutdown.await;
@@ -348,8 +376,11 @@ impl Pipeline {
             metrics,
             router,
             transformer,
+            source_tables: resume
+                .map(|cp| cp.schemas.source_tables.iter().cloned().collect())
+                .unwrap_or_default(),
             summary: RunSummary {
-                resumed: restored.is_some(),
+                resumed: resume.is_some(),
                 last_checkpoint: restored.as_ref().map(|c| c.id),
                 ..RunSummary::default()
             },
@@ -368,6 +399,48 @@ impl Pipeline {
         close.map_err(fail)?;
         Ok(summary)
     }
+}
+
+/// Refuses to resume from a checkpoint written by an incompatible definition.
+fn check_compatible(
+    cp: &Checkpoint,
+    source_type: &str,
+    sink_type: &str,
+    source: &dyn Source,
+    state: &Arc<dyn StateStore>,
+) -> Result<(), RuntimeError> {
+    if cp.source_type != source_type || cp.sink_type != sink_type {
+        return Err(RuntimeError::State {
+            location: state.describe(),
+            message: format!(
+                "the checkpoint was written by a {} -> {} pipeline, this one is {source_type} -> {sink_type}; use another state directory, or start over with `cdc run --reset`",
+                cp.source_type, cp.sink_type
+            ),
+        });
+    }
+    let removed: Vec<String> = cp
+        .schemas
+        .source_tables
+        .iter()
+        .filter(|t| source.captures(t) == Some(false))
+        .map(ToString::to_string)
+        .collect();
+    if !removed.is_empty() {
+        return Err(RuntimeError::State {
+            location: state.describe(),
+            message: format!(
+                "checkpoint {} captured {} that this definition no longer captures: {}; resuming would leave them silently stale in the target. Put them back in the source's tables, or start over with `cdc run --reset` (a new snapshot)",
+                cp.id,
+                if removed.len() == 1 {
+                    "a table"
+                } else {
+                    "tables"
+                },
+                removed.join(", ")
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Aborts a helper task when the run ends.
@@ -440,17 +513,39 @@ enum Message {
     Failed,
 }
 
+/// How the reader task is steered and what it reports.
+struct ReaderControl {
+    stop: watch::Receiver<bool>,
+    /// The offset of the last durable checkpoint.
+    done: watch::Receiver<Option<SourceOffset>>,
+    interval: Duration,
+    next_id: CheckpointId,
+    metrics: Arc<PipelineMetrics>,
+}
+
+/// How often the reader asks the source for its progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
 async fn read_source(
     mut source: Box<dyn Source>,
     tx: mpsc::Sender<Message>,
-    mut stop: watch::Receiver<bool>,
-    mut done: watch::Receiver<Option<SourceOffset>>,
-    interval: Duration,
-    mut next_id: CheckpointId,
+    control: ReaderControl,
 ) -> Result<(), Error> {
+    let ReaderControl {
+        mut stop,
+        mut done,
+        interval,
+        mut next_id,
+        metrics,
+    } = control;
     let result = async {
         let mut next_barrier = Instant::now() + interval;
+        let mut next_progress = Instant::now();
         loop {
+            if Instant::now() >= next_progress {
+                metrics.set_source_progress(source.progress());
+                next_progress = Instant::now() + PROGRESS_EVERY;
+            }
             if done.has_changed().unwrap_or(false) {
                 let offset = done.borrow_and_update().clone();
                 if let Some(offset) = offset {
@@ -475,6 +570,7 @@ async fn read_source(
                 next_barrier = Instant::now() + interval;
             }
         }
+        metrics.set_source_progress(source.progress());
         let offset = source.offset()?;
         let _ = tx.send(Message::Barrier(next_id, offset)).await;
         let _ = tx.send(Message::End).await;
@@ -500,6 +596,8 @@ struct Writer<'a> {
     metrics: Arc<PipelineMetrics>,
     router: Router,
     transformer: Transformer,
+    /// Source tables announced and not dropped (for the checkpoint).
+    source_tables: BTreeSet<TableId>,
     summary: RunSummary,
 }
 
@@ -513,6 +611,7 @@ impl Writer<'_> {
                 m = rx.recv() => m,
                 _ = tick.tick() => {
                     self.sink.poll_flush().await.map_err(|e| self.fail(e))?;
+                    self.metrics.set_sink_stats(self.sink.stats());
                     continue;
                 }
             };
@@ -541,6 +640,18 @@ impl Writer<'_> {
         events: Vec<Event>,
         supported: &[SchemaChangeKind],
     ) -> Result<(), Error> {
+        self.metrics.record_in(&events);
+        for event in &events {
+            match event {
+                Event::SchemaChange(SchemaChangeEvent::CreateTable { table_id, .. }) => {
+                    self.source_tables.insert(table_id.clone());
+                }
+                Event::SchemaChange(SchemaChangeEvent::DropTable { table_id }) => {
+                    self.source_tables.remove(table_id);
+                }
+                _ => {}
+            }
+        }
         // Transform before routing, as Flink CDC: rules select source tables.
         let events = if self.transformer.is_empty() {
             events
@@ -606,6 +717,16 @@ impl Writer<'_> {
         Ok(())
     }
 
+    fn schema_state(&self) -> SchemaState {
+        let (routed_sources, routed_targets) = self.router.export();
+        SchemaState {
+            source_tables: self.source_tables.iter().cloned().collect(),
+            targets: self.coordinator.export(),
+            routed_sources,
+            routed_targets,
+        }
+    }
+
     async fn checkpoint(
         &mut self,
         id: CheckpointId,
@@ -620,7 +741,8 @@ impl Writer<'_> {
             id,
             offset.clone(),
             committables.clone(),
-        );
+        )
+        .with_schemas(self.schema_state());
         if let Err(e) = self.state.save(&cp).await {
             // The prepared data will be aborted on restart (or by the target's timeout).
             let _ = self.sink.abort(committables).await;

@@ -57,6 +57,9 @@ pub(crate) fn selector_regex(pattern: &str) -> Result<Regex, String> {
 }
 
 /// Routes events and merges schemas of tables that share a target.
+/// Tables with their schemas, sorted by table.
+pub(crate) type TableSchemaList = Vec<(TableId, Schema)>;
+
 #[derive(Debug, Default)]
 pub(crate) struct Router {
     rules: Vec<RouteRule>,
@@ -125,6 +128,37 @@ impl Router {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.rules.is_empty()
+    }
+
+    /// The schema of each routed source table and each merged target, for a checkpoint
+    /// (sorted, so equal states save equal).
+    pub(crate) fn export(&self) -> (TableSchemaList, TableSchemaList) {
+        let sorted = |map: &HashMap<TableId, Schema>| {
+            let mut v: Vec<(TableId, Schema)> =
+                map.iter().map(|(t, s)| (t.clone(), s.clone())).collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        };
+        (sorted(&self.sources), sorted(&self.merged))
+    }
+
+    /// Continues from a checkpoint's route state. Every restored source table is routed at
+    /// once, so a merged target knows all its sources before the first one is
+    /// re-announced (otherwise the first re-announcement would look like a lone source and
+    /// replace the merged schema).
+    pub(crate) fn restore(
+        &mut self,
+        sources: &[(TableId, Schema)],
+        merged: &[(TableId, Schema)],
+    ) -> Result<(), Error> {
+        for (table, schema) in sources {
+            self.sources.insert(table.clone(), schema.clone());
+            self.targets_of(table)?;
+        }
+        for (table, schema) in merged {
+            self.merged.insert(table.clone(), schema.clone());
+        }
+        Ok(())
     }
 
     fn targets_of(&mut self, table: &TableId) -> Result<Vec<TableId>, Error> {

@@ -10,7 +10,7 @@ use cdc_api::{
     TableId, Value,
 };
 
-use crate::SchemaChangeBehavior;
+use crate::{SchemaChangeBehavior, TargetSchemas};
 
 pub(crate) struct SchemaCoordinator {
     behavior: SchemaChangeBehavior,
@@ -75,6 +75,36 @@ impl SchemaCoordinator {
             accepted,
             explicitly_included,
             tables: HashMap::new(),
+        }
+    }
+
+    /// The schemas of every table, for a checkpoint (sorted, so equal states save equal).
+    pub(crate) fn export(&self) -> Vec<TargetSchemas> {
+        let mut out: Vec<TargetSchemas> = self
+            .tables
+            .iter()
+            .map(|(table, t)| TargetSchemas {
+                table: table.clone(),
+                upstream: t.upstream.clone(),
+                target: t.target.clone(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.table.cmp(&b.table));
+        out
+    }
+
+    /// Continues from the schemas of a checkpoint: a table re-announced by the source is
+    /// then known, and the target keeps the schema it had (for example the columns
+    /// `lenient` kept).
+    pub(crate) fn restore(&mut self, tables: &[TargetSchemas]) {
+        for t in tables {
+            let mut schemas = TableSchemas {
+                upstream: t.upstream.clone(),
+                target: t.target.clone(),
+                projection: None,
+            };
+            schemas.refresh_projection();
+            self.tables.insert(t.table.clone(), schemas);
         }
     }
 

@@ -4,13 +4,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use cdc_api::{CheckpointId, Committable, SourceOffset};
+use cdc_api::{CheckpointId, Committable, Schema, SourceOffset, TableId};
 use serde::{Deserialize, Serialize};
 
 use crate::RuntimeError;
 
-/// The version of the checkpoint file format this build writes and reads.
-const FORMAT_VERSION: u32 = 1;
+/// The version of the checkpoint file format this build writes (it reads 1 and 2).
+/// 2 added [`Checkpoint::schemas`].
+const FORMAT_VERSION: u32 = 2;
 const CHECKPOINT_FILE: &str = "checkpoint.json";
 
 /// One durable checkpoint: where the source resumes and what the sink must commit.
@@ -30,6 +31,41 @@ pub struct Checkpoint {
     pub offset: SourceOffset,
     /// What the sink prepared and must commit (again, idempotently, after a crash).
     pub committables: Vec<Committable>,
+    /// The tables and schemas the pipeline had reached at this checkpoint (empty in
+    /// format 1 files).
+    #[serde(default)]
+    pub schemas: SchemaState,
+}
+
+/// The tables and schemas of a pipeline at a checkpoint: what a restart needs so that
+/// schema evolution and route merging continue from where they were, rather than from the
+/// schemas the source re-announces.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SchemaState {
+    /// Every source table the pipeline captured (announced by the source, not dropped).
+    #[serde(default)]
+    pub source_tables: Vec<TableId>,
+    /// Per table reaching the sink (after transform and route): the schema the rows arrive
+    /// with and the schema the target has (they differ under `lenient`).
+    #[serde(default)]
+    pub targets: Vec<TargetSchemas>,
+    /// Route state: the current schema of each routed source table.
+    #[serde(default)]
+    pub routed_sources: Vec<(TableId, Schema)>,
+    /// Route state: the merged schema of each route target.
+    #[serde(default)]
+    pub routed_targets: Vec<(TableId, Schema)>,
+}
+
+/// The two schemas the runtime keeps for a table that reaches the sink.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetSchemas {
+    /// The table in the target.
+    pub table: TableId,
+    /// The schema of the rows arriving for it.
+    pub upstream: Schema,
+    /// The schema the target table has.
+    pub target: Schema,
 }
 
 impl Checkpoint {
@@ -50,7 +86,15 @@ impl Checkpoint {
             id,
             offset,
             committables,
+            schemas: SchemaState::default(),
         }
+    }
+
+    /// The same checkpoint with the pipeline's tables and schemas.
+    #[must_use]
+    pub fn with_schemas(mut self, schemas: SchemaState) -> Self {
+        self.schemas = schemas;
+        self
     }
 }
 
@@ -130,7 +174,7 @@ impl StateStore for FileStateStore {
             return Err(RuntimeError::State {
                 location: path.display().to_string(),
                 message: format!(
-                    "written by a newer version (format {}, this build reads up to {FORMAT_VERSION})",
+                    "written by a newer version (format {}, this build reads up to {FORMAT_VERSION}); run the newer version, or start over with `cdc run --reset`",
                     checkpoint.format_version
                 ),
             });
@@ -204,6 +248,21 @@ mod tests {
             assert_eq!(store.load().await.unwrap(), Some(cp));
         }
         assert!(!dir.path().join("state/checkpoint.json.tmp").exists());
+    }
+
+    #[tokio::test]
+    async fn a_format_1_checkpoint_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let v1 = r#"{"format_version":1,"pipeline":"p","source_type":"mysql","sink_type":"doris",
+            "id":7,"offset":{"file":"b.000001","pos":4},"committables":[]}"#;
+        std::fs::write(dir.path().join(CHECKPOINT_FILE), v1).unwrap();
+        let cp = FileStateStore::new(dir.path())
+            .load()
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(cp.id, CheckpointId(7));
+        assert_eq!(cp.schemas, SchemaState::default());
     }
 
     #[tokio::test]

@@ -341,3 +341,232 @@ async fn routes_rename_tables_and_merge_shards() {
     );
     assert!(!db.tables.contains_key(&TableId::new("app", "orders")));
 }
+
+fn two_column_table(id: &TableId) -> Event {
+    SchemaChangeEvent::CreateTable {
+        table_id: id.clone(),
+        schema: Schema::new(vec![
+            Column::new("id", DataType::new(DataTypeKind::BigInt).not_null()),
+            Column::new("v", DataType::new(DataTypeKind::String)),
+        ])
+        .with_primary_key(["id"]),
+    }
+    .into()
+}
+
+#[tokio::test]
+async fn a_definition_that_drops_a_table_is_refused_until_reset() {
+    let evs = events(2, 200);
+    register_event_set("dropped-table", evs.clone());
+    let state: Arc<dyn StateStore> = Arc::new(MemoryStateStore::default());
+    let run = |extra: &str, reset: bool| {
+        let pipeline = Pipeline::build(
+            &yaml("dropped-table", "dropped-table", extra),
+            &test_registry(),
+        )
+        .unwrap()
+        .with_state_store(state.clone())
+        .with_reset(reset);
+        pipeline.run(std::future::pending())
+    };
+    let first = run("", false).await.unwrap();
+    let first_cp = first.last_checkpoint.unwrap();
+    let saved = state.load().await.unwrap().unwrap();
+    assert_eq!(
+        saved.schemas.source_tables,
+        [TableId::new("db", "t0"), TableId::new("db", "t1")]
+    );
+    assert_eq!(saved.schemas.targets.len(), 2, "{saved:?}");
+
+    let err = run(", tables: db.t0", false).await.unwrap_err().to_string();
+    assert!(
+        err.contains("no longer captures: db.t1") && err.contains("cdc run --reset"),
+        "{err}"
+    );
+    assert_eq!(
+        state.load().await.unwrap().unwrap().id,
+        first_cp,
+        "a refused run keeps the checkpoint"
+    );
+
+    let reset = run(", tables: db.t0", true).await.unwrap();
+    assert!(!reset.resumed);
+    assert!(
+        reset.last_checkpoint.unwrap() > first_cp,
+        "numbering continues after a reset, so sink labels never repeat"
+    );
+    let saved = state.load().await.unwrap().unwrap();
+    assert_eq!(saved.schemas.source_tables, [TableId::new("db", "t0")]);
+}
+
+#[tokio::test]
+async fn target_schemas_survive_a_restart() {
+    // Under lenient a dropped column stays in the target. After a restart the source
+    // re-announces the table without it; the runtime must still know the target has it.
+    let t = TableId::new("db", "lenient");
+    let mut evs = vec![
+        SchemaChangeEvent::CreateTable {
+            table_id: t.clone(),
+            schema: Schema::new(vec![
+                Column::new("id", DataType::new(DataTypeKind::BigInt).not_null()),
+                Column::new("v", DataType::new(DataTypeKind::String)),
+                Column::new("gone", DataType::new(DataTypeKind::Int)),
+            ])
+            .with_primary_key(["id"]),
+        }
+        .into(),
+    ];
+    evs.push(
+        DataChangeEvent::insert(
+            t.clone(),
+            vec![Value::BigInt(1), Value::String("a".into()), Value::Int(7)],
+        )
+        .into(),
+    );
+    evs.push(
+        SchemaChangeEvent::DropColumn {
+            table_id: t.clone(),
+            columns: vec!["gone".into()],
+        }
+        .into(),
+    );
+    for i in 2..40 {
+        evs.push(
+            DataChangeEvent::insert(t.clone(), vec![Value::BigInt(i), Value::String("b".into())])
+                .into(),
+        );
+    }
+    let fail_at = 20;
+    register_event_set("lenient-restart", evs.clone());
+    let state: Arc<dyn StateStore> = Arc::new(MemoryStateStore::default());
+    for extra in [
+        format!(", batch-size: 3, batch-interval: 30ms, fail-at: {fail_at}"),
+        String::new(),
+    ] {
+        let text = format!(
+            "source: {{type: values, event-set: lenient-restart{extra}}}\n\
+             sink: {{type: values, sink-id: lenient-restart}}\n\
+             pipeline: {{name: lenient-restart, checkpoint.interval: 100ms}}\n"
+        );
+        let def = PipelineDefinition::from_yaml_str(&text, "l.yaml").unwrap();
+        let result = Pipeline::build(&def, &test_registry())
+            .unwrap()
+            .with_state_store(state.clone())
+            .run(std::future::pending())
+            .await;
+        if extra.is_empty() {
+            assert!(result.unwrap().resumed);
+        } else {
+            assert!(result.is_err());
+        }
+    }
+    let saved = state.load().await.unwrap().unwrap();
+    let target = &saved.schemas.targets[0];
+    assert_eq!(
+        target.target.column_names().collect::<Vec<_>>(),
+        ["id", "v", "gone"]
+    );
+    assert_eq!(
+        target.upstream.column_names().collect::<Vec<_>>(),
+        ["id", "v"]
+    );
+    let db = values_database("lenient-restart");
+    let db = db.lock().unwrap();
+    let table = &db.tables[&t];
+    assert_eq!(
+        table.schema.column_names().collect::<Vec<_>>(),
+        ["id", "v", "gone"]
+    );
+    assert_eq!(table.rows.len(), 39, "every row once");
+    assert!(
+        table.rows.iter().all(|r| r.len() == 3),
+        "rows fit the target"
+    );
+    assert_eq!(
+        table.rows[0],
+        vec![Value::BigInt(1), Value::String("a".into()), Value::Int(7)]
+    );
+}
+
+#[tokio::test]
+async fn sharded_merge_continues_after_a_restart() {
+    // Two shards merged into one target; after a restart the first shard re-announced
+    // alone must not shrink the merged schema.
+    let shard = |n: u32| TableId::new(format!("s{n}"), "users");
+    let mut evs: Vec<Event> = vec![two_column_table(&shard(1))];
+    evs.push(
+        SchemaChangeEvent::CreateTable {
+            table_id: shard(2),
+            schema: Schema::new(vec![
+                Column::new("id", DataType::new(DataTypeKind::BigInt).not_null()),
+                Column::new("v", DataType::new(DataTypeKind::String)),
+                Column::new("email", DataType::new(DataTypeKind::String)),
+            ])
+            .with_primary_key(["id"]),
+        }
+        .into(),
+    );
+    for i in 0..30 {
+        let row = if i % 2 == 0 {
+            DataChangeEvent::insert(shard(1), vec![Value::BigInt(i), Value::String("x".into())])
+        } else {
+            DataChangeEvent::insert(
+                shard(2),
+                vec![
+                    Value::BigInt(i),
+                    Value::String("y".into()),
+                    Value::String("e".into()),
+                ],
+            )
+        };
+        evs.push(row.into());
+    }
+    register_event_set("merge-restart", evs);
+    let state: Arc<dyn StateStore> = Arc::new(MemoryStateStore::default());
+    for extra in [", batch-size: 4, batch-interval: 30ms, fail-at: 17", ""] {
+        let text = format!(
+            "source: {{type: values, event-set: merge-restart{extra}}}\n\
+             sink: {{type: values, sink-id: merge-restart}}\n\
+             route: [{{source-table: 's\\.*.users', sink-table: all.users}}]\n\
+             pipeline: {{name: merge-restart, checkpoint.interval: 100ms, schema.change.behavior: evolve}}\n"
+        );
+        let def = PipelineDefinition::from_yaml_str(&text, "m.yaml").unwrap();
+        let result = Pipeline::build(&def, &test_registry())
+            .unwrap()
+            .with_state_store(state.clone())
+            .run(std::future::pending())
+            .await;
+        assert_eq!(result.is_ok(), extra.is_empty(), "{result:?}");
+    }
+    let saved = state.load().await.unwrap().unwrap();
+    assert_eq!(saved.schemas.routed_sources.len(), 2);
+    assert_eq!(saved.schemas.routed_targets.len(), 1);
+    let db = values_database("merge-restart");
+    let db = db.lock().unwrap();
+    let users = &db.tables[&TableId::new("all", "users")];
+    assert_eq!(
+        users.schema.column_names().collect::<Vec<_>>(),
+        ["id", "v", "email"]
+    );
+    assert_eq!(users.rows.len(), 30);
+}
+
+#[tokio::test]
+async fn metrics_show_source_and_sink_progress() {
+    let evs = events(1, 50);
+    register_event_set("progress-metrics", evs);
+    let def = yaml("progress-metrics", "progress-metrics", "");
+    let pipeline = Pipeline::build(&def, &test_registry()).unwrap();
+    let metrics = pipeline.metrics();
+    pipeline.run(std::future::pending()).await.unwrap();
+    assert!(metrics.source_progress().streaming);
+    let text = metrics.render_prometheus();
+    for series in [
+        "cdc_source_events_total{table=\"db.t0\"} 64",
+        "cdc_source_streaming 1",
+        "cdc_sink_loads_total",
+        "cdc_sink_retries_total",
+    ] {
+        assert!(text.contains(series), "{series} missing from\n{text}");
+    }
+}

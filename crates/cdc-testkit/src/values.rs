@@ -1,6 +1,6 @@
 //! In-memory `values` source and sink for runtime and connector tests.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use cdc_api::{
     CheckpointId, Column, Committable, ConfigOption, DataChangeEvent, DataType, DataTypeKind,
     Error, Event, FactoryContext, OperationType, Result, Schema, SchemaApplier, SchemaChangeEvent,
-    SchemaChangeKind, Sink, SinkFactory, SinkParts, Source, SourceFactory, SourceOffset, TableId,
-    Value,
+    SchemaChangeKind, Sink, SinkFactory, SinkParts, Source, SourceFactory, SourceOffset,
+    SourceProgress, TableId, Value,
 };
 
 static EVENT_SETS: LazyLock<Mutex<HashMap<String, Arc<Vec<Event>>>>> =
@@ -79,6 +79,10 @@ const BATCH_INTERVAL: ConfigOption = ConfigOption::optional(
     "0ms",
     "pause before each batch, to spread the events over time (for tests)",
 );
+const TABLES: ConfigOption = ConfigOption::optional_no_default(
+    "tables",
+    "comma-separated tables (db.table) to read from the event set; the others' events are skipped (default: all)",
+);
 const FAIL_AT: ConfigOption = ConfigOption::optional_no_default(
     "fail-at",
     "fail with a permanent error instead of emitting the event at this index (for tests)",
@@ -94,7 +98,14 @@ impl SourceFactory for ValuesSourceFactory {
     }
 
     fn options(&self) -> Vec<ConfigOption> {
-        vec![EVENT_SET, BATCH_SIZE, BATCH_INTERVAL, UNBOUNDED, FAIL_AT]
+        vec![
+            EVENT_SET,
+            BATCH_SIZE,
+            BATCH_INTERVAL,
+            UNBOUNDED,
+            TABLES,
+            FAIL_AT,
+        ]
     }
 
     fn create(&self, ctx: &FactoryContext) -> Result<Box<dyn Source>> {
@@ -110,6 +121,23 @@ impl SourceFactory for ValuesSourceFactory {
             })?),
         };
         let batch_size = o.u64(&BATCH_SIZE)?.unwrap_or(100).max(1) as usize;
+        let tables = match o.string(&TABLES) {
+            None => None,
+            Some(list) => Some(
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(|t| {
+                        TableId::parse(t).ok_or_else(|| {
+                            Error::invalid_option(
+                                o.qualified(TABLES.name),
+                                format!("'{t}' is not a table name like db.table"),
+                            )
+                        })
+                    })
+                    .collect::<Result<BTreeSet<_>>>()?,
+            ),
+        };
         Ok(Box::new(ValuesSource {
             events,
             next: 0,
@@ -117,6 +145,7 @@ impl SourceFactory for ValuesSourceFactory {
             batch_interval: o.duration(&BATCH_INTERVAL)?.unwrap_or_default(),
             unbounded: o.bool(&UNBOUNDED)?.unwrap_or(false),
             fail_at: o.u64(&FAIL_AT)?.map(|v| v as usize),
+            tables,
             announce: Vec::new(),
         }))
     }
@@ -129,8 +158,20 @@ struct ValuesSource {
     batch_interval: Duration,
     unbounded: bool,
     fail_at: Option<usize>,
+    /// The tables read (all when `None`).
+    tables: Option<BTreeSet<TableId>>,
     /// CreateTable events to re-announce after a resume.
     announce: Vec<Event>,
+}
+
+impl ValuesSource {
+    fn reads(&self, event: &Event) -> bool {
+        let table = match event {
+            Event::DataChange(e) => &e.table_id,
+            Event::SchemaChange(c) => c.table_id(),
+        };
+        self.tables.as_ref().is_none_or(|t| t.contains(table))
+    }
 }
 
 #[async_trait]
@@ -166,6 +207,7 @@ impl Source for ValuesSource {
         self.announce = schemas
             .into_iter()
             .map(|(table_id, schema)| SchemaChangeEvent::CreateTable { table_id, schema }.into())
+            .filter(|e| self.reads(e))
             .collect();
         Ok(())
     }
@@ -196,13 +238,28 @@ impl Source for ValuesSource {
                 end = fail_at;
             }
         }
-        let batch = self.events[self.next..end].to_vec();
+        let batch = self.events[self.next..end]
+            .iter()
+            .filter(|e| self.reads(e))
+            .cloned()
+            .collect();
         self.next = end;
         Ok(Some(batch))
     }
 
     fn offset(&self) -> Result<SourceOffset> {
         Ok(SourceOffset(serde_json::json!({ "next": self.next })))
+    }
+
+    fn progress(&self) -> SourceProgress {
+        SourceProgress {
+            streaming: true,
+            ..SourceProgress::default()
+        }
+    }
+
+    fn captures(&self, table: &TableId) -> Option<bool> {
+        Some(self.tables.as_ref().is_none_or(|t| t.contains(table)))
     }
 }
 
