@@ -411,9 +411,21 @@ impl SchemaApplier for DorisSchemaApplier {
             .get("data")
             .and_then(Json::as_array)
             .map_or(0, Vec::len);
-        Ok(vec![format!(
+        let mut lines = vec![format!(
             "Doris FE answers and accepts the credentials ({databases} databases visible)"
-        )])
+        )];
+        // Where loads will go, checked as the sink checks it when it opens: without
+        // benodes and auto-redirect, the BEs the FE lists must answer from here.
+        match self.service.open().await {
+            Ok(backends) if backends.is_empty() => lines.push(self.service.route_text()),
+            Ok(backends) => lines.push(format!(
+                "{}: {}",
+                self.service.route_text(),
+                backends.join(", ")
+            )),
+            Err(e) => return Err(e.into_error()),
+        }
+        Ok(lines)
     }
 
     async fn apply(&mut self, change: &SchemaChangeEvent) -> Result<()> {

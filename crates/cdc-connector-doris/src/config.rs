@@ -21,7 +21,7 @@ pub(crate) const SSL_CA_PATH: ConfigOption = ConfigOption::optional_no_default(
 );
 pub(crate) const JDBC_URL: ConfigOption = ConfigOption::optional_no_default(
     "jdbc-url",
-    "accepted for compatibility; DDL goes over the FE HTTP SQL API, not the MySQL port",
+    "accepted for compatibility, without effect: DDL goes over the FE's HTTP SQL API (fenodes), so the MySQL port is never used",
 );
 pub(crate) const USERNAME: ConfigOption = ConfigOption::required("username", "Doris user");
 pub(crate) const PASSWORD: ConfigOption =
@@ -29,7 +29,7 @@ pub(crate) const PASSWORD: ConfigOption =
 pub(crate) const AUTO_REDIRECT: ConfigOption = ConfigOption::optional(
     "auto-redirect",
     "false",
-    "accepted for compatibility; without benodes loads always go to the FE and follow its redirect",
+    "without benodes: true sends loads and 2PC commits to the FE, which redirects them to a BE; false sends them straight to the BEs the FE lists in /api/backends",
 );
 pub(crate) const CHARSET: ConfigOption = ConfigOption::optional(
     "charset-encoding",
@@ -104,7 +104,7 @@ pub(crate) const BUFFER_COUNT: ConfigOption = ConfigOption::optional(
 pub(crate) const USE_CACHE: ConfigOption = ConfigOption::optional(
     "sink.use-cache",
     "false",
-    "accepted for compatibility; a batch always stays in memory until its load succeeded",
+    "accepted for compatibility (true or false); always on: a batch stays in memory until its load succeeded, and retries resend it from there",
 );
 
 /// Stream Load headers (`sink.properties.format: json`, ...).
@@ -326,8 +326,12 @@ pub(crate) struct DorisSinkConfig {
     pub(crate) pipeline_name: String,
     /// FE base URLs (`http://host:port` or `https://host:port`).
     pub(crate) fenodes: Vec<String>,
-    /// BE base URLs for direct loads (empty = through the FE).
+    /// BE base URLs for direct loads (empty = discovered from the FE, or through the FE
+    /// with `auto_redirect`).
     pub(crate) benodes: Vec<String>,
+    /// `auto-redirect`: without `benodes`, send loads to the FE and follow its redirect
+    /// instead of loading into the BEs the FE lists.
+    pub(crate) auto_redirect: bool,
     pub(crate) username: String,
     pub(crate) password: Password,
     /// `sink.ssl.ca-path`: trust only the CAs of this PEM file (read when the sink is built).
@@ -390,7 +394,7 @@ impl DorisSinkConfig {
             .map(|p| p.trim().to_string())
             .filter(|p| !p.is_empty())
             .map(std::path::PathBuf::from);
-        o.bool(&AUTO_REDIRECT)?;
+        let auto_redirect = o.bool(&AUTO_REDIRECT)?.unwrap_or(false);
         o.bool(&USE_CACHE)?;
         let charset = o.string(&CHARSET).unwrap_or_default();
         if !matches!(
@@ -525,6 +529,7 @@ impl DorisSinkConfig {
             pipeline_name: ctx.pipeline_name.clone(),
             fenodes,
             benodes,
+            auto_redirect,
             username,
             password,
             ca_path,
@@ -589,6 +594,8 @@ mod tests {
         assert_eq!(c.check_interval, Duration::from_secs(10));
         assert_eq!(c.zone, Zone::Fixed(0));
         assert_eq!(c.load_timeout, Duration::from_secs(600));
+        // Flink CDC's pipeline default: loads go straight to the BEs the FE lists.
+        assert!(!c.auto_redirect && c.benodes.is_empty());
         let c = DorisSinkConfig::from_context(&ctx(&[("sink.properties.timeout", "30")])).unwrap();
         assert_eq!(c.load_timeout, Duration::from_secs(30));
         assert!(err(&[("sink.properties.timeout", "0")]).contains("sink.properties.timeout"));

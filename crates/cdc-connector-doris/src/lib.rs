@@ -30,11 +30,13 @@
 #![warn(missing_docs)]
 
 mod applier;
+pub mod bench_api;
 mod config;
 mod ddl;
 mod encoder;
 #[cfg(test)]
 mod fuzz_tests;
+pub mod fuzzing;
 mod retry;
 mod service;
 mod sink;
@@ -81,6 +83,7 @@ impl SinkFactory for DorisSinkFactory {
         let service = DorisService::new(
             config.fenodes.clone(),
             config.benodes.clone(),
+            config.auto_redirect,
             config.username.clone(),
             config.password.clone(),
             ca,

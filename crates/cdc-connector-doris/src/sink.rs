@@ -650,6 +650,34 @@ fn parse_committable(c: &Committable) -> Result<DorisCommittable> {
 
 #[async_trait]
 impl Sink for DorisSink {
+    /// Finds the BEs to load into (without `benodes` and `auto-redirect`), retrying
+    /// transient failures like a load.
+    async fn open(&mut self) -> Result<()> {
+        let mut attempt = 0;
+        loop {
+            match self.service.open().await {
+                Ok(backends) => {
+                    tracing::info!(backends = %backends.join(", "), "{}", self.service.route_text());
+                    return Ok(());
+                }
+                Err(e) if e.retryable && attempt < self.config.max_retries => {
+                    attempt += 1;
+                    tracing::warn!(attempt, error = %e.message, "cannot find a Doris BE to load into; retrying");
+                    tokio::time::sleep(backoff(&self.config, attempt)).await;
+                }
+                Err(mut e) => {
+                    if e.retryable {
+                        e.message.push_str(&format!(
+                            " (gave up after {} retries, sink.max-retries)",
+                            self.config.max_retries
+                        ));
+                    }
+                    return Err(e.into_error());
+                }
+            }
+        }
+    }
+
     async fn write(&mut self, events: Vec<Event>) -> Result<()> {
         for event in events {
             match event {
@@ -799,6 +827,7 @@ mod tests {
         let service = DorisService::new(
             vec!["http://127.0.0.1:8030".into()],
             vec![],
+            false,
             "root".into(),
             crate::config::Password::default(),
             None,

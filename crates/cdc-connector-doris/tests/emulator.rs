@@ -17,7 +17,8 @@ use cdc_runtime::{
     StateStore,
 };
 use cdc_testkit::{
-    DorisEmulator, DorisFault, TableModel, TxnState, ValuesSourceFactory, register_event_set,
+    DorisEmulator, DorisEmulatorOptions, DorisFault, TableModel, TxnState, ValuesSourceFactory,
+    register_event_set,
 };
 
 fn registry() -> ConnectorRegistry {
@@ -310,7 +311,7 @@ impl StateStore for CrashingStore {
     }
 }
 
-async fn crash_and_resume(after_save: bool, name: &str) {
+async fn crash_and_resume(after_save: bool, name: &str, auto_redirect: &str) {
     let doris = DorisEmulator::start().await.unwrap();
     register_event_set(name, workload());
     let store = Arc::new(CrashingStore::default());
@@ -320,7 +321,10 @@ async fn crash_and_resume(after_save: bool, name: &str) {
         name,
         name,
         &doris.fe_address(),
-        &[("sink.enable-2pc", "true")],
+        &[
+            ("sink.enable-2pc", "true"),
+            ("auto-redirect", auto_redirect),
+        ],
     );
     let pipeline = Pipeline::build(&def, &registry())
         .unwrap()
@@ -361,16 +365,36 @@ async fn crash_and_resume(after_save: bool, name: &str) {
         "{:?}",
         doris.transactions()
     );
+    assert_route(&doris, name, auto_redirect == "true");
+}
+
+/// Loads and 2PC calls went where `auto-redirect` says: through the FE's redirect, or
+/// straight to the BEs the FE listed (none through the FE).
+fn assert_route(doris: &DorisEmulator, name: &str, auto_redirect: bool) {
+    let at_bes: u64 = (0..doris.be_addresses().len())
+        .map(|i| doris.be_stream_load_requests(i))
+        .sum();
+    assert_eq!(at_bes, doris.load_log().len() as u64, "{name}");
+    if auto_redirect {
+        assert_eq!(doris.fe_backend_list_requests(), 0, "{name}");
+        assert!(doris.fe_stream_load_requests() > 0, "{name}");
+    } else {
+        assert!(doris.fe_backend_list_requests() > 0, "{name}");
+        assert_eq!(doris.fe_stream_load_requests(), 0, "{name}");
+        assert_eq!(doris.fe_two_phase_requests(), 0, "{name}");
+    }
 }
 
 #[tokio::test]
 async fn crash_after_prepare_neither_loses_nor_doubles_rows() {
-    crash_and_resume(false, "crash-before-save").await;
+    crash_and_resume(false, "crash-before-save", "false").await;
+    crash_and_resume(false, "crash-before-save-fe", "true").await;
 }
 
 #[tokio::test]
 async fn crash_after_saving_the_checkpoint_commits_on_restart() {
-    crash_and_resume(true, "crash-after-save").await;
+    crash_and_resume(true, "crash-after-save", "false").await;
+    crash_and_resume(true, "crash-after-save-fe", "true").await;
 }
 
 async fn survives_faults(name: &str, two_phase: bool) {
@@ -617,10 +641,226 @@ async fn loads_go_straight_to_benodes() {
         .await
         .unwrap();
         assert_target(&doris);
-        // No load went through the FE (DDL and 2PC commits still do).
+        // No load or 2PC call went through the FE (DDL still does), and the FE was not
+        // asked for its BEs.
         assert_eq!(doris.fe_stream_load_requests(), 0, "{name}");
+        assert_eq!(doris.fe_two_phase_requests(), 0, "{name}");
+        assert_eq!(doris.fe_backend_list_requests(), 0, "{name}");
         assert!(!doris.load_log().is_empty(), "{name}");
     }
+}
+
+/// With the default options (no benodes, `auto-redirect: false`, Flink CDC's pipeline
+/// default) the sink asks the FE for its BEs and loads straight into them, round robin:
+/// the FE sees no load and no 2PC call, both BEs get requests.
+#[tokio::test]
+async fn default_options_load_straight_into_the_bes_the_fe_lists() {
+    for (name, two_phase) in [("disc-alo", "false"), ("disc-2pc", "true")] {
+        let doris = DorisEmulator::start_with(DorisEmulatorOptions {
+            backends: 2,
+            ..DorisEmulatorOptions::default()
+        })
+        .await
+        .unwrap();
+        run(
+            name,
+            workload(),
+            &doris,
+            &[
+                ("sink.enable-2pc", two_phase),
+                ("sink.buffer-flush.max-rows", "4"),
+            ],
+        )
+        .await
+        .unwrap();
+        assert_target(&doris);
+        assert_route(&doris, name, false);
+        for be in 0..2 {
+            let requests = doris.be_stream_load_requests(be) + doris.be_two_phase_requests(be);
+            assert!(requests > 0, "{name}: BE {be} got no request");
+        }
+        if two_phase == "true" {
+            let commits: u64 = (0..2).map(|be| doris.be_two_phase_requests(be)).sum();
+            assert!(commits > 0, "{name}: no 2PC call reached a BE");
+        }
+    }
+}
+
+/// `auto-redirect: true` keeps the FE path: every load reaches the FE and follows its 307;
+/// the FE is never asked for its BEs.
+#[tokio::test]
+async fn auto_redirect_sends_loads_through_the_fe() {
+    for (name, two_phase) in [("redir-alo", "false"), ("redir-2pc", "true")] {
+        let doris = DorisEmulator::start().await.unwrap();
+        run(
+            name,
+            workload(),
+            &doris,
+            &[("sink.enable-2pc", two_phase), ("auto-redirect", "true")],
+        )
+        .await
+        .unwrap();
+        assert_target(&doris);
+        assert_route(&doris, name, true);
+        assert_eq!(
+            doris.fe_stream_load_requests(),
+            doris.load_log().len() as u64,
+            "{name}: every load went through the FE"
+        );
+        if two_phase == "true" {
+            assert!(doris.fe_two_phase_requests() > 0, "{name}");
+        }
+    }
+}
+
+/// Creates the two tables, then `n` orders and `n` log lines, one after another.
+fn long_workload(n: i64) -> Vec<Event> {
+    let mut events = create_tables();
+    for i in 1..=n {
+        events.push(DataChangeEvent::insert(orders_id(), order(i, &format!("o{i}"), "1.5")).into());
+        events.push(DataChangeEvent::insert(logs_id(), log(&format!("line {i}"), i as i32)).into());
+    }
+    events
+}
+
+/// One of two BEs goes down in the middle of a run (open connections dropped, new ones
+/// refused): loads, retries with the same label and 2PC calls continue on the other BE;
+/// the DUPLICATE KEY table shows that no row is lost or loaded twice.
+#[tokio::test]
+async fn one_of_two_bes_going_down_moves_loads_to_the_other() {
+    for (name, two_phase) in [("onebe-alo", "false"), ("onebe-2pc", "true")] {
+        let doris = Arc::new(
+            DorisEmulator::start_with(DorisEmulatorOptions {
+                backends: 2,
+                ..DorisEmulatorOptions::default()
+            })
+            .await
+            .unwrap(),
+        );
+        let n = 150;
+        register_event_set(name, long_workload(n));
+        let def = definition(
+            name,
+            name,
+            &doris.fe_address(),
+            &[
+                ("sink.enable-2pc", two_phase),
+                ("sink.buffer-flush.max-rows", "4"),
+                ("sink.max-retries", "10"),
+            ],
+        );
+        let pipeline = Pipeline::build(&def, &registry()).unwrap();
+        let task = tokio::spawn(pipeline.run(std::future::pending()));
+        wait_until(30, "loads on both BEs", || {
+            doris.be_stream_load_requests(0) > 0 && doris.be_stream_load_requests(1) > 0
+        })
+        .await;
+        doris.inject(DorisFault::BackendDown {
+            index: 1,
+            down: true,
+        });
+        let (on_0, on_1) = (
+            doris.be_stream_load_requests(0),
+            doris.be_stream_load_requests(1),
+        );
+        assert!(!task.is_finished(), "{name}: the run ended too early");
+        tokio::time::timeout(Duration::from_secs(60), task)
+            .await
+            .expect("pipeline timed out")
+            .unwrap()
+            .unwrap();
+        assert!(
+            doris.be_stream_load_requests(0) > on_0,
+            "{name}: no load reached the remaining BE"
+        );
+        assert_eq!(doris.be_stream_load_requests(1), on_1, "{name}");
+        let mut orders: Vec<Vec<Option<String>>> = (1..=n)
+            .map(|i| {
+                vec![
+                    Some(i.to_string()),
+                    Some(format!("o{i}")),
+                    Some("1.50".into()),
+                    Some("2020-07-17 18:00:22.123456".into()),
+                ]
+            })
+            .collect();
+        orders.sort();
+        let mut logs: Vec<Vec<Option<String>>> = (1..=n)
+            .map(|i| vec![Some(i.to_string()), Some(format!("line {i}"))])
+            .collect();
+        logs.sort();
+        assert_eq!(
+            doris.table_rows("shop", "orders").unwrap(),
+            orders,
+            "{name}"
+        );
+        assert_eq!(doris.table_rows("shop", "logs").unwrap(), logs, "{name}");
+        assert!(
+            doris
+                .transactions()
+                .iter()
+                .all(|t| t.state != TxnState::PreCommitted),
+            "{name}: {:?}",
+            doris.transactions()
+        );
+        assert_route(&doris, name, false);
+    }
+}
+
+/// Without benodes and auto-redirect, BEs the FE lists but that do not answer from here
+/// (the Docker case), an FE that cannot list them, or one that lists none, stop the
+/// pipeline with an error that says what to set.
+#[tokio::test]
+async fn a_failed_be_discovery_says_to_set_benodes_or_auto_redirect() {
+    // Every BE down: the FE lists none alive.
+    let doris = DorisEmulator::start().await.unwrap();
+    doris.inject(DorisFault::BeDown(true));
+    let err = run(
+        "disc-none",
+        workload(),
+        &doris,
+        &[("sink.max-retries", "1")],
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("lists no alive BE"), "{err}");
+    assert_discovery_hint(&err);
+    assert!(doris.load_log().is_empty());
+
+    // The FE cannot be reached (nothing listens there): no BE can be listed.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let name = "disc-nofe";
+    register_event_set(name, workload());
+    let def = definition(
+        name,
+        name,
+        &format!("127.0.0.1:{port}"),
+        &[("sink.max-retries", "1")],
+    );
+    let err = tokio::time::timeout(
+        Duration::from_secs(60),
+        Pipeline::build(&def, &registry())
+            .unwrap()
+            .run(std::future::pending()),
+    )
+    .await
+    .unwrap()
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("/api/backends"), "{err}");
+    assert_discovery_hint(&err);
+}
+
+fn assert_discovery_hint(err: &str) {
+    eprintln!("discovery error: {err}");
+    assert!(
+        err.contains("benodes") && err.contains("auto-redirect: true"),
+        "{err}"
+    );
 }
 
 /// A load whose answer takes longer than the sink waits (`sink.properties.timeout`) is
@@ -671,10 +911,16 @@ async fn a_load_slower_than_the_timeout_is_retried_with_its_label_and_loads_once
 }
 
 /// The BE is down for a while (connections refused); the sink keeps retrying and the
-/// pipeline ends with every row in place.
+/// pipeline ends with every row in place: through the FE's redirect, and with BEs listed
+/// by the FE (which lists none while the BE is down).
 #[tokio::test]
 async fn the_pipeline_survives_a_be_outage() {
-    for (name, two_phase) in [("bedown-alo", "false"), ("bedown-2pc", "true")] {
+    for (name, two_phase, auto_redirect) in [
+        ("bedown-alo", "false", "true"),
+        ("bedown-2pc", "true", "true"),
+        ("bedown-disc-alo", "false", "false"),
+        ("bedown-disc-2pc", "true", "false"),
+    ] {
         let doris = Arc::new(DorisEmulator::start().await.unwrap());
         doris.inject(DorisFault::BeDown(true));
         register_event_set(name, workload());
@@ -682,14 +928,23 @@ async fn the_pipeline_survives_a_be_outage() {
             name,
             name,
             &doris.fe_address(),
-            &[("sink.max-retries", "1000"), ("sink.enable-2pc", two_phase)],
+            &[
+                ("sink.max-retries", "1000"),
+                ("sink.enable-2pc", two_phase),
+                ("auto-redirect", auto_redirect),
+            ],
         );
         let pipeline = Pipeline::build(&def, &registry()).unwrap();
         let task = tokio::spawn(pipeline.run(std::future::pending()));
         // Several attempts failed against the dead BE before it comes back.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        // 2PC: the first requests are the recovery's aborts of leftover labels.
-        while doris.fe_stream_load_requests() + doris.fe_two_phase_requests() < 4 {
+        // 2PC: the first requests are the recovery's aborts of leftover labels. Without
+        // auto-redirect: the sink asks the FE for BEs again and again.
+        while doris.fe_stream_load_requests()
+            + doris.fe_two_phase_requests()
+            + doris.fe_backend_list_requests()
+            < 4
+        {
             assert!(
                 !task.is_finished(),
                 "{name}: the pipeline ended while the BE was down: {:?}",

@@ -141,12 +141,25 @@ fn expected() -> Vec<Vec<Option<String>>> {
         .collect()
 }
 
+/// How the sink reaches the BEs in a test.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// `auto-redirect: true`: through the FE's 307.
+    Redirect,
+    /// The default: the BEs the FE lists (over https, the FE's scheme).
+    Discovered,
+    /// `benodes`.
+    Benodes,
+}
+
 #[tokio::test]
-async fn loads_over_https_with_the_ca_through_the_fe_redirect_and_to_benodes() {
-    for (name, two_phase, direct) in [
-        ("tls-alo", "false", false),
-        ("tls-2pc", "true", false),
-        ("tls-be", "true", true),
+async fn loads_over_https_with_the_ca_through_the_fe_redirect_and_to_the_bes() {
+    for (name, two_phase, route) in [
+        ("tls-alo", "false", Route::Redirect),
+        ("tls-2pc", "true", Route::Redirect),
+        ("tls-disc-alo", "false", Route::Discovered),
+        ("tls-disc-2pc", "true", Route::Discovered),
+        ("tls-be", "true", Route::Benodes),
     ] {
         let doris = emulator(true).await;
         let fe = doris.fe_address();
@@ -157,16 +170,24 @@ async fn loads_over_https_with_the_ca_through_the_fe_redirect_and_to_benodes() {
             ("sink.ssl.ca-path", ca.as_str()),
             ("sink.enable-2pc", two_phase),
         ];
-        if direct {
-            sink.push(("benodes", be.as_str()));
+        match route {
+            Route::Redirect => sink.push(("auto-redirect", "true")),
+            Route::Discovered => {}
+            Route::Benodes => sink.push(("benodes", be.as_str())),
         }
         run(name, workload(), &fe, &sink).await.unwrap();
         assert_eq!(doris.table_rows("shop", "t").unwrap(), expected(), "{name}");
-        if direct {
-            assert_eq!(doris.fe_stream_load_requests(), 0, "{name}");
-        } else {
+        if route == Route::Redirect {
             assert!(doris.fe_stream_load_requests() > 0, "{name}");
+        } else {
+            assert_eq!(doris.fe_stream_load_requests(), 0, "{name}");
+            assert!(doris.be_stream_load_requests(0) > 0, "{name}");
         }
+        assert_eq!(
+            doris.fe_backend_list_requests() > 0,
+            route == Route::Discovered,
+            "{name}"
+        );
     }
     assert_no_secret_in_logs();
 }
@@ -260,7 +281,9 @@ async fn errors_never_show_the_password() {
             )
             .unwrap();
         doris.inject(DorisFault::BeDown(true));
-        let err = run("sec-bedown", workload(), &doris.fe_address(), &ca_opt)
+        let mut redirect = ca_opt.clone();
+        redirect.push(("auto-redirect", "true"));
+        let err = run("sec-bedown", workload(), &doris.fe_address(), &redirect)
             .await
             .unwrap_err()
             .to_string();

@@ -6,6 +6,7 @@ use std::time::Duration;
 use cdc_api::{ConfigOption, Error, FactoryContext, Options, Result};
 
 use crate::table_filter::TableFilter;
+use crate::tls::{SSL_CA, SSL_CERT, SSL_KEY, SSL_MODE, SSL_SERVER_NAME, TlsConfig};
 
 pub(crate) const HOSTNAME: ConfigOption =
     ConfigOption::required("hostname", "MySQL / MariaDB host name or IP");
@@ -198,6 +199,11 @@ pub(crate) fn all_options() -> Vec<ConfigOption> {
         UNBOUNDED_CHUNK_FIRST,
         BACKFILL_SKIP,
         METADATA_LIST,
+        SSL_MODE,
+        SSL_CA,
+        SSL_CERT,
+        SSL_KEY,
+        SSL_SERVER_NAME,
     ]
 }
 
@@ -248,6 +254,7 @@ pub(crate) struct MySqlSourceConfig {
     pub(crate) include_comments: bool,
     pub(crate) tinyint1_as_boolean: bool,
     pub(crate) op_ts: bool,
+    pub(crate) tls: TlsConfig,
 }
 
 fn bad(options: &Options, key: &str, message: impl Into<String>) -> Error {
@@ -349,6 +356,7 @@ impl MySqlSourceConfig {
             include_comments: o.bool(&INCLUDE_COMMENTS)?.unwrap_or(false),
             tinyint1_as_boolean: o.bool(&TINYINT1_BOOL)?.unwrap_or(true),
             op_ts,
+            tls: TlsConfig::from_options(o)?,
         })
     }
 

@@ -16,6 +16,11 @@ const TRANSIENT_CODES: [u16; 8] = [
 ];
 
 pub(crate) fn from_mysql(context: &str, e: mysql_async::Error) -> Error {
+    if let Some((message, hint)) = tls_failure(&e) {
+        return Error::permanent(context, message)
+            .with_hint(hint)
+            .with_source(e);
+    }
     match &e {
         mysql_async::Error::Server(server) => {
             let message = format!(
@@ -26,11 +31,17 @@ pub(crate) fn from_mysql(context: &str, e: mysql_async::Error) -> Error {
                 Error::transient(context, message).with_source(e)
             } else {
                 let hint = match server.code {
-                    1045 => Some("check the source's username and password"),
+                    1045 => Some(
+                        "check the source's username and password; when the account (REQUIRE SSL / X509) or the server (require_secure_transport) demands TLS, set ssl.mode (not disabled), and for X509 ssl.cert and ssl.key",
+                    ),
                     1044 | 1142 | 1227 => Some(
                         "grant the source user SELECT, RELOAD, SHOW DATABASES, REPLICATION SLAVE, REPLICATION CLIENT",
                     ),
                     1049 => Some("check the database names in `tables`"),
+                    // MySQL's answer under require_secure_transport=ON (MariaDB's is 1045).
+                    3159 => Some(
+                        "the server accepts only TLS connections: set ssl.mode to preferred, required, verify-ca or verify-identity",
+                    ),
                     1236 => Some(
                         "the binlog position is no longer on the server (purged?); restart with a fresh state directory to take a new snapshot, and keep binlogs longer (expire_logs_days / binlog_expire_logs_seconds)",
                     ),
@@ -48,4 +59,59 @@ pub(crate) fn from_mysql(context: &str, e: mysql_async::Error) -> Error {
         }
         _ => Error::permanent(context, e.to_string()).with_source(e),
     }
+}
+
+/// A TLS failure as a message and a hint; all are permanent: the same settings meet the same
+/// certificate again.
+fn tls_failure(e: &mysql_async::Error) -> Option<(String, &'static str)> {
+    use rustls::CertificateError as C;
+    if matches!(
+        e,
+        mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer)
+    ) {
+        return Some((
+            "the server does not offer TLS, which ssl.mode requires".into(),
+            "enable TLS on the server (ssl_cert, ssl_key and ssl_ca in its configuration), or set ssl.mode: preferred (TLS when offered) or disabled",
+        ));
+    }
+    if let mysql_async::Error::Io(mysql_async::IoError::Tls(t)) = e {
+        match t {
+            // A failed handshake: below.
+            mysql_async::TlsError::Tls(_) => {}
+            mysql_async::TlsError::InvalidDnsName(_) => {
+                return Some((
+                    format!("TLS: {t}"),
+                    "the host name is not a valid TLS server name: set ssl.server-name to one the certificate holds",
+                ));
+            }
+            _ => return Some((format!("TLS settings: {t}"), "check the ssl.* options")),
+        }
+    }
+    let t = crate::tls::rustls_error(e)?;
+    Some(match t {
+        rustls::Error::InvalidCertificate(
+            C::NotValidForName | C::NotValidForNameContext { .. },
+        ) => (
+            format!("the server's TLS certificate is not for this host: {t}"),
+            "connect with a host name the certificate holds (hostname, or ssl.server-name), or use ssl.mode: verify-ca to check only the CA",
+        ),
+        rustls::Error::InvalidCertificate(
+            C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. },
+        ) => (
+            format!("the server's TLS certificate is out of its validity period: {t}"),
+            "renew the server's certificate (or check the clocks)",
+        ),
+        rustls::Error::InvalidCertificate(_) => (
+            format!("the server's TLS certificate is not trusted: {t}"),
+            "set ssl.ca to the PEM file of the CA that signed the server's certificate",
+        ),
+        rustls::Error::AlertReceived(_) => (
+            format!("the server refused the TLS handshake: {t}"),
+            "if the server checks client certificates, set ssl.cert and ssl.key to a certificate signed by a CA in its ssl_ca",
+        ),
+        _ => (
+            format!("the TLS handshake failed: {t}"),
+            "the server must offer TLS 1.2 or 1.3; ssl.mode: disabled connects in plaintext",
+        ),
+    })
 }

@@ -9,10 +9,12 @@
 //! Options and defaults follow Flink CDC's MySQL pipeline source; see `docs/connectors/mysql.md`.
 #![warn(missing_docs)]
 
+pub mod bench_api;
 mod binlog;
 mod config;
 mod ddl;
 mod error;
+pub mod fuzzing;
 mod geometry;
 mod schema;
 mod snapshot;
@@ -20,6 +22,7 @@ mod snapshot_key;
 mod snapshot_value;
 mod source;
 mod table_filter;
+mod tls;
 mod types;
 
 use cdc_api::{ConfigOption, FactoryContext, Result, Source, SourceFactory};
@@ -46,6 +49,12 @@ impl SourceFactory for MySqlSourceFactory {
 
     fn create(&self, ctx: &FactoryContext) -> Result<Box<dyn Source>> {
         for (key, _) in ctx.options.iter() {
+            if key.starts_with("debezium.database.ssl.") {
+                return Err(cdc_api::Error::invalid_option(
+                    ctx.options.qualified(key),
+                    "Debezium properties do not apply here; TLS is set with ssl.mode, ssl.ca, ssl.cert and ssl.key (PEM files)",
+                ));
+            }
             if key.starts_with("debezium.") {
                 return Err(cdc_api::Error::invalid_option(
                     ctx.options.qualified(key),

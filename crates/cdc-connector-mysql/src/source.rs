@@ -18,6 +18,7 @@ use crate::config::StartupMode;
 use crate::error::from_mysql;
 use crate::schema::{TableMeta, list_tables, load_table};
 use crate::snapshot_key::{KeyPart, TableSegments};
+use crate::tls::Attempt;
 use crate::{MySqlSourceConfig, snapshot};
 
 /// `(database, table)`.
@@ -118,7 +119,8 @@ impl MySqlSource {
         }
     }
 
-    fn opts(&self) -> mysql_async::Opts {
+    /// The options of every connection; `ssl` from [`Self::first_connection`].
+    fn opts(&self, ssl: Option<mysql_async::SslOpts>) -> mysql_async::Opts {
         let c = &self.config;
         let mut setup = vec![
             "SET time_zone = '+00:00'".to_string(),
@@ -135,6 +137,7 @@ impl MySqlSource {
             .user(Some(c.username.clone()))
             .pass(Some(c.password.clone()))
             .prefer_socket(false)
+            .ssl_opts(ssl)
             .setup(setup)
             .pool_opts(mysql_async::PoolOpts::default().with_constraints(
                 mysql_async::PoolConstraints::new(0, c.pool_size.max(1)).unwrap_or_default(),
@@ -142,16 +145,40 @@ impl MySqlSource {
             .into()
     }
 
-    async fn connect(&self, pool: &mysql_async::Pool) -> Result<mysql_async::Conn> {
+    /// Opens the first connection, retrying like any connection, and settles how every
+    /// later one connects (see the `tls` module): returns it with their options and the TLS
+    /// attempt that worked.
+    async fn first_connection(&self) -> Result<(mysql_async::Conn, mysql_async::Opts, Attempt)> {
         let c = &self.config;
         let context = format!("connecting to {}:{}", c.hostname, c.port);
+        let mut tls = c.tls.first_attempt();
+        let mut opts = self.opts(c.tls.ssl_opts(&tls));
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = tokio::time::timeout(c.connect_timeout, pool.get_conn()).await;
+            let result =
+                tokio::time::timeout(c.connect_timeout, mysql_async::Conn::new(opts.clone())).await;
             let err = match result {
-                Ok(Ok(conn)) => return Ok(conn),
-                Ok(Err(e)) => from_mysql(&context, e),
+                Ok(Ok(conn)) => return Ok((conn, opts, tls)),
+                Ok(Err(e)) => {
+                    if let Some(next) = c.tls.next_attempt(&tls, &context, &e)? {
+                        match &next.plaintext_reason {
+                            Some(why) => tracing::info!(
+                                server = %format!("{}:{}", c.hostname, c.port),
+                                "{why}; connecting in plaintext (ssl.mode: preferred)"
+                            ),
+                            None => tracing::debug!(
+                                "the server's certificate chains to ssl.ca; checking it against a name it holds (ssl.mode: verify-ca)"
+                            ),
+                        }
+                        tls = next;
+                        opts = self.opts(c.tls.ssl_opts(&tls));
+                        // A changed plan, not a failure: it does not count as a retry.
+                        attempt -= 1;
+                        continue;
+                    }
+                    from_mysql(&context, e)
+                }
                 Err(_) => Error::transient(
                     &context,
                     format!("no answer within {:?} (connect.timeout)", c.connect_timeout),
@@ -337,8 +364,7 @@ fn missing_privileges(grants: &[String]) -> Vec<&'static str> {
 #[async_trait]
 impl Source for MySqlSource {
     async fn preflight(&mut self) -> Result<Vec<String>> {
-        let pool = mysql_async::Pool::new(self.opts());
-        let mut conn = self.connect(&pool).await?;
+        let (mut conn, _, tls) = self.first_connection().await?;
         let mut out = Vec::new();
         let version: Option<String> = conn
             .query_first("SELECT VERSION()")
@@ -349,6 +375,15 @@ impl Source for MySqlSource {
             self.config.hostname,
             self.config.port,
             version.unwrap_or_default()
+        ));
+        let cipher: Option<(String, String)> = conn
+            .query_first("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+            .await
+            .map_err(|e| from_mysql("reading the connection's TLS cipher", e))?;
+        out.push(self.config.tls.describe(
+            &tls,
+            &self.config.hostname,
+            cipher.as_ref().map(|(_, c)| c.as_str()),
         ));
         check_server(&mut conn).await?;
         out.push("binlog on, binlog_format=ROW, binlog_row_image=FULL".into());
@@ -389,14 +424,12 @@ impl Source for MySqlSource {
                 }
             )
         });
-        drop(conn);
-        let _ = pool.disconnect().await;
+        let _ = conn.disconnect().await;
         Ok(out)
     }
 
     async fn open(&mut self, restore: Option<SourceOffset>) -> Result<()> {
-        let pool = mysql_async::Pool::new(self.opts());
-        let mut conn = self.connect(&pool).await?;
+        let (mut conn, opts, _) = self.first_connection().await?;
         check_server(&mut conn).await?;
 
         let (tx, rx) = mpsc::channel::<Result<Batch>>(8);
@@ -551,10 +584,10 @@ impl Source for MySqlSource {
                 self.state.binlog.clone_from(&binlog_start);
             }
         }
-        drop(conn);
+        let _ = conn.disconnect().await;
 
         let config = self.config.clone();
-        let opts = self.opts();
+        let pool = mysql_async::Pool::new(opts.clone());
         let skip_before_ms = match config.startup {
             StartupMode::Timestamp(ms) => Some(ms),
             _ => None,

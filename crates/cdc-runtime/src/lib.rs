@@ -18,6 +18,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod bench_api;
 mod definition;
 mod error;
 mod metrics;

@@ -674,6 +674,13 @@ impl Writer<'_> {
                     self.summary.schema_changes += 1;
                     let planned = self.coordinator.plan(&change, supported)?;
                     if planned.is_empty() {
+                        if let SchemaChangeEvent::CreateTable { table_id, .. } = &change {
+                            // Re-announced after a resume: the target has the table, but
+                            // this sink instance has not heard of it yet.
+                            if let Some(announce) = self.coordinator.announce_to_sink(table_id) {
+                                pending.push(Event::SchemaChange(announce));
+                            }
+                        }
                         continue;
                     }
                     if !pending.is_empty() {

@@ -252,6 +252,8 @@ impl Router {
     ) -> Result<(), Error> {
         let source_id = change.table_id().clone();
         let targets = self.targets_of(&source_id)?;
+        let re_announced = matches!(change, SchemaChangeEvent::CreateTable { .. })
+            && self.sources.contains_key(&source_id);
         let before = self.sources.get(&source_id).cloned().unwrap_or_default();
         let after = match change {
             SchemaChangeEvent::DropTable { .. } => before.clone(),
@@ -285,6 +287,14 @@ impl Router {
                 }
                 // Several sources: only widen the merged schema.
                 (_, Some(current)) => {
+                    if re_announced {
+                        // A source re-announced (after a resume): pass the merged table on
+                        // as it stands, so a sink that has not heard of it learns it.
+                        out.push(Event::SchemaChange(SchemaChangeEvent::CreateTable {
+                            table_id: target.clone(),
+                            schema: current.clone(),
+                        }));
+                    }
                     let (next, changes) = merge(&target, &current, &after);
                     self.merged.insert(target.clone(), next);
                     out.extend(changes.into_iter().map(Event::SchemaChange));

@@ -3,7 +3,7 @@
 //! the source schema to the target schema by column name when the two differ (for example
 //! under `lenient`, a dropped column stays in the target and gets NULL).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use cdc_api::{
     Column, ColumnPosition, DataChangeEvent, Error, Schema, SchemaChangeEvent, SchemaChangeKind,
@@ -20,6 +20,10 @@ pub(crate) struct SchemaCoordinator {
     /// forwards them only then).
     explicitly_included: BTreeSet<SchemaChangeKind>,
     tables: HashMap<TableId, TableSchemas>,
+    /// Tables whose target schema the sink has been told in this run (by a CreateTable).
+    /// A sink instance starts knowing nothing; after a resume the runtime knows tables the
+    /// sink does not.
+    told_sink: HashSet<TableId>,
 }
 
 struct TableSchemas {
@@ -75,6 +79,7 @@ impl SchemaCoordinator {
             accepted,
             explicitly_included,
             tables: HashMap::new(),
+            told_sink: HashSet::new(),
         }
     }
 
@@ -106,6 +111,20 @@ impl SchemaCoordinator {
             schemas.refresh_projection();
             self.tables.insert(t.table.clone(), schemas);
         }
+    }
+
+    /// For a table the source re-announced (see [`plan`](Self::plan)): the CreateTable the
+    /// sink still needs, with the target's schema, once per run. `None` when the sink knows
+    /// the table already.
+    pub(crate) fn announce_to_sink(&mut self, table_id: &TableId) -> Option<SchemaChangeEvent> {
+        let known = self.tables.get(table_id)?;
+        if !self.told_sink.insert(table_id.clone()) {
+            return None;
+        }
+        Some(SchemaChangeEvent::CreateTable {
+            table_id: table_id.clone(),
+            schema: known.target.clone(),
+        })
     }
 
     /// Records a source schema change and returns the changes to apply to the target, in
@@ -195,10 +214,12 @@ impl SchemaCoordinator {
                     projection: None,
                 };
                 t.refresh_projection();
+                self.told_sink.insert(table_id.clone());
                 self.tables.insert(table_id, t);
             }
             SchemaChangeEvent::DropTable { .. } => {
                 // The source may create it again later; forget both schemas.
+                self.told_sink.remove(&table_id);
                 self.tables.remove(&table_id);
             }
             other => {

@@ -222,7 +222,14 @@ impl MariaDb {
     /// `None` so the test can return early, unless `CDC_TEST_REQUIRE_MARIADB=1` is set, in
     /// which case it panics with that message. Other start-up failures always panic.
     pub async fn start_or_skip() -> Option<Self> {
-        match Self::start().await {
+        Self::start_with_args_or_skip(&[]).await
+    }
+
+    /// [`start_or_skip`](Self::start_or_skip) with extra `mariadbd` arguments, e.g. a
+    /// [`TestTls`](crate::TestTls)'s [`mariadb_args`](crate::TestTls::mariadb_args) to serve
+    /// TLS, or `--skip-ssl` for a server without TLS.
+    pub async fn start_with_args_or_skip(extra_args: &[&str]) -> Option<Self> {
+        match Self::start_with_args(extra_args).await {
             Ok(db) => Some(db),
             Err(e @ MariaDbError::NotInstalled { .. }) => {
                 assert!(

@@ -1,17 +1,19 @@
-//! A throw-away certificate authority and a server certificate for `127.0.0.1` /
-//! `localhost`, so the emulators can serve HTTPS in tests.
+//! A throw-away certificate authority and a server certificate it signed (for `127.0.0.1` /
+//! `localhost` by default), so the emulators can serve HTTPS and a [`MariaDb`] TLS in
+//! tests; client certificates on demand.
 //!
 //! Made fresh on every start with `rcgen` (ECDSA P-256, the `ring` provider): nothing is
-//! read from or left on the machine except the CA's PEM file in a private temporary
-//! directory that is removed with the [`TestTls`].
+//! read from or left on the machine except PEM files in a private temporary directory that
+//! is removed with the [`TestTls`].
+//!
+//! [`MariaDb`]: crate::MariaDb
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
+    KeyUsagePurpose,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -31,7 +33,10 @@ pub fn install_crypto_provider() {
 pub struct TestTls {
     ca_pem: String,
     ca_path: PathBuf,
-    _dir: tempfile::TempDir,
+    server_cert_path: PathBuf,
+    server_key_path: PathBuf,
+    issuer: Issuer<'static, KeyPair>,
+    dir: tempfile::TempDir,
     pub(crate) server_config: Arc<rustls::ServerConfig>,
 }
 
@@ -43,12 +48,21 @@ impl std::fmt::Debug for TestTls {
     }
 }
 
+fn err(what: &str, e: &dyn std::fmt::Display) -> String {
+    format!("{what}: {e}")
+}
+
 impl TestTls {
-    /// Generates the CA and the server certificate and writes the CA's PEM to a temporary
-    /// file.
+    /// Generates the CA and a server certificate for `localhost` and `127.0.0.1`, and
+    /// writes their PEM files to a temporary directory.
     pub fn generate() -> Result<Self, String> {
+        Self::generate_for(&["localhost", "127.0.0.1"])
+    }
+
+    /// Like [`generate`](Self::generate) with a server certificate for exactly these names
+    /// (IP addresses or DNS names; none: a certificate without subjectAltName).
+    pub fn generate_for(names: &[&str]) -> Result<Self, String> {
         install_crypto_provider();
-        let err = |what: &str, e: &dyn std::fmt::Display| format!("{what}: {e}");
         let mut ca_params =
             CertificateParams::new(Vec::<String>::new()).map_err(|e| err("CA parameters", &e))?;
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -66,14 +80,11 @@ impl TestTls {
             .map_err(|e| err("CA certificate", &e))?;
         let issuer = Issuer::new(ca_params, ca_key);
 
-        let mut params = CertificateParams::new(vec!["localhost".to_string()])
-            .map_err(|e| err("server parameters", &e))?;
-        params
-            .subject_alt_names
-            .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        let names: Vec<String> = names.iter().map(|n| (*n).to_string()).collect();
+        let mut params = CertificateParams::new(names).map_err(|e| err("server parameters", &e))?;
         params
             .distinguished_name
-            .push(DnType::CommonName, "cdc-testkit emulator");
+            .push(DnType::CommonName, "cdc-testkit server");
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let key = KeyPair::generate().map_err(|e| err("server key", &e))?;
         let cert = params
@@ -98,13 +109,22 @@ impl TestTls {
             .prefix("cdc-testkit-tls-")
             .tempdir()
             .map_err(|e| err("temporary directory", &e))?;
+        let write = |name: &str, text: &str| -> Result<PathBuf, String> {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).map_err(|e| err(&format!("writing {name}"), &e))?;
+            Ok(path)
+        };
         let ca_pem = ca_cert.pem();
-        let ca_path = dir.path().join("ca.pem");
-        std::fs::write(&ca_path, &ca_pem).map_err(|e| err("writing ca.pem", &e))?;
+        let ca_path = write("ca.pem", &ca_pem)?;
+        let server_cert_path = write("server.pem", &cert.pem())?;
+        let server_key_path = write("server-key.pem", &key.serialize_pem())?;
         Ok(Self {
             ca_pem,
             ca_path,
-            _dir: dir,
+            server_cert_path,
+            server_key_path,
+            issuer,
+            dir,
             server_config: Arc::new(server_config),
         })
     }
@@ -117,5 +137,49 @@ impl TestTls {
     /// A file holding [`ca_pem`](Self::ca_pem) (removed when this is dropped).
     pub fn ca_path(&self) -> &Path {
         &self.ca_path
+    }
+
+    /// The server certificate, a PEM file.
+    pub fn server_cert_path(&self) -> &Path {
+        &self.server_cert_path
+    }
+
+    /// The server certificate's private key, a PKCS#8 PEM file.
+    pub fn server_key_path(&self) -> &Path {
+        &self.server_key_path
+    }
+
+    /// `mariadbd` arguments that serve TLS with this CA and server certificate (the CA also
+    /// verifies client certificates, for accounts with `REQUIRE X509`).
+    pub fn mariadb_args(&self) -> Vec<String> {
+        vec![
+            format!("--ssl-ca={}", self.ca_path.display()),
+            format!("--ssl-cert={}", self.server_cert_path.display()),
+            format!("--ssl-key={}", self.server_key_path.display()),
+        ]
+    }
+
+    /// Issues a client certificate with common name `name`, signed by this CA; returns the
+    /// PEM files of the certificate and of its PKCS#8 private key (removed with this).
+    pub fn client_cert(&self, name: &str) -> Result<(PathBuf, PathBuf), String> {
+        let mut params = CertificateParams::new(Vec::<String>::new())
+            .map_err(|e| err("client parameters", &e))?;
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let key = KeyPair::generate().map_err(|e| err("client key", &e))?;
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .map_err(|e| err("client certificate", &e))?;
+        let file: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let cert_path = self.dir.path().join(format!("client-{file}.pem"));
+        let key_path = self.dir.path().join(format!("client-{file}-key.pem"));
+        std::fs::write(&cert_path, cert.pem())
+            .map_err(|e| err("writing the client certificate", &e))?;
+        std::fs::write(&key_path, key.serialize_pem())
+            .map_err(|e| err("writing the client key", &e))?;
+        Ok((cert_path, key_path))
     }
 }

@@ -1,6 +1,6 @@
 //! In-memory `values` source and sink for runtime and connector tests.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -359,7 +359,9 @@ impl ValuesTable {
 pub struct ValuesDatabase {
     /// Tables by id.
     pub tables: BTreeMap<TableId, ValuesTable>,
-    /// Every committed event, in order.
+    /// Every committed event, in order (a CreateTable for a table that exists with the same
+    /// schema, as a new sink instance receives after a resume, changes nothing and is not
+    /// logged).
     pub log: Vec<Event>,
     /// Checkpoints committed, in order (a repeated commit is not recorded twice).
     pub committed_checkpoints: Vec<CheckpointId>,
@@ -368,6 +370,11 @@ pub struct ValuesDatabase {
 
 impl ValuesDatabase {
     fn apply_event(&mut self, event: &Event) {
+        if let Event::SchemaChange(SchemaChangeEvent::CreateTable { table_id, schema }) = event {
+            if self.tables.get(table_id).is_some_and(|t| &t.schema == schema) {
+                return;
+            }
+        }
         match event {
             Event::DataChange(e) => {
                 self.tables.entry(e.table_id.clone()).or_default().apply(e);
@@ -459,6 +466,7 @@ impl SinkFactory for ValuesSinkFactory {
             sink: Box::new(ValuesSink {
                 db: values_database(&sink_id),
                 pending: Vec::new(),
+                known: HashSet::new(),
             }),
             applier: Box::new(ValuesApplier),
         })
@@ -468,11 +476,30 @@ impl SinkFactory for ValuesSinkFactory {
 struct ValuesSink {
     db: Arc<Mutex<ValuesDatabase>>,
     pending: Vec<Event>,
+    /// Tables this instance was told about by a CreateTable. Like a real sink it cannot
+    /// write rows of a table whose schema it was never given, so it holds the runtime to
+    /// the contract (also after a resume, where the target knows tables this instance
+    /// does not).
+    known: HashSet<TableId>,
 }
 
 #[async_trait]
 impl Sink for ValuesSink {
     async fn write(&mut self, events: Vec<Event>) -> Result<()> {
+        for event in &events {
+            match event {
+                Event::SchemaChange(SchemaChangeEvent::CreateTable { table_id, .. }) => {
+                    self.known.insert(table_id.clone());
+                }
+                Event::DataChange(e) if !self.known.contains(&e.table_id) => {
+                    return Err(Error::permanent(
+                        format!("values sink, table {}", e.table_id),
+                        "a row arrived before the table's CreateTable event",
+                    ));
+                }
+                _ => {}
+            }
+        }
         self.pending.extend(events);
         Ok(())
     }

@@ -912,3 +912,173 @@ async fn sql_api() {
     assert!(emu.table_rows("d", "t").is_none());
     emu.execute("DROP TABLE IF EXISTS d.t").unwrap();
 }
+
+async fn get_json(url: &str, user: Option<&str>) -> Value {
+    let mut req = client().get(url);
+    if let Some(u) = user {
+        req = req.basic_auth(u, Some(""));
+    }
+    let resp = req.send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "{url}");
+    resp.json().await.unwrap()
+}
+
+/// The port of a `127.0.0.1:PORT` address.
+fn port_of(address: &str) -> u64 {
+    address.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// The port a redirect of a stream load through the FE goes to.
+async fn redirected_port(emu: &DorisEmulator) -> u64 {
+    let resp = client()
+        .put(format!("http://{}/api/d/t/_stream_load", emu.fe_address()))
+        .basic_auth("root", Some(""))
+        .header("Expect", "100-continue")
+        .body("")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TEMPORARY_REDIRECT);
+    let location = resp.headers()["location"].to_str().unwrap();
+    let host_port = location
+        .trim_start_matches("http://root:@")
+        .split('/')
+        .next()
+        .unwrap();
+    port_of(host_port)
+}
+
+/// BE discovery as Doris serves it: `GET /api/backends` on the FE (Basic auth) lists the
+/// BEs in the documented shape, `is_alive=true` leaves a down BE out; every BE answers the
+/// liveness probe `GET /`, takes loads and 2PC calls itself, and counts them; the FE
+/// redirects round robin to the BEs that are up.
+#[tokio::test]
+async fn two_bes_are_listed_probed_and_used_in_turn() {
+    let emu = DorisEmulator::start_with(DorisEmulatorOptions {
+        backends: 2,
+        ..DorisEmulatorOptions::default()
+    })
+    .await
+    .unwrap();
+    emu.execute("CREATE DATABASE d").unwrap();
+    emu.execute(TABLE_SQL).unwrap();
+    let bes = emu.be_addresses();
+    assert_eq!(bes.len(), 2);
+    assert_eq!(bes[0], emu.be_address());
+    assert_ne!(bes[0], bes[1]);
+    let list_url = format!("http://{}/api/backends?is_alive=true", emu.fe_address());
+
+    // exactly the documented answer, in its key order
+    let body = client()
+        .get(&list_url)
+        .basic_auth("root", Some(""))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        body,
+        format!(
+            "{{\"msg\":\"success\",\"code\":0,\"data\":{{\"backends\":[{{\"ip\":\"127.0.0.1\",\"http_port\":{},\"is_alive\":true}},{{\"ip\":\"127.0.0.1\",\"http_port\":{},\"is_alive\":true}}]}},\"count\":0}}",
+            port_of(&bes[0]),
+            port_of(&bes[1])
+        )
+    );
+    // Basic auth as on every FE endpoint
+    let v = get_json(&list_url, None).await;
+    assert_eq!(v["code"], 401, "{v}");
+    let v = get_json(&list_url, Some("nobody")).await;
+    assert_eq!(v["msg"], "Unauthorized", "{v}");
+    assert_eq!(
+        emu.fe_backend_list_requests(),
+        1,
+        "only answers with the list count"
+    );
+
+    // liveness probes
+    for be in &bes {
+        let resp = client().get(format!("http://{be}/")).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+
+    // the FE redirects round robin
+    let first = redirected_port(&emu).await;
+    let second = redirected_port(&emu).await;
+    assert_ne!(first, second);
+    assert_eq!(first, redirected_port(&emu).await);
+
+    // loads and 2PC straight to the second BE, counted there
+    let v: Value = client()
+        .put(format!("http://{}/api/d/t/_stream_load", bes[1]))
+        .basic_auth("root", Some(""))
+        .header("label", "on-be-1")
+        .header("format", "json")
+        .header("two_phase_commit", "true")
+        .body("{\"id\": 7}")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["Status"], "Success", "{v}");
+    let v = two_pc(
+        &emu,
+        &bes[1],
+        &[("label", "on-be-1"), ("txn_operation", "commit")],
+    )
+    .await;
+    assert_eq!(v["status"], "Success", "{v}");
+    assert_eq!(emu.table_rows("d", "t").unwrap().len(), 1);
+    assert_eq!(emu.be_stream_load_requests(1), 1);
+    assert_eq!(emu.be_two_phase_requests(1), 1);
+    assert_eq!(emu.be_stream_load_requests(0), 0);
+    assert_eq!(emu.be_two_phase_requests(0), 0);
+    assert_eq!(emu.be_stream_load_requests(2), 0);
+    assert_eq!(emu.fe_stream_load_requests(), 3);
+
+    // one BE down: refused, left out of the alive list, not redirected to
+    emu.inject(DorisFault::BackendDown {
+        index: 1,
+        down: true,
+    });
+    let err = client()
+        .get(format!("http://{}/", bes[1]))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.is_connect(), "{err:?}");
+    let v = get_json(&list_url, Some("root")).await;
+    assert_eq!(
+        v["data"]["backends"],
+        serde_json::json!([{"ip": "127.0.0.1", "http_port": port_of(&bes[0]), "is_alive": true}])
+    );
+    let all = get_json(
+        &format!("http://{}/api/backends", emu.fe_address()),
+        Some("root"),
+    )
+    .await;
+    assert_eq!(all["data"]["backends"][1]["is_alive"], false, "{all}");
+    for _ in 0..3 {
+        assert_eq!(redirected_port(&emu).await, port_of(&bes[0]));
+    }
+    emu.inject(DorisFault::BackendDown {
+        index: 1,
+        down: false,
+    });
+    let v = get_json(&list_url, Some("root")).await;
+    assert_eq!(v["data"]["backends"].as_array().unwrap().len(), 2, "{v}");
+
+    // every BE down: none alive, redirects still go to a BE (whose connection fails)
+    emu.inject(DorisFault::BeDown(true));
+    let v = get_json(&list_url, Some("root")).await;
+    assert_eq!(v["data"]["backends"], serde_json::json!([]), "{v}");
+    assert_eq!(redirected_port(&emu).await, port_of(&bes[0]));
+    emu.inject(DorisFault::BeDown(false));
+    for be in &bes {
+        let resp = client().get(format!("http://{be}/")).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+}

@@ -1,16 +1,19 @@
 //! `doris-emulator`: starts the in-process Doris FE + BE emulator and prints its addresses.
 //!
 //! ```text
-//! doris-emulator [--user NAME --password PW] [--precommit-timeout-secs N]
+//! doris-emulator [--user NAME --password PW] [--precommit-timeout-secs N] [--backends N]
 //! ```
-//! Prints `fenodes=127.0.0.1:PORT` and `benodes=127.0.0.1:PORT`, then serves until Ctrl-C.
+//! Prints `fenodes=127.0.0.1:PORT` and `benodes=127.0.0.1:PORT[,127.0.0.1:PORT...]` (one
+//! address per BE), then serves until Ctrl-C.
 
 use std::time::Duration;
 
 use cdc_testkit::{DorisEmulator, DorisEmulatorOptions};
 
 fn usage() -> ! {
-    eprintln!("usage: doris-emulator [--user NAME] [--password PW] [--precommit-timeout-secs N]");
+    eprintln!(
+        "usage: doris-emulator [--user NAME] [--password PW] [--precommit-timeout-secs N] [--backends N]"
+    );
     std::process::exit(2)
 }
 
@@ -29,6 +32,13 @@ async fn main() {
                 let secs: u64 = value.parse().unwrap_or_else(|_| usage());
                 options.precommit_timeout = Duration::from_secs(secs);
             }
+            "--backends" => {
+                options.backends = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=64).contains(n))
+                    .unwrap_or_else(|| usage());
+            }
             _ => usage(),
         }
     }
@@ -41,6 +51,6 @@ async fn main() {
         }
     };
     println!("fenodes={}", emulator.fe_address());
-    println!("benodes={}", emulator.be_address());
+    println!("benodes={}", emulator.be_addresses().join(","));
     let _ = tokio::signal::ctrl_c().await;
 }

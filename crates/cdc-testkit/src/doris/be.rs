@@ -16,6 +16,8 @@ use super::state::{FaultAction, RequestKind, State};
 #[derive(Debug)]
 pub(crate) struct Backend {
     pub(crate) state: Arc<Mutex<State>>,
+    /// Which BE this is (its place in the emulator's list), for the request counters.
+    pub(crate) index: usize,
     pub(crate) port: std::sync::atomic::AtomicU16,
     /// `http` or `https`, for the `ErrorURL`s.
     pub(crate) scheme: &'static str,
@@ -44,10 +46,12 @@ impl Backend {
         let seg: Vec<&str> = seg.iter().map(String::as_str).collect();
         match (req.method().clone(), seg.as_slice()) {
             (Method::PUT, ["api", db, table, "_stream_load"]) => {
+                State::count_at(&mut self.lock().be_stream_loads, self.index);
                 let (db, table) = ((*db).to_string(), (*table).to_string());
                 self.stream_load(req, conn, db, table).await
             }
             (Method::PUT, ["api", db, "_stream_load_2pc"] | ["api", db, _, "_stream_load_2pc"]) => {
+                State::count_at(&mut self.lock().be_two_phase, self.index);
                 let db = (*db).to_string();
                 self.two_phase(&req, &conn, &db)
             }

@@ -1,5 +1,6 @@
 //! The FE: stream-load and 2PC redirects, the HTTP SQL API, and a few status endpoints.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -9,7 +10,7 @@ use hyper::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 
 use super::ddl;
-use super::http::{ConnCtl, Reset, Resp};
+use super::http::{ConnCtl, Reset, Resp, Server};
 use super::response::{fe_failed, rest_body};
 use super::routes::{self, Auth};
 use super::state::State;
@@ -18,7 +19,10 @@ use super::state::State;
 #[derive(Debug)]
 pub(crate) struct Frontend {
     pub(crate) state: Arc<Mutex<State>>,
-    pub(crate) be_port: u16,
+    /// The BEs, in the order of `DorisEmulator::be_addresses`.
+    pub(crate) backends: Vec<Arc<Server>>,
+    /// Round-robin position of the redirects.
+    pub(crate) next_be: AtomicUsize,
     /// `http` or `https`, for the redirects' Location.
     pub(crate) scheme: &'static str,
 }
@@ -69,11 +73,10 @@ impl Frontend {
                     }
                 }
             }
-            (Method::GET, ["api", "backends"]) => routes::json(rest_body(
-                "success",
-                0,
-                json!({"backends": [{"ip": "127.0.0.1", "http_port": self.be_port, "is_alive": true}]}),
-            )),
+            (Method::GET, ["api", "backends"]) => match self.check_auth(&req) {
+                Err(resp) => *resp,
+                Ok(_) => self.backends_list(&req),
+            },
             (Method::GET | Method::HEAD, [""]) => routes::text(StatusCode::OK, "OK\n".into()),
             (_, ["api", _, _, "_stream_load"]) => routes::text(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -108,13 +111,42 @@ impl Frontend {
         }
     }
 
+    /// `GET /api/backends[?is_alive=true]`: every BE with its HTTP port and whether it
+    /// is up; with `is_alive=true` only the BEs that are up, as Doris's `BackendsAction`.
+    fn backends_list(&self, req: &Request<Incoming>) -> Resp {
+        self.lock().fe_backend_lists += 1;
+        let only_alive = routes::query_param(req, "is_alive")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        let list: Vec<Value> = self
+            .backends
+            .iter()
+            .map(|be| (be.port(), be.is_up()))
+            .filter(|(_, alive)| *alive || !only_alive)
+            .map(|(port, alive)| json!({"ip": "127.0.0.1", "http_port": port, "is_alive": alive}))
+            .collect();
+        routes::json(rest_body("success", 0, json!({ "backends": list })))
+    }
+
+    /// The BE a redirect goes to: the next one that is up, round robin; the first BE when
+    /// none is (as a real FE before its heartbeat notices), so the client's connection to
+    /// it fails and the client retries.
+    fn pick_backend(&self) -> u16 {
+        let n = self.backends.len();
+        let start = self.next_be.fetch_add(1, Ordering::Relaxed);
+        (0..n)
+            .map(|i| &self.backends[(start + i) % n])
+            .find(|be| be.is_up())
+            .or_else(|| self.backends.first())
+            .map_or(0, |be| be.port())
+    }
+
     fn redirect(&self, req: &Request<Incoming>, user: &str, password: &str) -> Resp {
         let location = format!(
             "{}://{}:{}@127.0.0.1:{}{}?{}",
             self.scheme,
             routes::userinfo_encode(user),
             routes::userinfo_encode(password),
-            self.be_port,
+            self.pick_backend(),
             req.uri().path(),
             req.uri().query().unwrap_or_default()
         );

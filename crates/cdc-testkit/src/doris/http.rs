@@ -168,6 +168,15 @@ impl Server {
         Ok(())
     }
 
+    /// Whether the server listens (it is not [`down`](Self::down)).
+    pub(crate) fn is_up(&self) -> bool {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .accept
+            .is_some()
+    }
+
     /// Stops accepting (new connections are refused) and drops open connections.
     pub(crate) fn down(&self) {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);

@@ -12,11 +12,16 @@
 //!   reading the body. `PUT /api/{db}[/{table}]/_stream_load_2pc` validates and redirects
 //!   the same way. `POST /api/query/default_cluster/{db}` with `{"stmt": "..."}` runs SQL
 //!   (see below) and answers in the FE's `{"msg","code","data","count"}` shape.
-//!   `GET /api/backends`, `GET /api/enable_light_schema_change/{db}/{table}` and `GET /`
-//!   answer as Doris does.
-//! * **BE** (`be_address()`, for `benodes`): the same stream-load and 2PC paths, always
-//!   HTTP 200 with the load JSON (fields in Doris's order, pretty-printed), and
-//!   `GET /api/_load_error_log?file=...` serving the rejected rows with their reasons.
+//!   `GET /api/backends[?is_alive=true]` (Basic auth) lists the BEs as
+//!   `{"msg":"success","code":0,"data":{"backends":[{"ip":"127.0.0.1","http_port":P,"is_alive":true}]},"count":0}`
+//!   (how clients discover BEs to load into directly); `GET
+//!   /api/enable_light_schema_change/{db}/{table}` and `GET /` answer as Doris does.
+//! * **BEs** (`be_address()` / `be_addresses()`, for `benodes`; one by default, more with
+//!   [`DorisEmulatorOptions::backends`], all sharing the data): the same stream-load and
+//!   2PC paths, always HTTP 200 with the load JSON (fields in Doris's order,
+//!   pretty-printed), `GET /api/_load_error_log?file=...` serving the rejected rows with
+//!   their reasons, and `GET /` (200, a liveness probe). The FE redirects round robin to
+//!   the BEs that are up.
 //!
 //! Loads: labels are unique per database (`Label Already Exists` with `ExistingJobStatus`
 //! `RUNNING` / `PRECOMMITTED` / `FINISHED` and `TxnId: -1`; labels of aborted loads can be
@@ -83,7 +88,7 @@ mod sql;
 mod state;
 pub(crate) mod types;
 
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 pub use model::{
@@ -102,7 +107,8 @@ use state::State;
 pub struct DorisEmulator {
     state: Arc<Mutex<State>>,
     fe: Arc<Server>,
-    be: Arc<Server>,
+    /// The BEs; never empty.
+    bes: Vec<Arc<Server>>,
     tls: Option<crate::TestTls>,
 }
 
@@ -132,28 +138,39 @@ impl DorisEmulator {
             options.precommit_timeout,
             options.backends,
         )));
-        let backend = Arc::new(Backend {
-            state: state.clone(),
-            port: AtomicU16::new(0),
-            scheme,
-        });
-        let be_handler: Handler = {
-            let backend = backend.clone();
-            Arc::new(move |req, conn| Box::pin(backend.clone().handle(req, conn)))
-        };
-        let be = Server::start(0, be_handler, server_tls.clone())
-            .map_err(|source| EmulatorError::Bind { what: "BE", source })?;
-        backend.port.store(be.port(), Ordering::Relaxed);
+        let mut bes = Vec::new();
+        for index in 0..options.backends.max(1) as usize {
+            let backend = Arc::new(Backend {
+                state: state.clone(),
+                index,
+                port: AtomicU16::new(0),
+                scheme,
+            });
+            let be_handler: Handler = {
+                let backend = backend.clone();
+                Arc::new(move |req, conn| Box::pin(backend.clone().handle(req, conn)))
+            };
+            let be = Server::start(0, be_handler, server_tls.clone())
+                .map_err(|source| EmulatorError::Bind { what: "BE", source })?;
+            backend.port.store(be.port(), Ordering::Relaxed);
+            bes.push(be);
+        }
         let frontend = Arc::new(Frontend {
             state: state.clone(),
-            be_port: be.port(),
+            backends: bes.clone(),
+            next_be: AtomicUsize::new(0),
             scheme,
         });
         let fe_handler: Handler =
             Arc::new(move |req, conn| Box::pin(frontend.clone().handle(req, conn)));
         let fe = Server::start(0, fe_handler, server_tls)
             .map_err(|source| EmulatorError::Bind { what: "FE", source })?;
-        Ok(Self { state, fe, be, tls })
+        Ok(Self {
+            state,
+            fe,
+            bes,
+            tls,
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -168,10 +185,17 @@ impl DorisEmulator {
         self.address(self.fe.port())
     }
 
-    /// The BE's `127.0.0.1:PORT` (a sink's `benodes`); `https://127.0.0.1:PORT` with
-    /// [`DorisEmulatorOptions::tls`].
+    /// The (first) BE's `127.0.0.1:PORT` (a sink's `benodes`); `https://127.0.0.1:PORT`
+    /// with [`DorisEmulatorOptions::tls`].
     pub fn be_address(&self) -> String {
-        self.address(self.be.port())
+        self.address(self.bes[0].port())
+    }
+
+    /// Every BE's address, in the order [`DorisFault::BackendDown`] and
+    /// [`be_stream_load_requests`](Self::be_stream_load_requests) count them (one per
+    /// [`DorisEmulatorOptions::backends`], at least one).
+    pub fn be_addresses(&self) -> Vec<String> {
+        self.bes.iter().map(|be| self.address(be.port())).collect()
     }
 
     fn address(&self, port: u16) -> String {
@@ -221,13 +245,25 @@ impl DorisEmulator {
     /// to the next `count` requests it matches (in queue order); `BeDown` applies at once.
     pub fn inject(&self, fault: DorisFault) {
         match fault {
-            DorisFault::BeDown(true) => self.be.down(),
-            DorisFault::BeDown(false) => {
-                if let Err(e) = self.be.up() {
-                    tracing::warn!("the Doris emulator's BE could not listen again: {e}");
+            DorisFault::BeDown(down) => {
+                for be in &self.bes {
+                    Self::set_down(be, down);
+                }
+            }
+            DorisFault::BackendDown { index, down } => {
+                if let Some(be) = self.bes.get(index) {
+                    Self::set_down(be, down);
                 }
             }
             other => self.lock().faults.push_back(other),
+        }
+    }
+
+    fn set_down(be: &Server, down: bool) {
+        if down {
+            be.down();
+        } else if let Err(e) = be.up() {
+            tracing::warn!("a BE of the Doris emulator could not listen again: {e}");
         }
     }
 
@@ -249,6 +285,25 @@ impl DorisEmulator {
         self.lock().fe_two_phase
     }
 
+    /// How many `GET /api/backends` requests the FE answered with the list (BE discovery by clients
+    /// that load straight into the BEs).
+    pub fn fe_backend_list_requests(&self) -> u64 {
+        self.lock().fe_backend_lists
+    }
+
+    /// How many stream-load requests reached BE `index` (of
+    /// [`be_addresses`](Self::be_addresses)), whether sent there directly or redirected by
+    /// the FE; 0 for an index past the last BE.
+    pub fn be_stream_load_requests(&self, index: usize) -> u64 {
+        self.lock().be_stream_loads.get(index).copied().unwrap_or(0)
+    }
+
+    /// How many 2PC commit / abort requests reached BE `index` (of
+    /// [`be_addresses`](Self::be_addresses)); 0 for an index past the last BE.
+    pub fn be_two_phase_requests(&self, index: usize) -> u64 {
+        self.lock().be_two_phase.get(index).copied().unwrap_or(0)
+    }
+
     /// Every transaction, by id.
     pub fn transactions(&self) -> Vec<TxnRecord> {
         self.lock().txn_records()
@@ -258,6 +313,8 @@ impl DorisEmulator {
 impl Drop for DorisEmulator {
     fn drop(&mut self) {
         self.fe.down();
-        self.be.down();
+        for be in &self.bes {
+            be.down();
+        }
     }
 }

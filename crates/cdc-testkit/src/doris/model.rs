@@ -103,9 +103,13 @@ pub struct DorisEmulatorOptions {
     pub users: Vec<(String, String)>,
     /// A PRECOMMITTED transaction not committed within this time is aborted. Default 60 s.
     pub precommit_timeout: Duration,
-    /// How many BEs the emulated cluster claims when `CREATE TABLE` checks
-    /// `replication_num` (Doris's default is 3; this cluster has 1 BE by default, so a
-    /// table must say `"replication_num" = "1"`, as on a real single-BE cluster).
+    /// How many BEs the cluster has. Each is its own HTTP server on its own port
+    /// ([`DorisEmulator::be_addresses`](super::DorisEmulator::be_addresses)), all sharing
+    /// one catalog and one transaction table; the FE lists them in `GET /api/backends` and
+    /// redirects loads to them round robin. `CREATE TABLE` checks `replication_num`
+    /// against this number (Doris's default is 3; this cluster has 1 BE by default, so a
+    /// table must say `"replication_num" = "1"`, as on a real single-BE cluster). `0`
+    /// starts one BE server but lets no table be created.
     pub backends: u32,
     /// Serve HTTPS instead of HTTP on the FE and the BE, with a certificate for
     /// `127.0.0.1` / `localhost` signed by a CA made at start
@@ -163,9 +167,20 @@ pub enum DorisFault {
         /// How many loads.
         count: u32,
     },
-    /// `true`: the BE refuses connections (its listener is closed and open connections
+    /// `true`: every BE refuses connections (its listener is closed and open connections
     /// are dropped) until `BeDown(false)`. Applied at once, not queued.
     BeDown(bool),
+    /// Like [`BeDown`](Self::BeDown) for one BE only: `index` into
+    /// [`DorisEmulator::be_addresses`](super::DorisEmulator::be_addresses) (an index past
+    /// the last BE does nothing). The FE notices at once: `GET /api/backends?is_alive=true`
+    /// leaves a down BE out and redirects go to the other BEs (a real FE notices within a
+    /// heartbeat, a few seconds). Applied at once, not queued.
+    BackendDown {
+        /// Which BE.
+        index: usize,
+        /// `true` to take it down, `false` to bring it back.
+        down: bool,
+    },
 }
 
 /// Why the emulator could not start.

@@ -79,6 +79,12 @@ pub(crate) struct State {
     pub(crate) fe_stream_loads: u64,
     /// 2PC commit/abort requests the FE received.
     pub(crate) fe_two_phase: u64,
+    /// `GET /api/backends` requests the FE answered.
+    pub(crate) fe_backend_lists: u64,
+    /// Stream-load requests each BE received, by BE index.
+    pub(crate) be_stream_loads: Vec<u64>,
+    /// 2PC commit/abort requests each BE received, by BE index.
+    pub(crate) be_two_phase: Vec<u64>,
     pub(crate) error_logs: HashMap<String, String>,
     pub(crate) faults: VecDeque<DorisFault>,
     pub(crate) alter_jobs: Vec<AlterJob>,
@@ -103,6 +109,9 @@ impl State {
             load_log: Vec::new(),
             fe_stream_loads: 0,
             fe_two_phase: 0,
+            fe_backend_lists: 0,
+            be_stream_loads: Vec::new(),
+            be_two_phase: Vec::new(),
             error_logs: HashMap::new(),
             faults: VecDeque::new(),
             alter_jobs: Vec::new(),
@@ -113,6 +122,14 @@ impl State {
             next_id: 10000,
             started: Instant::now(),
         }
+    }
+
+    /// Counts a request at BE `index` in `counters`.
+    pub(crate) fn count_at(counters: &mut Vec<u64>, index: usize) {
+        if counters.len() <= index {
+            counters.resize(index + 1, 0);
+        }
+        counters[index] += 1;
     }
 
     pub(crate) fn check_user(&self, user: &str, password: &str) -> bool {
