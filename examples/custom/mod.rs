@@ -1,5 +1,6 @@
 //! A custom source (`ticker`) and a custom sink (`jsonl`) against `cdc-api`.
 
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -46,7 +47,14 @@ fn table() -> TableId {
 impl Source for Ticker {
     async fn open(&mut self, restore: Option<SourceOffset>) -> Result<()> {
         if let Some(SourceOffset(v)) = restore {
-            self.next = v.as_u64().unwrap_or(0);
+            // Starting over on an offset we cannot read would repeat every row: refuse.
+            self.next = v.as_u64().ok_or_else(|| {
+                Error::permanent(
+                    "ticker source",
+                    format!("the saved offset {v} is not a tick number"),
+                )
+                .with_hint("the state directory belongs to another pipeline; use a fresh one")
+            })?;
         }
         Ok(())
     }
@@ -90,8 +98,13 @@ impl Source for Ticker {
 const DIR: ConfigOption =
     ConfigOption::required("dir", "directory for the <db>.<table>.jsonl files");
 
-/// `type: jsonl`: appends every change as a JSON line to `<dir>/<db>.<table>.jsonl`
-/// (at-least-once: lines are written at each checkpoint's prepare).
+/// `type: jsonl`: appends every change as a JSON line to `<dir>/<db>.<table>.jsonl`.
+///
+/// At-least-once: lines are appended and synced to disk at each checkpoint's `prepare`
+/// (the default `prepare` calls `flush`) and before schema changes; after a crash the source
+/// replays from the last checkpoint, so some lines may repeat. Replaying the file by primary
+/// key (an upsert per line, a delete for `-D`) gives the table's state either way. An
+/// update that changes the key is written as a `-D` of the old row followed by the `+U`.
 pub struct JsonlFactory;
 
 impl SinkFactory for JsonlFactory {
@@ -107,7 +120,7 @@ impl SinkFactory for JsonlFactory {
             sink: Box::new(JsonlSink {
                 dir,
                 pending: Vec::new(),
-                schemas: std::collections::HashMap::default(),
+                schemas: HashMap::new(),
             }),
             applier: Box::new(AcceptAll),
         })
@@ -117,7 +130,72 @@ impl SinkFactory for JsonlFactory {
 struct JsonlSink {
     dir: PathBuf,
     pending: Vec<DataChangeEvent>,
-    schemas: std::collections::HashMap<TableId, Schema>,
+    schemas: HashMap<TableId, Schema>,
+}
+
+impl JsonlSink {
+    /// The lines for the pending changes, per file, in stream order.
+    fn render_pending(&self) -> Result<BTreeMap<PathBuf, String>> {
+        let mut files: BTreeMap<PathBuf, String> = BTreeMap::new();
+        for e in &self.pending {
+            let schema = self.schemas.get(&e.table_id).ok_or_else(|| {
+                Error::permanent(
+                    format!("jsonl sink, table {}", e.table_id),
+                    "a row arrived before the table's CreateTable event",
+                )
+            })?;
+            let text = files
+                .entry(self.dir.join(format!("{}.jsonl", e.table_id)))
+                .or_default();
+            let key = schema.primary_key_indexes();
+            if let (Some(before), Some(after)) = (&e.before, &e.after) {
+                let key_changed = key.iter().any(|&i| before.get(i) != after.get(i));
+                if key_changed {
+                    // The old key disappears; readers must not keep its row.
+                    push_line(text, "-D", schema, before);
+                }
+            }
+            push_line(text, e.op.short_tag(), schema, e.row().unwrap_or_default());
+        }
+        Ok(files)
+    }
+}
+
+/// One line: `{"op":"+I","row":{"column":"value",...}}`, NULL as `null`.
+fn push_line(text: &mut String, op: &str, schema: &Schema, row: &[Value]) {
+    let object: serde_json::Map<String, serde_json::Value> = schema
+        .column_names()
+        .zip(row)
+        .map(|(name, v)| {
+            let v = match v {
+                Value::Null => serde_json::Value::Null,
+                other => serde_json::Value::String(other.to_string()),
+            };
+            (name.to_string(), v)
+        })
+        .collect();
+    text.push_str(&serde_json::json!({"op": op, "row": object}).to_string());
+    text.push('\n');
+}
+
+/// Appends each file's lines and syncs them to disk (blocking: run it off the runtime).
+fn append_and_sync(dir: &Path, files: &BTreeMap<PathBuf, String>) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut created = false;
+    for (path, text) in files {
+        created |= !path.exists();
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_data()?;
+    }
+    if created {
+        // A new file's name is durable only once its directory is synced.
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -143,32 +221,25 @@ impl Sink for JsonlSink {
     }
 
     async fn flush(&mut self) -> Result<()> {
-        std::fs::create_dir_all(&self.dir)
-            .map_err(|e| Error::permanent("jsonl sink", e.to_string()))?;
-        for e in self.pending.drain(..) {
-            let names: Vec<&str> = self
-                .schemas
-                .get(&e.table_id)
-                .map(|s| s.column_names().collect())
-                .unwrap_or_default();
-            let row = e.row().unwrap_or_default();
-            let object: serde_json::Map<String, serde_json::Value> = names
-                .iter()
-                .zip(row)
-                .map(|(n, v)| ((*n).to_string(), serde_json::Value::String(v.to_string())))
-                .collect();
-            let line = serde_json::json!({"op": e.op.short_tag(), "row": object});
-            let path = self.dir.join(format!("{}.jsonl", e.table_id));
-            let mut file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map_err(|err| {
-                    Error::transient(format!("writing {}", path.display()), err.to_string())
-                })?;
-            writeln!(file, "{line}")
-                .map_err(|err| Error::transient("jsonl sink", err.to_string()))?;
+        if self.pending.is_empty() {
+            return Ok(());
         }
+        let files = self.render_pending()?;
+        let dir = self.dir.clone();
+        // Keep the pending rows until the lines are on disk: a failed flush loses nothing.
+        tokio::task::spawn_blocking(move || append_and_sync(&dir, &files))
+            .await
+            .map_err(|e| Error::permanent("jsonl sink", e.to_string()))?
+            .map_err(|e| {
+                Error::permanent(
+                    format!("jsonl sink, writing under {}", self.dir.display()),
+                    e.to_string(),
+                )
+                .with_hint(
+                    "check that the directory exists or can be created, is writable and has space",
+                )
+            })?;
+        self.pending.clear();
         Ok(())
     }
 }

@@ -11,8 +11,10 @@ use crate::{
 ///   changes *after* the [`SchemaApplier`] applied them to the target (so the sink learns
 ///   each table's current schema from `CreateTable` and the changes that follow). A sink
 ///   may buffer; it must keep per-table order.
-/// * [`flush`](Self::flush) makes everything written so far durable and visible
-///   (at-least-once delivery). The runtime calls it before a schema change is applied and
+/// * [`flush`](Self::flush) sends everything written so far to the target, so that a
+///   schema change applied next does not overtake it. An at-least-once sink makes it
+///   durable and visible; an exactly-once sink may keep it invisible (pre-committed) until
+///   [`commit`](Self::commit). The runtime calls it before a schema change is applied and
 ///   when the pipeline ends.
 /// * [`prepare`](Self::prepare) is the checkpoint barrier for exactly-once: write all
 ///   buffered data as *pre-committed* (durable, not visible) and return what must later be

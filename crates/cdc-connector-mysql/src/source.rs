@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cdc_api::{Error, Event, Result, SchemaChangeEvent, Source, SourceOffset};
+use cdc_api::{
+    Error, Event, Result, SchemaChangeEvent, Source, SourceOffset, SourceProgress, TableId,
+    TableSnapshotProgress,
+};
 use mysql_async::prelude::Queryable;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -41,6 +44,8 @@ pub(crate) struct Batch {
     pub(crate) snapshot_progress: Vec<SnapshotProgress>,
     /// Tables whose snapshot this batch completes.
     pub(crate) snapshot_done: Vec<TableKey>,
+    /// How far behind the server the binlog reader is (binlog batches only).
+    pub(crate) lag: Option<Duration>,
 }
 
 /// How far a table's snapshot got: every row with a key up to `upto` (all rows when
@@ -97,6 +102,10 @@ pub struct MySqlSource {
     rx: Option<mpsc::Receiver<Result<Batch>>>,
     announce: Vec<Event>,
     driver: Option<tokio::task::JoinHandle<()>>,
+    /// The snapshot of this run, per table (for progress reports).
+    snapshot_progress: Vec<TableSnapshotProgress>,
+    /// The binlog reader's last reported lag.
+    lag: Option<Duration>,
 }
 
 impl std::fmt::Debug for MySqlSource {
@@ -116,6 +125,40 @@ impl MySqlSource {
             rx: None,
             announce: Vec::new(),
             driver: None,
+            snapshot_progress: Vec::new(),
+            lag: None,
+        }
+    }
+
+    /// Counts the rows of a snapshot batch for the progress report.
+    fn count_snapshot_rows(&mut self, batch: &Batch) {
+        let mut last: Option<usize> = None;
+        for event in &batch.events {
+            let Event::DataChange(e) = event else {
+                continue;
+            };
+            let i = match last {
+                Some(i) if self.snapshot_progress[i].table == e.table_id => i,
+                _ => match self
+                    .snapshot_progress
+                    .iter()
+                    .position(|t| t.table == e.table_id)
+                {
+                    Some(i) => i,
+                    None => continue,
+                },
+            };
+            self.snapshot_progress[i].rows_read += 1;
+            last = Some(i);
+        }
+        for (db, table) in &batch.snapshot_done {
+            if let Some(t) = self
+                .snapshot_progress
+                .iter_mut()
+                .find(|t| t.table.schema.as_deref() == Some(db.as_str()) && t.table.table == *table)
+            {
+                t.done = true;
+            }
         }
     }
 
@@ -194,6 +237,12 @@ impl MySqlSource {
     }
 
     fn apply(&mut self, batch: &Batch) {
+        if batch.position.is_none() {
+            self.count_snapshot_rows(batch);
+        }
+        if batch.lag.is_some() {
+            self.lag = batch.lag;
+        }
         for update in &batch.table_updates {
             match update {
                 TableUpdate::Upsert(meta) => {
@@ -263,6 +312,45 @@ impl MySqlSource {
             })
             .collect()
     }
+}
+
+/// The tables a snapshot will read, with the server's row estimates (InnoDB's
+/// `TABLE_ROWS`). Estimates are for progress only: a failure to read them is no error.
+async fn snapshot_estimates(
+    conn: &mut mysql_async::Conn,
+    tables: &[TableMeta],
+) -> Vec<TableSnapshotProgress> {
+    let mut estimates: HashMap<TableKey, u64> = HashMap::new();
+    if !tables.is_empty() {
+        let dbs: std::collections::BTreeSet<&str> = tables.iter().map(|t| t.db.as_str()).collect();
+        let list = dbs
+            .iter()
+            .map(|d| format!("'{}'", d.replace('\\', "\\\\").replace('\'', "''")))
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = format!(
+            "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA IN ({list})"
+        );
+        match conn.query::<(String, String, Option<u64>), _>(sql).await {
+            Ok(rows) => {
+                for (db, table, n) in rows {
+                    if let Some(n) = n {
+                        estimates.insert((db, table), n);
+                    }
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "no row estimates for the progress view"),
+        }
+    }
+    tables
+        .iter()
+        .map(|t| TableSnapshotProgress {
+            table: TableId::new(&t.db, &t.table),
+            rows_read: 0,
+            rows_estimated: estimates.get(&(t.db.clone(), t.table.clone())).copied(),
+            done: false,
+        })
+        .collect()
 }
 
 async fn check_server(conn: &mut mysql_async::Conn) -> Result<()> {
@@ -584,6 +672,7 @@ impl Source for MySqlSource {
                 self.state.binlog.clone_from(&binlog_start);
             }
         }
+        self.snapshot_progress = snapshot_estimates(&mut conn, &to_snapshot).await;
         let _ = conn.disconnect().await;
 
         let config = self.config.clone();
@@ -697,6 +786,20 @@ impl Source for MySqlSource {
                 Ok(Some(batch.events))
             }
         }
+    }
+
+    fn progress(&self) -> SourceProgress {
+        let streaming = self.state.binlog.is_some() && self.state.snapshot_pending.is_empty();
+        SourceProgress {
+            snapshot: self.snapshot_progress.clone(),
+            streaming,
+            lag: if streaming { self.lag } else { None },
+        }
+    }
+
+    fn captures(&self, table: &TableId) -> Option<bool> {
+        let db = table.schema.as_deref()?;
+        Some(self.config.filter.matches(db, &table.table))
     }
 
     fn offset(&self) -> Result<SourceOffset> {

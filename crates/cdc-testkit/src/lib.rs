@@ -16,6 +16,7 @@
 //! `CDC_TEST_REQUIRE_MARIADB=1` is set (CI sets it), in which case the test fails.
 #![warn(missing_docs)]
 
+pub mod conformance;
 pub mod doris;
 mod mariadb;
 pub mod starrocks;

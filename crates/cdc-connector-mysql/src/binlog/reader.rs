@@ -65,6 +65,9 @@ const MYSQL_GTID_TAGGED: u8 = 42;
 #[cfg(test)]
 pub(crate) const HEADER_LEN: usize = 19;
 
+/// How long the stream must stay quiet before the reader counts as caught up.
+const QUIET_AFTER: Duration = Duration::from_millis(300);
+
 pub(crate) struct BinlogReader {
     pub(crate) config: Arc<MySqlSourceConfig>,
     pub(crate) opts: mysql_async::Opts,
@@ -103,6 +106,10 @@ pub(crate) struct StreamState {
     /// Started from a MariaDB GTID (no file yet): the offset stays that GTID until the
     /// first real event gives a position.
     gtid_start: Option<BinlogOffset>,
+    /// Commit timestamp (seconds) of the last transaction event read, 0 before any.
+    last_event_ts: u32,
+    /// Nothing more to read right now (the stream went quiet or a heartbeat came).
+    caught_up: bool,
 }
 
 impl StreamState {
@@ -125,7 +132,26 @@ impl StreamState {
             seen_format_description: false,
             in_payload: false,
             gtid_start: (start.file.is_empty() && start.gtid.is_some()).then(|| start.clone()),
+            last_event_ts: 0,
+            caught_up: false,
         }
+    }
+
+    /// How far behind the server the reader is: zero when caught up, else the age of the
+    /// last event read (second precision, as binlog timestamps are).
+    fn lag(&self) -> Option<Duration> {
+        if self.caught_up {
+            return Some(Duration::ZERO);
+        }
+        if self.last_event_ts == 0 {
+            return None;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Some(Duration::from_secs(
+            now.saturating_sub(u64::from(self.last_event_ts)),
+        ))
     }
 
     fn offset(&self) -> BinlogOffset {
@@ -253,20 +279,34 @@ impl BinlogReader {
             .heartbeat
             .map(|h| h * 3 + Duration::from_secs(5));
         loop {
-            let next = match idle_limit {
-                Some(limit) => match tokio::time::timeout(limit, stream.next()).await {
-                    Ok(n) => n,
+            // Waiting in short steps tells when the reader has caught up (the stream went
+            // quiet), for the lag it reports; dropping `next()` loses nothing, the stream
+            // keeps its state.
+            let mut idle = Duration::ZERO;
+            let next = loop {
+                match tokio::time::timeout(QUIET_AFTER, stream.next()).await {
+                    Ok(n) => break n,
                     Err(_) => {
-                        return Err((
-                            Error::transient(
-                                "reading the binlog",
-                                format!("no event or heartbeat for {limit:?}"),
-                            ),
-                            st.offset(),
-                        ));
+                        idle += QUIET_AFTER;
+                        if let Some(limit) = idle_limit.filter(|l| idle >= *l) {
+                            return Err((
+                                Error::transient(
+                                    "reading the binlog",
+                                    format!("no event or heartbeat for {limit:?}"),
+                                ),
+                                st.offset(),
+                            ));
+                        }
+                        if !st.caught_up && !st.in_txn {
+                            st.caught_up = true;
+                            match self.send(&mut st).await {
+                                Ok(true) => {}
+                                Ok(false) => return Ok(None),
+                                Err(e) => return Err((e, st.offset())),
+                            }
+                        }
                     }
-                },
-                None => stream.next().await,
+                }
             };
             tracing::trace!(event = ?next.as_ref().map(|e| e.as_ref().map(|e| (e.header().event_type_raw(), e.header().log_pos()))), "binlog event");
             let event = match next {
@@ -302,6 +342,7 @@ impl BinlogReader {
             table_updates: std::mem::take(&mut st.updates),
             snapshot_progress: Vec::new(),
             snapshot_done: Vec::new(),
+            lag: st.lag(),
         };
         st.last_send = Instant::now();
         Ok(self.tx.send(Ok(batch)).await.is_ok())
@@ -372,6 +413,25 @@ impl BinlogReader {
                 u64::from(header.log_pos()).saturating_sub(u64::from(header.event_size()));
         }
         let event_start = st.next_pos;
+        if header.timestamp() > 0
+            && matches!(
+                kind,
+                QUERY
+                    | XID
+                    | MARIADB_GTID
+                    | MYSQL_GTID
+                    | MYSQL_GTID_TAGGED
+                    | WRITE_V1
+                    | UPDATE_V1
+                    | DELETE_V1
+                    | WRITE_V2
+                    | UPDATE_V2
+                    | DELETE_V2
+            )
+        {
+            st.last_event_ts = header.timestamp();
+            st.caught_up = false;
+        }
         if header.log_pos() > 0 && kind != ROTATE && !nested {
             st.next_pos = u64::from(header.log_pos());
         }
@@ -396,8 +456,12 @@ impl BinlogReader {
                 }
             }
             FORMAT_DESCRIPTION => st.seen_format_description = true,
-            HEARTBEAT if !st.in_txn && st.last_send.elapsed() > Duration::from_secs(1) => {
-                return self.send(st).await;
+            HEARTBEAT => {
+                // The server sends heartbeats only when it has nothing else to send.
+                st.caught_up = true;
+                if !st.in_txn && st.last_send.elapsed() > Duration::from_secs(1) {
+                    return self.send(st).await;
+                }
             }
             MARIADB_GTID | MYSQL_GTID | MYSQL_ANONYMOUS_GTID | MYSQL_GTID_TAGGED => {
                 Self::begin(st, event_start);
