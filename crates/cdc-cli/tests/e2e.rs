@@ -177,6 +177,21 @@ async fn snapshot_then_binlog_into_unique_and_duplicate_tables() {
         .collect();
     assert_eq!(columns[..3], ["id", "qty", "extra"]);
 
+    // The sink's counters reach the pipeline's metrics (refreshed about twice a second).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let stats = handle.metrics().sink_stats();
+        if stats.rows >= 390 {
+            assert!(stats.loads > 0 && stats.bytes > stats.rows, "{stats:?}");
+            assert!(stats.load_time > Duration::ZERO && stats.last_load_time.is_some());
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "sink stats: {stats:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = handle.metrics().render_prometheus();
+    assert!(text.contains("cdc_sink_loads_total"), "{text}");
+
     handle.stop();
     let summary = handle.join().await.unwrap();
     assert!(summary.checkpoints > 0);

@@ -36,7 +36,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use cdc_api::{
     CheckpointId, Committable, DataChangeEvent, Error, Event, OperationType, Result, Schema,
-    SchemaChangeEvent, Sink, TableId,
+    SchemaChangeEvent, Sink, SinkStats, TableId,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
@@ -116,6 +116,8 @@ pub(crate) struct DorisSink {
     /// the first load to it, and the tables already cleaned.
     recover_checkpoint: Option<CheckpointId>,
     recovered: HashSet<TableId>,
+    /// Loads, bytes, retries and latency, shared with the load tasks.
+    stats: Arc<std::sync::Mutex<SinkStats>>,
 }
 
 impl DorisSink {
@@ -137,6 +139,7 @@ impl DorisSink {
             pending: Vec::new(),
             recover_checkpoint: None,
             recovered: HashSet::new(),
+            stats: Arc::default(),
         }
     }
 
@@ -294,8 +297,9 @@ impl DorisSink {
             .map_err(|_| Error::Cancelled)?;
         let service = Arc::clone(&self.service);
         let config = Arc::clone(&self.config);
+        let stats = Arc::clone(&self.stats);
         let handle = tokio::spawn(async move {
-            let result = run_load(&service, &config, job).await;
+            let result = run_load(&service, &config, job, &stats).await;
             drop(permit);
             result
         });
@@ -508,7 +512,16 @@ async fn run_load(
     service: &DorisService,
     config: &DorisSinkConfig,
     job: LoadJob,
+    stats: &std::sync::Mutex<SinkStats>,
 ) -> Result<LoadDone> {
+    let started = Instant::now();
+    let count = |update: &dyn Fn(&mut SinkStats)| {
+        update(
+            &mut stats
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+    };
     let context = || {
         format!(
             "loading {} rows into {}.{} (label {})",
@@ -530,6 +543,9 @@ async fn run_load(
         match classify_load(as_answer(&answer), job.two_phase) {
             LoadVerdict::Success { txn_id } => {
                 drop(answer);
+                count(&|s| {
+                    s.record_load(job.rows as u64, job.body.len() as u64, started.elapsed());
+                });
                 let committable = job.two_phase.then(|| DorisCommittable {
                     db: job.db.clone(),
                     table: job.table.clone(),
@@ -547,6 +563,7 @@ async fn run_load(
                 still_running: true,
             } => {
                 if waited >= MAX_RUNNING_WAIT {
+                    count(&|s| s.failures += 1);
                     return Err(Error::permanent(context(), reason));
                 }
                 let pause = backoff(config, 3);
@@ -556,15 +573,18 @@ async fn run_load(
             LoadVerdict::Retry { reason, .. } => {
                 attempt += 1;
                 if attempt > config.max_retries {
+                    count(&|s| s.failures += 1);
                     return Err(Error::transient(context(), reason).into_permanent(&format!(
                         "gave up after {} retries (sink.max-retries)",
                         config.max_retries
                     )));
                 }
+                count(&|s| s.retries += 1);
                 tracing::warn!(label = %job.label, attempt, %reason, "load failed; retrying with the same label");
                 tokio::time::sleep(backoff(config, attempt)).await;
             }
             LoadVerdict::Stop { reason, error_url } => {
+                count(&|s| s.failures += 1);
                 let mut message = reason;
                 if let Some(url) = error_url {
                     match service.first_error_line(&url).await {
@@ -761,6 +781,13 @@ impl Sink for DorisSink {
     /// At-least-once: loads the tables whose oldest buffered row waited
     /// `sink.buffer-flush.interval`, also when no rows arrive. 2PC: nothing becomes visible
     /// before the checkpoint, so buffers wait (`max-bytes` is enforced as rows arrive).
+    fn stats(&self) -> SinkStats {
+        self.stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     async fn poll_flush(&mut self) -> Result<()> {
         self.reap_finished().await?;
         self.load_expired().await
