@@ -424,6 +424,7 @@ fn alter_table(
     let tiny = config.tinyint1_as_boolean;
     let comments = config.include_comments;
     let if_exists_all = if_exists;
+    let mut moved = false;
     for op in operations {
         match op {
             AlterTableOperation::AddColumn {
@@ -506,7 +507,7 @@ fn alter_table(
                 if if_exists_all && index_of(&meta, &name).is_err() {
                     continue;
                 }
-                change_column(
+                moved |= change_column(
                     &mut meta,
                     &mut events,
                     &table_id,
@@ -528,7 +529,7 @@ fn alter_table(
                 if if_exists_all && index_of(&meta, &ident(old_name)).is_err() {
                     continue;
                 }
-                change_column(
+                moved |= change_column(
                     &mut meta,
                     &mut events,
                     &table_id,
@@ -547,6 +548,15 @@ fn alter_table(
             // types stay the same.
             _ => {}
         }
+    }
+    if moved {
+        // cdc-api has no "move column" change (nor has Flink CDC): the table is announced
+        // again with its new column order. Rows carry values in schema order, so the
+        // runtime must learn it; the target keeps its order and gets rows by name.
+        events.push(SchemaChangeEvent::CreateTable {
+            table_id,
+            schema: meta.to_schema(tiny, comments),
+        });
     }
     Ok(TableChange::Upsert { meta, events })
 }
@@ -570,7 +580,7 @@ fn change_column(
     options: &[ColumnOption],
     position: Option<&MySQLColumnPosition>,
     config: &MySqlSourceConfig,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     let i = index_of(meta, old)?;
     let previous = meta.columns[i].clone();
     let def = ColumnDef {
@@ -588,12 +598,16 @@ fn change_column(
     if column.comment.is_none() {
         column.comment.clone_from(&previous.comment);
     }
-    if position.is_some() {
-        return Err(
-            "moving a column (FIRST / AFTER in MODIFY or CHANGE) is not supported yet".into(),
-        );
-    }
     meta.columns[i] = column.clone();
+    // FIRST / AFTER x: the column moves; x is looked up once the column is taken out.
+    let moved = match position {
+        None => false,
+        Some(p) => {
+            let moving = meta.columns.remove(i);
+            insert_at(meta, moving, &position_of(Some(p)))?;
+            index_of(meta, new)? != i
+        }
+    };
     let old_name = previous.name.clone();
     if !old_name.eq_ignore_ascii_case(new) {
         rename_key(meta, &old_name, new);
@@ -616,5 +630,5 @@ fn change_column(
             comments,
         });
     }
-    Ok(())
+    Ok(moved)
 }

@@ -216,3 +216,63 @@ async fn unparseable_ddl_on_a_captured_table_stops_with_the_statement() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moving_columns_keeps_every_value_in_its_column() {
+    let Some(db) = MariaDb::start_or_skip().await else {
+        return;
+    };
+    db.execute(
+        "CREATE DATABASE mv; CREATE TABLE mv.t (id INT PRIMARY KEY, a INT, b VARCHAR(10), c DATE); \
+         INSERT INTO mv.t VALUES (1, 10, 'one', '2024-01-01')",
+    )
+    .await
+    .unwrap();
+    let yaml = harness::yaml(&db, "moves", "mv.\\.*", "  server-id: 5603\n").replace(
+        "checkpoint.interval: 100ms",
+        "checkpoint.interval: 100ms, schema.change.behavior: evolve",
+    );
+    let mut handle = Some(harness::build(&yaml).unwrap().spawn());
+    let t = TableId::new("mv", "t");
+    wait_for("the snapshot", &mut handle, || {
+        harness::sink_rows("moves", &t).is_some_and(|r| r.len() == 1)
+    })
+    .await;
+    db.execute(
+        "ALTER TABLE mv.t MODIFY b VARCHAR(10) FIRST; \
+         INSERT INTO mv.t (id, a, b, c) VALUES (2, 20, 'two', '2024-01-02'); \
+         ALTER TABLE mv.t CHANGE a a2 BIGINT AFTER c; \
+         INSERT INTO mv.t (id, a2, b, c) VALUES (3, 30, 'three', '2024-01-03'); \
+         UPDATE mv.t SET b = 'uno', a2 = 11 WHERE id = 1; \
+         ALTER TABLE mv.t MODIFY c DATE AFTER id, MODIFY b VARCHAR(12) AFTER a2; \
+         INSERT INTO mv.t (id, a2, b, c) VALUES (4, 40, 'four', '2024-01-04');",
+    )
+    .await
+    .unwrap();
+    wait_for("the last row", &mut handle, || {
+        harness::sink_rows("moves", &t).is_some_and(|r| r.len() == 4)
+    })
+    .await;
+    let handle = handle.unwrap();
+    handle.stop();
+    handle.join().await.unwrap();
+    // The target keeps its column order (id, a2, b, c after the rename) and every value
+    // lands in its own column whatever the source order was when it was written.
+    assert_eq!(
+        harness::sink_rows("moves", &t).unwrap(),
+        [
+            ["1", "11", "uno", "2024-01-01"],
+            ["2", "20", "two", "2024-01-02"],
+            ["3", "30", "three", "2024-01-03"],
+            ["4", "40", "four", "2024-01-04"],
+        ]
+    );
+    let source: Vec<String> = db
+        .query_text("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'mv' ORDER BY ORDINAL_POSITION")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r[0].clone().unwrap())
+        .collect();
+    assert_eq!(source, ["id", "c", "a2", "b"]);
+}
