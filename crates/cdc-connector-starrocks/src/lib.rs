@@ -35,11 +35,13 @@
 #![warn(missing_docs)]
 
 mod applier;
+pub mod bench_api;
 mod config;
 mod ddl;
 mod encoder;
 #[cfg(test)]
 mod fuzz_tests;
+pub mod fuzzing;
 mod retry;
 mod service;
 mod sink;

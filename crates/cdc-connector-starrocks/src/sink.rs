@@ -15,7 +15,8 @@
 //! On every start the runtime calls `recover(last)` (after committing the last recorded
 //! checkpoint again when resuming). Transactions prepared after it belong to checkpoint
 //! `last + 1` (or 1 on a fresh start), whose labels we can compute: before the first load
-//! to a table in the new run, we ask `get_load_state` for `..._{last+1}_0`, `_1`, ... until
+//! to a table in the new run (and, for tables known but not loaded yet, before the first
+//! checkpoint is handed back), we ask `get_load_state` for `..._{last+1}_0`, `_1`, ... until
 //! StarRocks knows none, and roll back those still PREPARE / PREPARED. The new run reuses
 //! those labels for the replayed rows (StarRocks lets a label of an aborted transaction be
 //! used again). A label found VISIBLE there means another writer (or a run whose state was
@@ -887,6 +888,19 @@ impl Sink for StarRocksSink {
         }
         if checkpoint > self.next_checkpoint {
             self.next_checkpoint = checkpoint;
+        }
+        // A table this run has not loaded yet may still hold transactions an earlier run
+        // prepared under the recovered checkpoint's labels. Once this checkpoint is
+        // recorded, the next restart probes only later labels, so they would stay
+        // PREPARED (holding the server's resources) until its timeout: free them now.
+        let unrecovered: Vec<TableId> = self
+            .tables
+            .keys()
+            .filter(|t| !self.recovered.contains(*t))
+            .cloned()
+            .collect();
+        for t in unrecovered {
+            self.recover_table(&t).await?;
         }
         self.load_all().await?;
         let prepared = std::mem::take(&mut self.pending);

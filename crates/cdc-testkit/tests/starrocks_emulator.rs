@@ -563,3 +563,77 @@ async fn the_mysql_port_runs_ddl_as_asynchronous_jobs() {
     assert!(sr.table_rows("d", "t").is_none());
     c.disconnect().await.unwrap();
 }
+
+/// JSON and DATETIME print as StarRocks prints them; `open_transactions` lists what is
+/// begun or prepared, `pending_faults` what was injected and not yet hit.
+#[tokio::test]
+async fn json_and_datetime_print_as_starrocks_and_open_work_is_listed() {
+    let sr = StarRocksEmulator::start().await.unwrap();
+    sr.execute("CREATE DATABASE d").unwrap();
+    sr.execute(
+        "CREATE TABLE d.t (id INT NOT NULL, j JSON NULL, at DATETIME NULL) PRIMARY KEY(id) \
+         DISTRIBUTED BY HASH(id) PROPERTIES (\"replication_num\" = \"1\")",
+    )
+    .unwrap();
+    let json = [("format", "json"), ("strip_outer_array", "true")];
+    let body = r#"[{"id":1,"j":"{\"k\":[1,2,{\"a\":\"x\"}],\"b\":true}","at":"2021-01-01 08:00:01.5"},
+                   {"id":2,"j":{"n":null},"at":"2021-01-01 08:00:01"}]"#;
+    let j = be_load(&sr, "j1", &json, body).await;
+    assert_eq!(j["Status"], "Success", "{j}");
+    assert_eq!(
+        sr.table_rows("d", "t").unwrap(),
+        vec![
+            vec![
+                Some("1".into()),
+                Some(r#"{"k": [1, 2, {"a": "x"}], "b": true}"#.into()),
+                Some("2021-01-01 08:00:01.500000".into()),
+            ],
+            vec![
+                Some("2".into()),
+                Some(r#"{"n": null}"#.into()),
+                Some("2021-01-01 08:00:01".into()),
+            ],
+        ]
+    );
+
+    assert!(sr.open_transactions().is_empty());
+    txn(&sr, "begin", "open1", &[], "").await;
+    txn(&sr, "begin", "open2", &[], "").await;
+    txn(&sr, "load", "open2", &json, r#"[{"id":3}]"#).await;
+    txn(&sr, "prepare", "open2", &[], "").await;
+    let mut open: Vec<(String, StarRocksTxnState)> = sr
+        .open_transactions()
+        .into_iter()
+        .map(|t| (t.label, t.state))
+        .collect();
+    open.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        open,
+        [
+            ("open1".to_string(), StarRocksTxnState::Prepare),
+            ("open2".to_string(), StarRocksTxnState::Prepared),
+        ]
+    );
+    txn(&sr, "rollback", "open1", &[], "").await;
+    txn(&sr, "commit", "open2", &[], "").await;
+    assert!(sr.open_transactions().is_empty());
+
+    sr.inject(StarRocksFault::ServerError {
+        status: 503,
+        count: 2,
+    });
+    sr.inject(StarRocksFault::PublishTimeout { count: 1 });
+    assert_eq!(sr.pending_faults(), 3);
+    let r = client()
+        .put(format!("http://{}/api/d/t/_stream_load", sr.be_address()))
+        .basic_auth("root", Some(""))
+        .header("label", "j2")
+        .header("Expect", "100-continue")
+        .header("format", "json")
+        .body(r#"[{"id":4}]"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(sr.pending_faults(), 2);
+}

@@ -156,8 +156,45 @@ impl SrType {
         Ok(match self {
             // StarRocks prints the fraction of a DATETIME only when it is not zero.
             Self::DateTime => text.strip_suffix(".000000").unwrap_or(&text).to_string(),
+            Self::Json => {
+                let value: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|_| ValueError::Convert)?;
+                let mut out = String::with_capacity(text.len() + 8);
+                write_json(&mut out, &value);
+                out
+            }
             _ => text,
         })
+    }
+}
+
+/// JSON as StarRocks prints a JSON column (velocypack's single-line pretty print): `": "`
+/// after keys and `", "` between items, `{"k": [1, 2]}`; keys stay in their given order.
+fn write_json(out: &mut String, value: &serde_json::Value) {
+    match value {
+        serde_json::Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_json(out, item);
+            }
+            out.push(']');
+        }
+        serde_json::Value::Object(map) => {
+            out.push('{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(&serde_json::Value::String(key.clone()).to_string());
+                out.push_str(": ");
+                write_json(out, item);
+            }
+            out.push('}');
+        }
+        scalar => out.push_str(&scalar.to_string()),
     }
 }
 

@@ -250,6 +250,36 @@ impl StarRocksEmulator {
     pub fn transactions(&self) -> Vec<StarRocksTxnRecord> {
         self.lock().txn_records()
     }
+
+    /// Transactions neither committed nor aborted: begun (`PREPARE`) or `PREPARED`. A
+    /// client that finished cleanly, or recovered after a crash, leaves none.
+    pub fn open_transactions(&self) -> Vec<StarRocksTxnRecord> {
+        self.transactions()
+            .into_iter()
+            .filter(|t| {
+                matches!(
+                    t.state,
+                    StarRocksTxnState::Prepare | StarRocksTxnState::Prepared
+                )
+            })
+            .collect()
+    }
+
+    /// How many injected faults (other than [`StarRocksFault::BeDown`]) have not yet been
+    /// used up, counting each remaining request: lets a test wait until its faults hit.
+    pub fn pending_faults(&self) -> u32 {
+        self.lock()
+            .faults
+            .iter()
+            .map(|f| match f {
+                StarRocksFault::ServerError { count, .. }
+                | StarRocksFault::ResetConnection { count }
+                | StarRocksFault::Slow { count, .. }
+                | StarRocksFault::PublishTimeout { count } => *count,
+                StarRocksFault::BeDown(_) => 0,
+            })
+            .sum()
+    }
 }
 
 impl Drop for StarRocksEmulator {
