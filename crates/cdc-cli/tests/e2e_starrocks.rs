@@ -701,6 +701,20 @@ async fn schema_changes_and_injected_faults_during_streaming_lose_nothing() {
     println!("the writer made {writes} transactions");
     wait_in_sync(&db, &sr, &["items"], None, None).await;
     println!("in sync after {:?}", started.elapsed());
+    // The faults show in the sink's counters (refreshed about twice a second).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let stats = loop {
+        let stats = handle.metrics().sink_stats();
+        if stats.retries > 0 && stats.loads > 0 {
+            break stats;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "sink stats: {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(stats.bytes > 0 && stats.rows > 0, "{stats:?}");
     handle.stop();
     handle.join().await.unwrap();
     assert_transactions_clean(&sr);

@@ -38,7 +38,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use cdc_api::{
     CheckpointId, Committable, DataChangeEvent, Error, Event, OperationType, Result, Schema,
-    SchemaChangeEvent, Sink, TableId,
+    SchemaChangeEvent, Sink, SinkStats, TableId,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
@@ -117,6 +117,8 @@ pub(crate) struct StarRocksSink {
     pending: Vec<StarRocksCommittable>,
     recover_checkpoint: Option<CheckpointId>,
     recovered: HashSet<TableId>,
+    /// Loads, bytes, retries and latency, shared with the load tasks.
+    stats: Arc<std::sync::Mutex<SinkStats>>,
 }
 
 impl StarRocksSink {
@@ -138,6 +140,7 @@ impl StarRocksSink {
             pending: Vec::new(),
             recover_checkpoint: None,
             recovered: HashSet::new(),
+            stats: Arc::default(),
         }
     }
 
@@ -273,8 +276,9 @@ impl StarRocksSink {
             .map_err(|_| Error::Cancelled)?;
         let service = Arc::clone(&self.service);
         let config = Arc::clone(&self.config);
+        let stats = Arc::clone(&self.stats);
         let handle = tokio::spawn(async move {
-            let result = run_load(&service, &config, job).await;
+            let result = run_load(&service, &config, job, &stats).await;
             drop(permit);
             result
         });
@@ -545,7 +549,16 @@ async fn run_load(
     service: &StarRocksService,
     config: &StarRocksSinkConfig,
     job: LoadJob,
+    stats: &std::sync::Mutex<SinkStats>,
 ) -> Result<LoadDone> {
+    let started = Instant::now();
+    let count = |update: &dyn Fn(&mut SinkStats)| {
+        update(
+            &mut stats
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+    };
     let context = || {
         format!(
             "loading {} rows into {}.{} (label {})",
@@ -561,6 +574,9 @@ async fn run_load(
         };
         match outcome {
             Ok(()) => {
+                count(&|s| {
+                    s.record_load(job.rows as u64, job.body.len() as u64, started.elapsed());
+                });
                 let committable = (job.mode == Mode::Prepare).then(|| StarRocksCommittable {
                     db: job.db.clone(),
                     table: job.table.clone(),
@@ -573,6 +589,7 @@ async fn run_load(
                 });
             }
             Err(Failure::Stop(reason, url)) => {
+                count(&|s| s.failures += 1);
                 if job.mode != Mode::Plain {
                     let c = StarRocksCommittable {
                         db: job.db.clone(),
@@ -587,6 +604,7 @@ async fn run_load(
             }
             Err(Failure::Running(reason)) => {
                 if waited >= MAX_RUNNING_WAIT {
+                    count(&|s| s.failures += 1);
                     return Err(Error::permanent(context(), reason));
                 }
                 let pause = backoff(config, 3);
@@ -596,11 +614,13 @@ async fn run_load(
             Err(Failure::Retry(reason)) => {
                 attempt += 1;
                 if attempt > config.max_retries {
+                    count(&|s| s.failures += 1);
                     return Err(Error::transient(context(), reason).into_permanent(&format!(
                         "gave up after {} retries (sink.max-retries)",
                         config.max_retries
                     )));
                 }
+                count(&|s| s.retries += 1);
                 tracing::warn!(label = %job.label, attempt, %reason, "load failed; retrying with the same label");
                 if job.mode != Mode::Plain {
                     // Free the label (best effort): a half-done transaction would refuse it.
@@ -943,6 +963,13 @@ impl Sink for StarRocksSink {
             self.recover_table(&t).await?;
         }
         Ok(())
+    }
+
+    fn stats(&self) -> SinkStats {
+        self.stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     async fn poll_flush(&mut self) -> Result<()> {
