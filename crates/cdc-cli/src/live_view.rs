@@ -200,6 +200,8 @@ pub(crate) fn render(
         "streaming".to_string()
     } else if snapshot.is_empty() {
         "starting".to_string()
+    } else if snapshot.iter().all(|t| t.done) {
+        "snapshot done".to_string()
     } else {
         "reading snapshot".to_string()
     };

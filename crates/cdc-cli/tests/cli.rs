@@ -366,3 +366,49 @@ fn progress_always_draws_the_live_view() {
     assert!(stderr.contains("streaming  5 changes written"), "{stderr}");
     assert!(stderr.contains("pipeline finished"), "{stderr}");
 }
+
+#[tokio::test]
+async fn the_live_view_shows_the_snapshot_per_table() {
+    let Some(db) = cdc_testkit::MariaDb::start_or_skip().await else {
+        return;
+    };
+    let rows: Vec<String> = (1..=3000).map(|i| format!("({i}, 'row {i}')")).collect();
+    db.execute(&format!(
+        "CREATE DATABASE v; CREATE TABLE v.big (id INT PRIMARY KEY, s VARCHAR(20)); \
+         CREATE TABLE v.small (id INT PRIMARY KEY); INSERT INTO v.small VALUES (1), (2); \
+         INSERT INTO v.big VALUES {}; ANALYZE TABLE v.big, v.small",
+        rows.join(",")
+    ))
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        &dir,
+        "snap.yaml",
+        &format!(
+            "source: {{type: mysql, hostname: 127.0.0.1, port: {}, username: root, password: '', tables: 'v.\\.*', scan.startup.mode: snapshot}}\n\
+             sink: {{type: values}}\npipeline: {{name: view-snapshot}}\n",
+            db.port()
+        ),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        cdc()
+            .args(["run", "--progress", "always"])
+            .arg(&file)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // The view's last frame stays on screen.
+    assert!(
+        stderr.contains("snapshot  2/2 tables  3,002 rows"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("snapshot done  3,002 changes written"),
+        "{stderr}"
+    );
+}
