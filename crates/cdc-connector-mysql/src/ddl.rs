@@ -27,6 +27,9 @@ pub(crate) enum TableChange {
     Upsert {
         meta: TableMeta,
         events: Vec<SchemaChangeEvent>,
+        /// The table arrived with rows the binlog never showed (`RENAME TABLE` to it):
+        /// the reader reads them.
+        copy_rows: bool,
     },
     /// The table is gone.
     Remove {
@@ -35,7 +38,8 @@ pub(crate) enum TableChange {
     },
     /// Events only (truncate).
     Events(Vec<SchemaChangeEvent>),
-    /// A table matching the filter was created: the reader loads its definition.
+    /// A table matching the filter appeared (CREATE, or RENAME from an uncaptured name):
+    /// the reader loads its definition and reads its rows.
     Created(TableKey),
 }
 
@@ -97,6 +101,8 @@ pub(crate) fn apply(
                                     .to_schema(config.tinyint1_as_boolean, config.include_comments),
                             }],
                             meta,
+                            // Empty when created: its rows come through the binlog.
+                            copy_rows: false,
                         }),
                         None => out.push(TableChange::Created(key)),
                     }
@@ -263,6 +269,7 @@ fn convert_charset(
     Some(vec![TableChange::Upsert {
         meta,
         events: Vec::new(),
+        copy_rows: false,
     }])
 }
 
@@ -309,6 +316,7 @@ fn rename_table(
                     schema: renamed.to_schema(config.tinyint1_as_boolean, config.include_comments),
                 }],
                 meta: renamed,
+                copy_rows: true,
             });
         }
     } else if config.filter.matches(&new.0, &new.1) {
@@ -558,7 +566,11 @@ fn alter_table(
             schema: meta.to_schema(tiny, comments),
         });
     }
-    Ok(TableChange::Upsert { meta, events })
+    Ok(TableChange::Upsert {
+        meta,
+        events,
+        copy_rows: false,
+    })
 }
 
 fn rename_key(meta: &mut TableMeta, old: &str, new: &str) {

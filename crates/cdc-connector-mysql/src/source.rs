@@ -32,6 +32,9 @@ pub(crate) type TableKey = (String, String);
 pub(crate) enum TableUpdate {
     Upsert(TableMeta),
     Remove(TableKey),
+    /// The table's rows are to be read (it entered the capture mid-stream); pending until
+    /// a batch marks its snapshot done.
+    SnapshotPending(TableKey),
 }
 
 /// Events plus what the offset learns from them.
@@ -258,6 +261,17 @@ impl MySqlSource {
                     self.state
                         .snapshot_segments
                         .retain(|s| !(&s.db == db && &s.table == table));
+                    self.state
+                        .snapshot_pending
+                        .retain(|(d, t)| !(d == db && t == table));
+                }
+                TableUpdate::SnapshotPending(key) => {
+                    self.state
+                        .snapshot_segments
+                        .retain(|s| !(s.db == key.0 && s.table == key.1));
+                    if !self.state.snapshot_pending.contains(key) {
+                        self.state.snapshot_pending.push(key.clone());
+                    }
                 }
             }
         }

@@ -120,7 +120,7 @@ async fn ddl_sequences_produce_schema_events_and_rows_decode() {
     .unwrap();
     let renamed = TableId::new("d", "renamed");
     wait_for("the last row", &mut handle, || {
-        harness::sink_rows("ddl", &renamed).is_some_and(|r| r.len() == 1)
+        harness::sink_rows("ddl", &renamed).is_some_and(|r| r.len() == 2)
     })
     .await;
     let handle = handle.unwrap();
@@ -168,9 +168,12 @@ async fn ddl_sequences_produce_schema_events_and_rows_decode() {
             .is_empty()
     );
     assert!(harness::sink_rows("ddl", &TableId::new("d", "gone")).is_none());
-    // RENAME TABLE is DropTable + CreateTable (there is no rename event): rows written
-    // before the rename went to the old table (documented limit).
-    assert_eq!(harness::sink_rows("ddl", &renamed).unwrap(), [["2", "ren"]]);
+    // RENAME TABLE is DropTable + CreateTable (there is no rename event), and the renamed
+    // table's rows are read again, so the new table is complete.
+    assert_eq!(
+        harness::sink_rows("ddl", &renamed).unwrap(),
+        [["1", "new"], ["2", "ren"]]
+    );
     let db_guard = values_database("ddl");
     let guard = db_guard.lock().unwrap();
     assert!(
@@ -275,4 +278,67 @@ async fn moving_columns_keeps_every_value_in_its_column() {
         .map(|r| r[0].clone().unwrap())
         .collect();
     assert_eq!(source, ["id", "c", "a2", "b"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renamed_table_arrives_complete_and_exactly_once_across_a_restart() {
+    let Some(db) = MariaDb::start_or_skip().await else {
+        return;
+    };
+    let rows: Vec<String> = (1..=3000).map(|i| format!("({i}, 0)")).collect();
+    db.execute(&format!(
+        "CREATE DATABASE rn; CREATE TABLE rn.a (id INT PRIMARY KEY, v INT); INSERT INTO rn.a VALUES {}",
+        rows.join(",")
+    ))
+    .await
+    .unwrap();
+    let yaml = harness::yaml(
+        &db,
+        "rename",
+        "rn.\\.*",
+        "  server-id: 5604\n  scan.incremental.snapshot.chunk.size: 100\n",
+    )
+    .replace(
+        "checkpoint.interval: 100ms",
+        "checkpoint.interval: 100ms, schema.change.behavior: evolve",
+    );
+    let store = std::sync::Arc::new(cdc_runtime::MemoryStateStore::default());
+    let a = TableId::new("rn", "a");
+    let mut handle = Some(harness::build_with_store(&yaml, &store).spawn());
+    wait_for("the snapshot", &mut handle, || {
+        harness::sink_rows("rename", &a).is_some_and(|r| r.len() == 3000)
+    })
+    .await;
+    // Rename, then change the renamed table at once: the changes race the copy of its rows.
+    db.execute(
+        "RENAME TABLE rn.a TO rn.b; \
+         UPDATE rn.b SET v = v + 1 WHERE id % 3 = 0; DELETE FROM rn.b WHERE id % 7 = 0; \
+         INSERT INTO rn.b VALUES (5000, 5);",
+    )
+    .await
+    .unwrap();
+    // Stop while the copy may still run: the offset keeps the table pending.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let first = handle.take().unwrap();
+    first.stop();
+    first.join().await.unwrap();
+    db.execute("UPDATE rn.b SET v = v + 10 WHERE id % 5 = 0")
+        .await
+        .unwrap();
+    let second = harness::build_with_store(&yaml, &store).spawn();
+    harness::wait_equal(
+        &db,
+        "rename",
+        &["rn.b"],
+        Some(&second),
+        Duration::from_secs(60),
+    )
+    .await;
+    second.stop();
+    second.join().await.unwrap();
+    assert!(
+        harness::sink_rows("rename", &a).is_none(),
+        "the old table is dropped (evolve)"
+    );
+    assert!(harness::check_exactly_once("rename") > 3000);
 }

@@ -110,6 +110,9 @@ pub(crate) struct StreamState {
     last_event_ts: u32,
     /// Nothing more to read right now (the stream went quiet or a heartbeat came).
     caught_up: bool,
+    /// Tables that entered the capture with rows the binlog never showed (renamed or
+    /// created from another table): read once the DDL's batch is out.
+    to_copy: Vec<TableMeta>,
 }
 
 impl StreamState {
@@ -134,6 +137,7 @@ impl StreamState {
             gtid_start: (start.file.is_empty() && start.gtid.is_some()).then(|| start.clone()),
             last_event_ts: 0,
             caught_up: false,
+            to_copy: Vec::new(),
         }
     }
 
@@ -485,7 +489,11 @@ impl BinlogReader {
                     }
                     self.on_ddl(st, &q.schema(), &sql, header.timestamp())
                         .await?;
-                    return self.commit(st).await;
+                    let go_on = self.commit(st).await?;
+                    if go_on && !st.to_copy.is_empty() {
+                        self.copy_tables(st).await?;
+                    }
+                    return Ok(go_on);
                 }
             }
             XID => return self.commit(st).await,
@@ -790,6 +798,54 @@ impl BinlogReader {
         meta
     }
 
+    /// Reads the rows of tables that entered the capture mid-stream, as a snapshot at the
+    /// server's current position: binlog changes to them before that position are then
+    /// skipped (the snapshot holds them), later ones applied; the offset keeps them
+    /// pending until read, so a crash reads them again.
+    async fn copy_tables(&mut self, st: &mut StreamState) -> Result<()> {
+        for meta in std::mem::take(&mut st.to_copy) {
+            let key = (meta.db.clone(), meta.table.clone());
+            let read = crate::snapshot::TableRead {
+                prior: TableSegments {
+                    db: meta.db.clone(),
+                    table: meta.table.clone(),
+                    segments: Vec::new(),
+                },
+                meta,
+            };
+            let pool = mysql_async::Pool::new(self.opts.clone());
+            let copied = crate::snapshot::snapshot_table(
+                pool.clone(),
+                read,
+                self.config.clone(),
+                self.tx.clone(),
+            )
+            .await;
+            let _ = pool.disconnect().await;
+            match copied {
+                Ok(segments) => {
+                    tracing::info!(table = %format!("{}.{}", key.0, key.1), "rows of a table that entered the capture were read");
+                    self.snapshot_positions.insert(key, segments);
+                }
+                // Reading history: the table may be gone (or changed) by now; its later
+                // DDL follows in the binlog.
+                Err(e)
+                    if e.to_string().contains("server error 1146")
+                        || e.to_string().contains("server error 1054") =>
+                {
+                    tracing::warn!(table = %format!("{}.{}", key.0, key.1), error = %e, "the table that entered the capture no longer matches the server; its earlier rows are not copied");
+                    let mut done = Batch::rows(Vec::new());
+                    done.snapshot_done.push(key);
+                    if self.tx.send(Ok(done)).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     async fn on_ddl(
         &mut self,
         st: &mut StreamState,
@@ -810,16 +866,25 @@ impl BinlogReader {
         })?;
         for change in changes {
             match change {
-                TableChange::Upsert { meta, events } => {
+                TableChange::Upsert {
+                    meta,
+                    events,
+                    copy_rows,
+                } => {
                     let key = (meta.db.clone(), meta.table.clone());
                     st.infos.remove(&key);
                     // An ALTER keeps the snapshot filter: changes before the table's
                     // snapshot position are in the snapshot whatever the DDL between.
-                    self.tables.insert(key, meta.clone());
-                    st.updates.push(TableUpdate::Upsert(meta));
+                    self.tables.insert(key.clone(), meta.clone());
+                    st.updates.push(TableUpdate::Upsert(meta.clone()));
                     if self.config.schema_change_enabled {
                         st.pending
                             .extend(events.into_iter().map(Event::SchemaChange));
+                    }
+                    if copy_rows {
+                        self.snapshot_positions.remove(&key);
+                        st.updates.push(TableUpdate::SnapshotPending(key));
+                        st.to_copy.push(meta);
                     }
                 }
                 TableChange::Remove { key, events } => {
@@ -841,8 +906,10 @@ impl BinlogReader {
                     if let Some(meta) = meta {
                         st.infos.remove(&key);
                         self.snapshot_positions.remove(&key);
-                        self.tables.insert(key, meta.clone());
+                        self.tables.insert(key.clone(), meta.clone());
                         st.updates.push(TableUpdate::Upsert(meta.clone()));
+                        st.updates.push(TableUpdate::SnapshotPending(key));
+                        st.to_copy.push(meta.clone());
                         st.pending.push(Event::SchemaChange(
                             cdc_api::SchemaChangeEvent::CreateTable {
                                 table_id: meta.table_id(),
