@@ -368,6 +368,49 @@ async fn minimal_row_image_is_named_with_the_fix() {
     );
 }
 
+/// The server's default is FULL, but one session logs a change with a partial row image:
+/// the pipeline stops at that change, saying what happened and what to do, instead of
+/// writing NULLs over the columns the image left out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_row_image_from_one_session_stops_with_the_fix() {
+    let Some(db) = MariaDb::start_or_skip().await else {
+        return;
+    };
+    db.execute(
+        "CREATE DATABASE pi; CREATE TABLE pi.t (id INT PRIMARY KEY, a INT, b VARCHAR(10));          INSERT INTO pi.t VALUES (1, 1, 'one')",
+    )
+    .await
+    .unwrap();
+    let yaml = harness::yaml(
+        &db,
+        "partial",
+        "pi.t",
+        "  server-id: 5605
+",
+    );
+    let pipeline = harness::build(&yaml).unwrap();
+    let metrics = pipeline.metrics();
+    let run = tokio::spawn(pipeline.run(std::future::pending()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !metrics.source_progress().streaming {
+        assert!(tokio::time::Instant::now() < deadline, "never streamed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    db.execute("SET SESSION binlog_row_image = 'MINIMAL'; UPDATE pi.t SET a = 2 WHERE id = 1")
+        .await
+        .unwrap();
+    let e = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the pipeline stops")
+        .unwrap()
+        .expect_err("the pipeline must fail")
+        .to_string();
+    assert!(
+        e.contains("table pi.t") && e.contains("binlog_row_image MINIMAL or NOBLOB"),
+        "{e}"
+    );
+}
+
 /// The source server restarts (clean shutdown) mid-stream: the reader reconnects with backoff
 /// and resumes at its exact position; every change arrives once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

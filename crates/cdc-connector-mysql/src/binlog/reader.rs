@@ -681,6 +681,24 @@ impl BinlogReader {
             return Ok(());
         };
         let (key, layouts) = (key.clone(), layouts.clone());
+        // A session may set binlog_row_image = MINIMAL / NOBLOB although the server's
+        // default is FULL (checked at start): rows with missing columns cannot be applied
+        // exactly, so stop rather than write NULLs over real values.
+        let full = |present: &Option<Vec<bool>>| {
+            present
+                .as_ref()
+                .is_none_or(|bits| bits.iter().take(layouts.len()).all(|b| *b))
+        };
+        if !full(&present_before) || !full(&present_after) {
+            return Err(Error::permanent(
+                format!(
+                    "reading the binlog at {}:{} (table {}.{})",
+                    st.txn_start.file, st.txn_start.pos, key.0, key.1
+                ),
+                "a row image without all columns: this change was logged with binlog_row_image MINIMAL or NOBLOB (set for the session that made it)",
+            )
+            .with_hint("keep binlog_row_image = FULL for every session (do not SET SESSION binlog_row_image), then start over from a new snapshot (cdc run --reset): changes with partial images cannot be replayed exactly"));
+        }
         // Per table, per transaction: everything covered, nothing, or decided per row.
         let filter = match self.snapshot_positions.get(&key) {
             None => None,
