@@ -2,8 +2,12 @@
 //! binary), the Doris and StarRocks emulators. Target tables must equal the source.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::{Child, Command};
 use std::time::Duration;
+
+use common::{Lcg, sorted, spawn_cdc};
 
 use cdc_testkit::{DorisEmulator, MariaDb, TableModel};
 
@@ -47,11 +51,6 @@ async fn seed(db: &MariaDb, orders: std::ops::Range<u64>, audits: std::ops::Rang
             .await
             .unwrap();
     }
-}
-
-fn sorted(mut rows: Vec<Vec<Option<String>>>) -> Vec<Vec<Option<String>>> {
-    rows.sort();
-    rows
 }
 
 async fn source_rows(db: &MariaDb, table: &str) -> Vec<Vec<Option<String>>> {
@@ -186,7 +185,10 @@ async fn snapshot_then_binlog_into_unique_and_duplicate_tables() {
             assert!(stats.load_time > Duration::ZERO && stats.last_load_time.is_some());
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "sink stats: {stats:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "sink stats: {stats:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let text = handle.metrics().render_prometheus();
@@ -195,34 +197,6 @@ async fn snapshot_then_binlog_into_unique_and_duplicate_tables() {
     handle.stop();
     let summary = handle.join().await.unwrap();
     assert!(summary.checkpoints > 0);
-}
-
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % below
-    }
-}
-
-fn spawn_cdc(file: &std::path::Path, state: &std::path::Path, log: &std::path::Path) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_cdc"))
-        .arg("run")
-        .arg(file)
-        .arg("--state-dir")
-        .arg(state)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
 }
 
 /// `kill -9` of the real `cdc` process at random moments while the source keeps changing:
@@ -284,7 +258,7 @@ async fn kill_9_at_random_points_loses_and_doubles_nothing() {
     });
 
     for round in 0..4 {
-        let mut child = spawn_cdc(&file, &state, &log);
+        let mut child = spawn_cdc(&file, &state, &log, &[]);
         let wait = 300 + rng.next(2500);
         tokio::time::sleep(Duration::from_millis(wait)).await;
         if let Ok(Some(status)) = child.try_wait() {
@@ -300,7 +274,7 @@ async fn kill_9_at_random_points_loses_and_doubles_nothing() {
     stop_tx.send(true).unwrap();
     writer.await.unwrap();
 
-    let mut child = spawn_cdc(&file, &state, &log);
+    let mut child = spawn_cdc(&file, &state, &log, &[]);
     wait_in_sync(&db, &doris, &["orders", "audit"], Some(&mut child)).await;
     // SIGTERM: a clean stop with a final checkpoint, exit code 0.
     Command::new("kill")

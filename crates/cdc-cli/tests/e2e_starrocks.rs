@@ -4,20 +4,17 @@
 //! runs with `sink.semantic: exactly-once`; target tables must equal the source.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use cdc_testkit::{MariaDb, StarRocksEmulator, StarRocksFault, StarRocksTxnState};
 use mysql_async::prelude::Queryable;
 
-type Rows = Vec<Vec<Option<String>>>;
-
-fn sorted(mut rows: Rows) -> Rows {
-    rows.sort();
-    rows
-}
+use common::{Lcg, Rows, sorted, spawn_cdc};
 
 fn registry() -> cdc_api::ConnectorRegistry {
     let mut registry = cdc_api::ConnectorRegistry::new();
@@ -215,34 +212,6 @@ async fn insert_rows(db: &MariaDb, table: &str, rows: impl Iterator<Item = Strin
     .unwrap();
 }
 
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % below
-    }
-}
-
-fn spawn_cdc(file: &Path, state: &Path, log: &Path) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_cdc"))
-        .arg("run")
-        .arg(file)
-        .arg("--state-dir")
-        .arg(state)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
-}
-
 /// `kill -9` of the real `cdc` process at random moments (in the snapshot and in the
 /// binlog) while a writer keeps inserting, updating (keys too) and deleting: after the last
 /// restart both tables equal the source, and no transaction is left prepared. `ledger`'s
@@ -300,7 +269,7 @@ async fn kill_9_at_random_points_loses_and_doubles_nothing() {
     });
 
     for round in 0..4 {
-        let mut child = spawn_cdc(&file, &state, &log);
+        let mut child = spawn_cdc(&file, &state, &log, &[]);
         let wait = 300 + rng.next(2500);
         tokio::time::sleep(Duration::from_millis(wait)).await;
         if let Ok(Some(status)) = child.try_wait() {
@@ -320,7 +289,7 @@ async fn kill_9_at_random_points_loses_and_doubles_nothing() {
     let writes = writer.await.unwrap();
     println!("the writer made {writes} transactions");
 
-    let mut child = spawn_cdc(&file, &state, &log);
+    let mut child = spawn_cdc(&file, &state, &log, &[]);
     wait_in_sync(
         &db,
         &sr,

@@ -7,13 +7,16 @@
 //! markdown report (the script puts it into docs/soak.md).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::fmt::Write as _;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use cdc_testkit::{DorisEmulator, DorisFault, MariaDb, TxnState};
+use common::{Lcg, log_tail as tail, spawn_cdc};
 
 const SCHEMA: &str = "
 CREATE DATABASE soak CHARACTER SET utf8mb4;
@@ -24,36 +27,6 @@ CREATE TABLE soak.orders (
 CREATE TABLE soak.events (at DATETIME(6), kind VARCHAR(16), payload TEXT);
 CREATE TABLE soak.customers (id INT PRIMARY KEY, name VARCHAR(40), balance BIGINT);
 ";
-
-/// A small deterministic generator (the seed is printed, so a run can be repeated).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self, bound: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % bound.max(1)
-    }
-}
-
-fn spawn_cdc(file: &std::path::Path, state: &std::path::Path, log: &std::path::Path) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_cdc"))
-        .args(["run", "--progress", "never"])
-        .arg(file)
-        .arg("--state-dir")
-        .arg(state)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
-}
 
 /// Resident memory of a process in kB (`VmRSS`), if it is still there.
 fn rss_kb(pid: u32) -> Option<u64> {
@@ -181,7 +154,7 @@ async fn soak() {
         failed.clone(),
     ));
 
-    let mut child = spawn_cdc(&file, &state, &log);
+    let mut child = spawn_cdc(&file, &state, &log, &["--progress", "never"]);
     let mut restarts = 0;
     // (seconds since start, RSS kB) of the running cdc process.
     let mut rss: Vec<(u64, u64)> = Vec::new();
@@ -219,7 +192,7 @@ async fn soak() {
                 child.kill().unwrap();
                 child.wait().unwrap();
                 restarts += 1;
-                child = spawn_cdc(&file, &state, &log);
+                child = spawn_cdc(&file, &state, &log, &["--progress", "never"]);
                 "kill -9 of cdc, restarted".to_string()
             }
             2 => {
@@ -381,10 +354,4 @@ async fn soak() {
     println!("SOAK REPORT BEGIN\n{report}SOAK REPORT END");
     assert!(!grew, "memory grew: {early} kB -> {late} kB\n{report}");
     db.stop();
-}
-
-fn tail(log: &std::path::Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
 }
