@@ -47,5 +47,5 @@ pub use registry::ConnectorRegistry;
 pub use schema::{Column, Schema};
 pub use sink::{SchemaApplier, Sink};
 pub use source::Source;
-pub use table_id::TableId;
+pub use table_id::{TableId, table_selector_regex};
 pub use value::{Date, Decimal, DecimalParseError, Time, Timestamp, Value};

@@ -83,3 +83,37 @@ impl fmt::Display for TableId {
         f.write_str(&self.table)
     }
 }
+
+/// Translates one Flink CDC table selector into an anchored regular expression over
+/// `db.table`, the syntax of the MySQL source's `tables` and of `route` / `transform`
+/// `source-table`: an unescaped `.` separates database and table (it matches a literal
+/// dot), `\.` is the regex "any character", everything else is regex syntax. Compile the
+/// result with any regex engine.
+///
+/// ```
+/// assert_eq!(cdc_api::table_selector_regex("app.\\.*"), "^(?:app\\..*)$");
+/// assert_eq!(cdc_api::table_selector_regex("db[1-2].t_[0-9]+"), "^(?:db[1-2]\\.t_[0-9]+)$");
+/// ```
+pub fn table_selector_regex(selector: &str) -> String {
+    let mut out = String::with_capacity(selector.len() + 8);
+    out.push_str("^(?:");
+    let mut chars = selector.trim().chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'.') => {
+                chars.next();
+                out.push('.');
+            }
+            '\\' => {
+                out.push('\\');
+                if let Some(n) = chars.next() {
+                    out.push(n);
+                }
+            }
+            '.' => out.push_str("\\."),
+            other => out.push(other),
+        }
+    }
+    out.push_str(")$");
+    out
+}

@@ -16,27 +16,8 @@ pub(crate) struct TableFilter {
 
 /// Turns one Flink CDC table pattern into an anchored regex.
 pub(crate) fn table_regex(pattern: &str) -> Result<Regex, String> {
-    let mut out = String::with_capacity(pattern.len() + 8);
-    out.push_str("^(?:");
-    let mut chars = pattern.trim().chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if chars.peek() == Some(&'.') => {
-                chars.next();
-                out.push('.');
-            }
-            '\\' => {
-                out.push('\\');
-                if let Some(n) = chars.next() {
-                    out.push(n);
-                }
-            }
-            '.' => out.push_str("\\."),
-            other => out.push(other),
-        }
-    }
-    out.push_str(")$");
-    Regex::new(&out).map_err(|e| format!("'{pattern}' is not a valid table pattern: {e}"))
+    Regex::new(&cdc_api::table_selector_regex(pattern))
+        .map_err(|e| format!("'{pattern}' is not a valid table pattern: {e}"))
 }
 
 impl TableFilter {

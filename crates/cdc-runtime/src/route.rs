@@ -33,27 +33,8 @@ struct RouteRule {
 
 /// Turns a Flink CDC table selector into an anchored regex over `db.table`.
 pub(crate) fn selector_regex(pattern: &str) -> Result<Regex, String> {
-    let mut out = String::with_capacity(pattern.len() + 8);
-    out.push_str("^(?:");
-    let mut chars = pattern.trim().chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if chars.peek() == Some(&'.') => {
-                chars.next();
-                out.push('.');
-            }
-            '\\' => {
-                out.push('\\');
-                if let Some(n) = chars.next() {
-                    out.push(n);
-                }
-            }
-            '.' => out.push_str("\\."),
-            other => out.push(other),
-        }
-    }
-    out.push_str(")$");
-    Regex::new(&out).map_err(|e| format!("'{pattern}' is not a valid table selector: {e}"))
+    Regex::new(&cdc_api::table_selector_regex(pattern))
+        .map_err(|e| format!("'{pattern}' is not a valid table selector: {e}"))
 }
 
 /// Routes events and merges schemas of tables that share a target.
