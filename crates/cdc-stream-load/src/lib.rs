@@ -1,11 +1,12 @@
 //! # cdc-stream-load
 //!
 //! What the Doris and StarRocks sinks share because it really is the same in both: how a
-//! value and a row's fields are written into a JSON Stream Load body, and the pipeline's
-//! time zone. Protocols,
-//! labels, transactions and DDL differ and stay in each sink.
+//! value and a row's fields are written into a JSON Stream Load body, the pipeline's time
+//! zone, and following an FE's redirect over HTTP(S) without leaking credentials.
+//! Protocols, labels, transactions and DDL differ and stay in each sink.
 #![warn(missing_docs)]
 
+pub mod http;
 mod json;
 mod row;
 mod zone;
