@@ -8,9 +8,11 @@
 
 pub mod http;
 mod json;
+mod node;
 mod row;
 mod zone;
 
 pub use json::{write_json_string, write_value};
+pub use node::{Password, parse_node};
 pub use row::RowFields;
 pub use zone::Zone;
