@@ -1,16 +1,18 @@
-//! Every option a connector declares is documented, and every documented option exists.
+//! Every option a connector declares is documented with its default, and every documented
+//! option exists: the option tables of `docs/` cannot drift from the factories.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Names in the first cell ("| `name` |") of the rows of tables whose header starts with
-/// "| option".
-fn documented(path: &Path) -> BTreeSet<String> {
+/// The rows of tables whose header starts with "| option": name (first cell, in
+/// backticks) -> default (second cell; `required`, or `(none)` for an empty cell or a dash,
+/// backticks and `""` quotes removed).
+fn documented(path: &Path) -> BTreeMap<String, String> {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("{} is missing: {e}", path.display()));
     let mut in_table = false;
-    let mut out = BTreeSet::new();
+    let mut out = BTreeMap::new();
     for line in text.lines() {
         let line = line.trim();
         if line.starts_with("| option") {
@@ -18,30 +20,64 @@ fn documented(path: &Path) -> BTreeSet<String> {
         } else if !line.starts_with('|') {
             in_table = false;
         } else if in_table {
-            if let Some((name, _)) = line.strip_prefix("| `").and_then(|l| l.split_once('`')) {
-                out.insert(name.to_string());
-            }
+            let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+            let Some(name) = cells[0].strip_prefix('`').and_then(|c| c.strip_suffix('`')) else {
+                continue;
+            };
+            let default = match cells.get(1).copied().unwrap_or("") {
+                "" | "—" | "-" => "(none)".to_string(),
+                d => d.trim_matches('`').replace("\"\"", ""),
+            };
+            out.insert(name.to_string(), default);
         }
     }
     out
 }
 
-fn check(doc: &str, declared: BTreeSet<String>) {
+fn check(doc: &str, declared: &BTreeMap<String, String>) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let documented = documented(&root.join(doc));
-    let missing: Vec<_> = declared.difference(&documented).collect();
-    let extra: Vec<_> = documented.difference(&declared).collect();
+    let missing: Vec<_> = declared
+        .keys()
+        .filter(|k| !documented.contains_key(*k))
+        .collect();
+    let extra: Vec<_> = documented
+        .keys()
+        .filter(|k| !declared.contains_key(*k))
+        .collect();
+    let wrong: Vec<String> = declared
+        .iter()
+        .filter_map(|(k, d)| {
+            let doc = documented.get(k)?;
+            (doc != d).then(|| format!("{k}: documented {doc}, declared {d}"))
+        })
+        .collect();
     assert!(
-        missing.is_empty() && extra.is_empty(),
-        "{doc}: options not documented: {missing:?}; documented but not declared: {extra:?}"
+        missing.is_empty() && extra.is_empty() && wrong.is_empty(),
+        "{doc}: options not documented: {missing:?}; documented but not declared: {extra:?}; defaults that differ: {wrong:?}"
     );
 }
 
-fn names(options: Vec<cdc_api::ConfigOption>, prefixes: Vec<&'static str>) -> BTreeSet<String> {
+/// Declared options with their defaults as the docs write them.
+fn declared(
+    options: Vec<cdc_api::ConfigOption>,
+    prefixes: Vec<&'static str>,
+) -> BTreeMap<String, String> {
     options
         .into_iter()
-        .map(|o| o.name.to_string())
-        .chain(prefixes.into_iter().map(|p| format!("{p}*")))
+        .map(|o| {
+            let default = match (o.required, o.default) {
+                (true, _) => "required".to_string(),
+                (false, None) => "(none)".to_string(),
+                (false, Some(d)) => d.to_string(),
+            };
+            (o.name.to_string(), default)
+        })
+        .chain(
+            prefixes
+                .into_iter()
+                .map(|p| (format!("{p}*"), "(none)".to_string())),
+        )
         .collect()
 }
 
@@ -49,7 +85,7 @@ fn names(options: Vec<cdc_api::ConfigOption>, prefixes: Vec<&'static str>) -> BT
 fn pipeline_options_are_documented() {
     check(
         "docs/pipeline.md",
-        names(cdc_runtime::pipeline_options(), Vec::new()),
+        &declared(cdc_runtime::pipeline_options(), Vec::new()),
     );
 }
 
@@ -59,20 +95,19 @@ fn connector_options_are_documented() {
     let mysql = cdc_connector_mysql::MySqlSourceFactory;
     check(
         "docs/connectors/mysql.md",
-        names(mysql.options(), mysql.option_prefixes()),
+        &declared(mysql.options(), mysql.option_prefixes()),
     );
     let doris = cdc_connector_doris::DorisSinkFactory;
     check(
         "docs/connectors/doris.md",
-        names(doris.options(), doris.option_prefixes()),
+        &declared(doris.options(), doris.option_prefixes()),
     );
     let starrocks = cdc_connector_starrocks::StarRocksSinkFactory;
     check(
         "docs/connectors/starrocks.md",
-        names(starrocks.options(), starrocks.option_prefixes()),
+        &declared(starrocks.options(), starrocks.option_prefixes()),
     );
-    let mut values: BTreeSet<String> =
-        names(cdc_testkit::ValuesSourceFactory.options(), Vec::new());
-    values.extend(names(cdc_testkit::ValuesSinkFactory.options(), Vec::new()));
-    check("docs/connectors/values.md", values);
+    let mut values = declared(cdc_testkit::ValuesSourceFactory.options(), Vec::new());
+    values.extend(declared(cdc_testkit::ValuesSinkFactory.options(), Vec::new()));
+    check("docs/connectors/values.md", &values);
 }
