@@ -1,202 +1,142 @@
-//! `cargo run --release -p cdc-bench -- [ROWS]`: measures the MySQL source against the
-//! kit's MariaDB and prints rows/s next to the server's own limits, measured in the same
-//! run so the ratios hold on a noisy machine:
+//! `cdc-bench [ROWS]`: the end-to-end benchmarks. Starts the kit's MariaDB and the Doris
+//! emulator, and measures, each next to a reference run in the same session so that the
+//! ratios hold on a noisy machine:
 //!
-//! * snapshot of the reference table (BIGINT pk, INT, VARCHAR(32), DECIMAL(12,2),
-//!   DATETIME(3), DOUBLE) vs `mariadb --quick -e 'SELECT * ...' > /dev/null`;
-//! * binlog catch-up of the same rows vs `mariadb-binlog --read-from-remote-server --raw`.
+//! * binlog catch-up of ROWS row changes (counting sink and Doris sink) vs
+//!   `mariadb-binlog --read-from-remote-server --raw` (the wire), the source's own reader
+//!   over the same file on one thread (the raw decode), and python-mysql-replication;
+//! * snapshots of the reference table (ROWS and `--big-rows` rows) and of a 50-column
+//!   table vs `mariadb --quick -e 'SELECT * ...' > /dev/null`;
+//! * commit-to-visible latency (p50/p99) at a fixed change rate into the emulator;
+//! * the peak RSS of each measured pipeline (each runs in a child process of its own).
 //!
-//! Numbers print as a markdown table (`scripts/bench.sh` writes them to docs/performance.md).
-//! Benchmarks never fail on time.
+//! Prints markdown (`scripts/bench.sh` writes it to docs/performance.md); progress goes to
+//! stderr. Benchmarks never fail on time: a missed target is reported, not an error.
 
-use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+mod child;
+mod counting;
+mod latency;
+mod phase;
+mod report;
+mod run;
+mod tools;
 
-use async_trait::async_trait;
-use cdc_api::{
-    ConfigOption, ConnectorRegistry, Event, FactoryContext, Result, SchemaApplier,
-    SchemaChangeEvent, SchemaChangeKind, Sink, SinkFactory, SinkParts,
-};
-use cdc_runtime::{Pipeline, PipelineDefinition};
-use cdc_testkit::MariaDb;
+use std::path::PathBuf;
 
-/// Counts data changes and drops them: measures the source and the runtime alone.
-struct CountingSinkFactory(Arc<AtomicU64>);
+use clap::{Parser, Subcommand};
 
-impl SinkFactory for CountingSinkFactory {
-    fn identifier(&self) -> &'static str {
-        "count"
-    }
-    fn options(&self) -> Vec<ConfigOption> {
-        Vec::new()
-    }
-    fn create(&self, _ctx: &FactoryContext) -> Result<SinkParts> {
-        Ok(SinkParts {
-            sink: Box::new(CountingSink(self.0.clone())),
-            applier: Box::new(AcceptAll),
-        })
-    }
+use crate::phase::PhaseArgs;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cdc-bench",
+    about = "End-to-end benchmarks of the CDC engine against the kit's MariaDB and the Doris emulator",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
-struct CountingSink(Arc<AtomicU64>);
-
-#[async_trait]
-impl Sink for CountingSink {
-    async fn write(&mut self, events: Vec<Event>) -> Result<()> {
-        let n = events
-            .iter()
-            .filter(|e| matches!(e, Event::DataChange(_)))
-            .count();
-        self.0.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(())
-    }
-    async fn flush(&mut self) -> Result<()> {
-        Ok(())
-    }
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs one measured pipeline (started by the benchmark itself).
+    #[command(hide = true)]
+    Phase(PhaseArgs),
+    /// Prints the criterion results under DIR as markdown tables.
+    CriterionReport {
+        /// criterion's output directory (`target/criterion` or `$CRITERION_HOME`).
+        dir: PathBuf,
+    },
 }
 
-struct AcceptAll;
-
-#[async_trait]
-impl SchemaApplier for AcceptAll {
-    fn supported_kinds(&self) -> Vec<SchemaChangeKind> {
-        SchemaChangeKind::ALL.to_vec()
-    }
-    async fn apply(&mut self, _: &SchemaChangeEvent) -> Result<()> {
-        Ok(())
-    }
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Rows of the reference table: the binlog catch-up's row changes and the first snapshot.
+    rows: Option<u64>,
+    /// Rows of the big snapshot (the reference table grown to this size); 0 skips it.
+    #[arg(long)]
+    big_rows: Option<u64>,
+    /// Rows of the 50-column table; 0 skips it.
+    #[arg(long)]
+    wide_rows: Option<u64>,
+    /// Changes per second of the latency runs.
+    #[arg(long)]
+    latency_rate: Option<u64>,
+    /// Measured seconds of each latency run.
+    #[arg(long)]
+    latency_secs: Option<u64>,
+    /// Seconds of changes left out of the latency percentiles at the start.
+    #[arg(long)]
+    warmup_secs: Option<u64>,
+    /// The Doris sink's `sink.buffer-flush.interval` (and the exactly-once run's
+    /// `checkpoint.interval`), in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    flush_ms: u64,
+    /// Runs of each short measurement (the median is reported).
+    #[arg(long)]
+    repeat: Option<usize>,
+    /// A Python with `mysql-replication` installed (python-mysql-replication side by side).
+    #[arg(long)]
+    python: Option<PathBuf>,
+    /// Why python-mysql-replication is not measured (printed as "not measured: WHY").
+    #[arg(long, conflicts_with = "python")]
+    python_missing: Option<String>,
+    /// At most this many rows for python-mysql-replication (its rate is reported).
+    #[arg(long)]
+    python_rows: Option<u64>,
+    /// criterion's output directory: adds the micro benchmarks and their target.
+    #[arg(long)]
+    criterion: Option<PathBuf>,
+    /// Smoke-test sizes (about half a minute): 20,000 rows, small tables, short latency runs.
+    #[arg(long)]
+    quick: bool,
 }
 
-fn rate(rows: u64, d: Duration) -> f64 {
-    rows as f64 / d.as_secs_f64()
-}
-
-async fn run_source(
-    db: &MariaDb,
-    mode: &str,
-    rows: u64,
-) -> std::result::Result<Duration, Box<dyn std::error::Error>> {
-    let count = Arc::new(AtomicU64::new(0));
-    let mut registry = ConnectorRegistry::new();
-    registry
-        .register_source(cdc_connector_mysql::MySqlSourceFactory)
-        .register_sink(CountingSinkFactory(count.clone()));
-    let yaml = format!(
-        "source: {{type: mysql, hostname: 127.0.0.1, port: {}, username: root, password: '', tables: bench.t, \
-         server-id: 5700, scan.startup.mode: {mode}}}\nsink: {{type: count}}\npipeline: {{name: bench}}\n",
-        db.port()
-    );
-    let definition = PipelineDefinition::from_yaml_str(&yaml, "bench.yaml")?;
-    let started = Instant::now();
-    let handle = Pipeline::build(&definition, &registry)?.spawn();
-    while count.load(Ordering::Relaxed) < rows {
-        if handle.is_finished() {
-            break;
+impl RunArgs {
+    fn settings(self) -> run::Settings {
+        let q = self.quick;
+        let pick = |given: Option<u64>, quick: u64, full: u64| {
+            given.unwrap_or(if q { quick } else { full })
+        };
+        let rows = pick(self.rows, 20_000, 1_000_000);
+        run::Settings {
+            rows,
+            big_rows: pick(self.big_rows, 50_000, 10_000_000),
+            wide_rows: pick(self.wide_rows, 2_000, 200_000),
+            latency_rate: pick(self.latency_rate, 200, 1000).max(1),
+            latency_secs: pick(self.latency_secs, 3, 30),
+            warmup_secs: pick(self.warmup_secs, 1, 2),
+            flush_ms: self.flush_ms,
+            repeat: self.repeat.unwrap_or(if q { 1 } else { 3 }).max(1),
+            python: self.python,
+            python_missing: self.python_missing,
+            python_rows: pick(self.python_rows, 20_000, 200_000),
+            criterion: self.criterion,
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let elapsed = started.elapsed();
-    handle.stop();
-    handle.join().await?;
-    Ok(elapsed)
-}
-
-fn timed_command(cmd: &mut Command) -> Option<Duration> {
-    let started = Instant::now();
-    let status = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .ok()?;
-    status.success().then(|| started.elapsed())
 }
 
 #[tokio::main]
-async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
-    let rows: u64 = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(1_000_000);
-    let db = MariaDb::start().await?;
-    db.execute(
-        "CREATE DATABASE bench; CREATE TABLE bench.t (id BIGINT PRIMARY KEY, k INT, name VARCHAR(32), \
-         amount DECIMAL(12,2), created DATETIME(3), score DOUBLE)",
-    )
-    .await?;
-    let load = Instant::now();
-    db.execute(&format!(
-        "INSERT INTO bench.t SELECT seq, seq % 1000, CONCAT('name-', seq), seq / 100, \
-         '2024-01-01 00:00:00.123' + INTERVAL seq SECOND, seq * 1.5 FROM bench.seq_1_to_{rows}"
-    ))
-    .await?;
-    eprintln!("loaded {rows} rows in {:?}", load.elapsed());
-
-    let client = ["mariadb", "mysql"]
-        .into_iter()
-        .find(|c| Command::new(c).arg("--version").output().is_ok());
-    let select = client.and_then(|c| {
-        timed_command(
-            Command::new(c)
-                .args([
-                    "--quick",
-                    "-h127.0.0.1",
-                    "-uroot",
-                    &format!("-P{}", db.port()),
-                ])
-                .args(["-e", "SELECT * FROM bench.t"]),
-        )
-    });
-    let binlog_tool = ["mariadb-binlog", "mysqlbinlog"]
-        .into_iter()
-        .find(|c| Command::new(c).arg("--version").output().is_ok());
-    let raw_dir = std::env::temp_dir().join(format!("cdc-bench-raw-{}", std::process::id()));
-    std::fs::create_dir_all(&raw_dir)?;
-    let raw_binlog = binlog_tool.and_then(|c| {
-        timed_command(
-            Command::new(c)
-                .args([
-                    "--read-from-remote-server",
-                    "--raw",
-                    "-h127.0.0.1",
-                    "-uroot",
-                    &format!("-P{}", db.port()),
-                ])
-                .arg(format!("--result-file={}/", raw_dir.display()))
-                .arg("binlog.000001"),
-        )
-    });
-    let _ = std::fs::remove_dir_all(&raw_dir);
-
-    let snapshot = run_source(&db, "snapshot", rows).await?;
-    let binlog = run_source(&db, "earliest-offset", rows).await?;
-
-    println!("| measure | rows | time | rows/s | vs. server |");
-    println!("|---|---|---|---|---|");
-    let line = |what: &str, d: Duration, base: Option<Duration>| {
-        let ratio = base.map_or_else(
-            || "n/a".to_string(),
-            |b| {
-                format!(
-                    "{:.2}x the time of the raw read",
-                    d.as_secs_f64() / b.as_secs_f64()
-                )
-            },
-        );
-        println!(
-            "| {what} | {rows} | {:.2}s | {:.0} | {ratio} |",
-            d.as_secs_f64(),
-            rate(rows, d)
-        );
-    };
-    if let Some(s) = select {
-        line("`mariadb --quick -e SELECT` (server limit)", s, None);
+async fn main() {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Phase(args)) => phase::run(args).await,
+        Some(Command::CriterionReport { dir }) => match report::read_criterion(&dir) {
+            Ok(results) => print!("{}", report::micro_tables(&results)),
+            Err(e) => {
+                eprintln!("cdc-bench: {e}");
+                std::process::exit(1);
+            }
+        },
+        None => match run::run(cli.run.settings()).await {
+            Ok(markdown) => print!("{markdown}"),
+            Err(e) => {
+                eprintln!("cdc-bench: {e}");
+                std::process::exit(1);
+            }
+        },
     }
-    line("snapshot (MySQL source -> runtime)", snapshot, select);
-    if let Some(r) = raw_binlog {
-        line("`mariadb-binlog --raw` (wire limit)", r, None);
-    }
-    line("binlog catch-up (decode -> runtime)", binlog, raw_binlog);
-    Ok(())
 }

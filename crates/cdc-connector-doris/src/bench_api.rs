@@ -5,9 +5,9 @@
 #![doc(hidden)]
 
 use cdc_api::{Schema, Value};
+use cdc_stream_load::Zone;
 
 use crate::encoder::RowEncoder;
-use cdc_stream_load::Zone;
 
 /// The Doris sink's row encoder: rows of one table as JSON lines (`read_json_by_line`).
 pub struct DorisJsonEncoder(RowEncoder);

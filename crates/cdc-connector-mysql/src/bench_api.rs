@@ -336,8 +336,10 @@ impl BinlogReplay {
                 .read(&bytes[pos..pos + size])
                 .map_err(|e| format!("event at byte {pos}: {e}"))?
                 .ok_or_else(|| format!("no event at byte {pos}"))?;
-            let go_on = run_ready(self.reader.handle(&mut self.state, &event))?
-                .map_err(|e| e.to_string())?;
+            // Unconstrained: called from inside a tokio task, the channel's sends would
+            // otherwise use up the task's cooperative budget and report Pending.
+            let handled = tokio::task::unconstrained(self.reader.handle(&mut self.state, &event));
+            let go_on = run_ready(handled)?.map_err(|e| e.to_string())?;
             while let Ok(batch) = self.batches.try_recv() {
                 let batch = batch.map_err(|e| e.to_string())?;
                 changes += batch

@@ -5,8 +5,8 @@
 #![doc(hidden)]
 
 use cdc_api::{Schema, Value};
-
 use cdc_stream_load::Zone;
+
 use crate::encoder::{RowEncoder, finish};
 
 /// The StarRocks sink's row encoder: rows of one table as one JSON array with `__op`.
