@@ -1,7 +1,7 @@
 //! What sources and sinks report about their progress, for metrics and progress views.
 //!
 //! The runtime *pulls* these reports (a source's after a batch, at most about once a
-//! second; a sink's about twice a second), so a connector only keeps counters and never
+//! second; a sink's about ten times a second), so a connector only keeps counters and never
 //! needs a handle to the runtime.
 
 use std::time::Duration;

@@ -27,7 +27,7 @@ use crate::{
 ///   [`commit`](Self::commit) again), `None` on a fresh start. The next checkpoint is the one
 ///   after it (or 1). Abort what an earlier run prepared after it, so replayed data does not
 ///   load twice.
-/// * [`poll_flush`](Self::poll_flush) is called about twice a second, also when no data
+/// * [`poll_flush`](Self::poll_flush) is called about ten times a second, also when no data
 ///   arrives, so a sink can flush buffers whose time limit passed.
 ///
 /// ```
@@ -94,14 +94,14 @@ pub trait Sink: Send {
         Ok(())
     }
 
-    /// Called periodically (about every 500 ms), also when idle: flush what waited too long
+    /// Called periodically (about every 100 ms), also when idle: flush what waited too long
     /// (e.g. `sink.buffer-flush.interval`). Default: nothing.
     async fn poll_flush(&mut self) -> Result<()> {
         Ok(())
     }
 
     /// Counters of what the sink did (loads, bytes, retries, latency), for metrics. Called
-    /// about twice a second; keep it cheap. Default: all zero.
+    /// about ten times a second; keep it cheap. Default: all zero.
     fn stats(&self) -> SinkStats {
         SinkStats::default()
     }

@@ -176,7 +176,7 @@ async fn snapshot_then_binlog_into_unique_and_duplicate_tables() {
         .collect();
     assert_eq!(columns[..3], ["id", "qty", "extra"]);
 
-    // The sink's counters reach the pipeline's metrics (refreshed about twice a second).
+    // The sink's counters reach the pipeline's metrics (refreshed about ten times a second).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let stats = handle.metrics().sink_stats();

@@ -670,7 +670,7 @@ async fn schema_changes_and_injected_faults_during_streaming_lose_nothing() {
     println!("the writer made {writes} transactions");
     wait_in_sync(&db, &sr, &["items"], None, None).await;
     println!("in sync after {:?}", started.elapsed());
-    // The faults show in the sink's counters (refreshed about twice a second).
+    // The faults show in the sink's counters (refreshed about ten times a second).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let stats = loop {
         let stats = handle.metrics().sink_stats();
