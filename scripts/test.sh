@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The project's test command: formatting, lints, every test (with a real MariaDB), docs.
+# The project's test command: formatting, lints, every test (with a real MariaDB), docs,
+# and a short bounded fuzzing run of every cargo-fuzz target (CDC_FUZZ_SECONDS, default 15;
+# 0 skips it for a quick local run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,4 +27,9 @@ echo "== cargo test"
 cargo test --workspace --no-fail-fast
 echo "== cargo doc (cdc-api, warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p cdc-api -p cdc-runtime -p cdc-testkit
+fuzz_seconds="${CDC_FUZZ_SECONDS:-15}"
+if [ "$fuzz_seconds" != "0" ]; then
+  echo "== fuzzing (${fuzz_seconds} s per target)"
+  ./scripts/fuzz.sh "$fuzz_seconds"
+fi
 echo "== all checks passed"

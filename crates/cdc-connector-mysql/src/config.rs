@@ -590,22 +590,3 @@ mod tests {
         assert_eq!(c.chunk_key_for("shop", "other"), None);
     }
 }
-
-#[cfg(test)]
-mod doc_tests {
-    /// docs/connectors/mysql.md lists every option with its default.
-    #[test]
-    fn the_connector_page_lists_every_option() {
-        let page = include_str!("../../../docs/connectors/mysql.md");
-        for o in super::all_options() {
-            let default = o
-                .default
-                .unwrap_or(if o.required { "(required)" } else { "—" });
-            let row = format!("| `{}` | {default} |", o.name);
-            assert!(
-                page.contains(&row),
-                "docs/connectors/mysql.md lacks the row {row}"
-            );
-        }
-    }
-}

@@ -13,8 +13,25 @@ fn read_be(bytes: &[u8]) -> u32 {
     bytes.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b))
 }
 
+/// The largest DECIMAL MySQL and MariaDB define: DECIMAL(65, 30).
+const MAX_PRECISION: u8 = 65;
+const MAX_SCALE: u8 = 30;
+
+/// Whether DECIMAL(precision, scale) is one MySQL and MariaDB can define.
+pub(crate) fn is_valid(precision: u8, scale: u8) -> bool {
+    precision <= MAX_PRECISION && scale <= MAX_SCALE && scale <= precision
+}
+
 /// Decodes `packed_len(precision, scale)` bytes into text such as `-123.4500`.
 pub(crate) fn decode(bytes: &[u8], precision: u8, scale: u8) -> Result<String, String> {
+    // The precision and scale come from the TABLE_MAP event: a corrupt one must not make
+    // the value longer than any DECIMAL can be.
+    if !is_valid(precision, scale) {
+        return Err(format!(
+            "DECIMAL({precision},{scale}) in the binlog's table map is not a valid DECIMAL \
+             (at most DECIMAL({MAX_PRECISION},{MAX_SCALE}), scale not above precision)"
+        ));
+    }
     let len = packed_len(precision, scale);
     let raw = bytes.get(..len).ok_or("decimal value is truncated")?;
     if raw.is_empty() {
@@ -86,5 +103,17 @@ mod tests {
         assert_eq!(decode(&neg, 14, 4).unwrap(), "-1234567890.1234");
         assert_eq!(packed_len(65, 30), 30);
         assert!(decode(&bytes[..3], 14, 4).is_err());
+    }
+
+    /// Fuzzing found it: a table map claiming DECIMAL(255,0) panicked on a fixed buffer.
+    #[test]
+    fn impossible_precisions_and_scales_are_errors() {
+        let bytes = [0x80u8; 200];
+        for (p, s) in [(255, 0), (66, 0), (65, 31), (10, 11), (255, 255)] {
+            let e = decode(&bytes[..packed_len(p, s)], p, s).unwrap_err();
+            assert!(e.contains(&format!("DECIMAL({p},{s})")), "{e}");
+        }
+        assert!(decode(&bytes[..packed_len(65, 30)], 65, 30).is_ok());
+        assert_eq!(decode(&[0x80], 1, 1).unwrap(), "0.0");
     }
 }

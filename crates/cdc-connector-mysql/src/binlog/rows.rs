@@ -425,9 +425,11 @@ fn int_to_value(t: &MySqlType, v: i128, tinyint1_as_boolean: bool) -> Value {
 fn text_or_bytes(t: &MySqlType, charset: &Charset, bytes: &[u8]) -> Result<Value, String> {
     Ok(match t {
         MySqlType::Binary(n) => {
-            // The binlog drops BINARY's trailing zero bytes; SELECT returns them.
+            // The binlog drops BINARY's trailing zero bytes; SELECT returns them. BINARY
+            // holds at most 255 bytes: a larger length (a corrupt definition from DDL)
+            // must not become a huge allocation per row.
             let mut v = bytes.to_vec();
-            v.resize(v.len().max(*n as usize), 0);
+            v.resize(v.len().max((*n).min(255) as usize), 0);
             Value::Bytes(v)
         }
         MySqlType::VarBinary(_) | MySqlType::Blob | MySqlType::Bit(_) => {
@@ -446,11 +448,56 @@ pub(crate) fn mysql_json(bytes: &[u8]) -> Result<String, String> {
     let value: mysql_common::binlog::jsonb::Value<'_> =
         mysql_common::proto::MyDeserialize::deserialize((), &mut mysql_common::io::ParseBuf(bytes))
             .map_err(|e| format!("bad binary JSON: {e}"))?;
-    let json: serde_json::Value = value
-        .parse()
-        .map_err(|e| format!("bad binary JSON: {e}"))?
-        .into();
+    let json = json_value(value, 0).map_err(|e| format!("bad binary JSON: {e}"))?;
     Ok(json.to_string())
+}
+
+/// MySQL nests JSON at most 100 levels deep.
+const MAX_JSON_DEPTH: usize = 100;
+
+/// One binary JSON value as JSON, containers walked here rather than by the driver's
+/// `parse`: that one recurses without a depth limit (a corrupt value nested deeper than a
+/// thread's stack would overflow it) and trusts the precision and scale of a DECIMAL
+/// (a scale above the precision makes it allocate an absurd buffer and abort). Scalars
+/// are converted by the driver, so the text stays what the server prints.
+fn json_value(
+    value: mysql_common::binlog::jsonb::Value<'_>,
+    depth: usize,
+) -> Result<serde_json::Value, String> {
+    use mysql_common::binlog::jsonb::Value as Jsonb;
+    use mysql_common::constants::ColumnType;
+    if depth > MAX_JSON_DEPTH {
+        return Err(format!("nested deeper than {MAX_JSON_DEPTH} levels"));
+    }
+    let array = |items: &mut dyn Iterator<Item = std::io::Result<Jsonb<'_>>>| {
+        items
+            .map(|item| json_value(item.map_err(|e| e.to_string())?, depth + 1))
+            .collect::<Result<Vec<_>, _>>()
+            .map(serde_json::Value::Array)
+    };
+    type Entry<'a> = std::io::Result<(mysql_common::binlog::jsonb::ObjectKey<'a>, Jsonb<'a>)>;
+    let object = |entries: &mut dyn Iterator<Item = Entry<'_>>| {
+        // Sorted by key, as the driver's conversion orders them.
+        let mut members = std::collections::BTreeMap::new();
+        for entry in entries {
+            let (key, value) = entry.map_err(|e| e.to_string())?;
+            members.insert(key.value().into_owned(), json_value(value, depth + 1)?);
+        }
+        Ok::<_, String>(serde_json::Value::Object(members.into_iter().collect()))
+    };
+    match value {
+        Jsonb::SmallArray(a) => array(&mut a.iter()),
+        Jsonb::LargeArray(a) => array(&mut a.iter()),
+        Jsonb::SmallObject(o) => object(&mut o.iter()),
+        Jsonb::LargeObject(o) => object(&mut o.iter()),
+        Jsonb::Opaque(o)
+            if o.value_type() == ColumnType::MYSQL_TYPE_NEWDECIMAL
+                && !matches!(o.data_raw(), [p, s, ..] if decimal::is_valid(*p, *s)) =>
+        {
+            Err("a DECIMAL in JSON with an impossible precision or scale".into())
+        }
+        scalar => Ok(scalar.parse().map_err(|e| e.to_string())?.into()),
+    }
 }
 
 #[cfg(test)]
@@ -477,6 +524,61 @@ mod tests {
             (t.hours, t.minutes, t.seconds, t.micros),
             (0, 0, 1, 500_000)
         );
+    }
+
+    #[test]
+    fn binary_padding_is_bounded_by_the_largest_binary() {
+        let v = text_or_bytes(&MySqlType::Binary(4_000_000_000), &Charset::Binary, b"ab");
+        let Ok(Value::Bytes(v)) = v else {
+            panic!("{v:?}")
+        };
+        assert_eq!((v.len(), &v[..3]), (255, &b"ab\0"[..]));
+        let v = text_or_bytes(&MySqlType::Binary(4), &Charset::Binary, b"ab");
+        assert_eq!(v, Ok(Value::Bytes(b"ab\0\0".to_vec())));
+    }
+
+    /// Binary JSON: `[<value>]` nested `depth` times (small arrays of one element).
+    fn nested_json(depth: usize, innermost: &[u8]) -> Vec<u8> {
+        let mut v = innermost.to_vec();
+        for _ in 0..depth {
+            // type small array, count 1, size, one value entry (type, offset) then the value
+            let size = (4 + 3 + v.len() - 1) as u16;
+            let mut outer = vec![0x02, 1, 0];
+            outer.extend(size.to_le_bytes());
+            outer.push(v[0]);
+            outer.extend(7u16.to_le_bytes());
+            outer.extend_from_slice(&v[1..]);
+            v = outer;
+        }
+        v
+    }
+
+    /// Fuzzing found it: an opaque DECIMAL in binary JSON whose scale is above its
+    /// precision made the driver allocate exabytes and abort the process.
+    #[test]
+    fn json_decimals_with_impossible_scales_are_errors() {
+        // opaque (0x0f), field type NEWDECIMAL, length 4: precision 2, scale 40, data
+        let bad = [0x0f, 246, 4, 2, 40, 0x80, 0x01];
+        let e = mysql_json(&bad).unwrap_err();
+        assert!(e.contains("impossible precision or scale"), "{e}");
+        assert!(mysql_json(&nested_json(3, &bad)).is_err());
+        // DECIMAL(4,2) 12.34 still decodes (as text, the way the driver renders it),
+        // inside containers too.
+        let good = [0x0f, 246, 4, 4, 2, 0x8c, 34]; // 12 with the sign bit, then 34
+        assert_eq!(mysql_json(&good).unwrap(), r#""12.34""#);
+        assert_eq!(
+            mysql_json(&nested_json(2, &good)).unwrap(),
+            r#"[["12.34"]]"#
+        );
+    }
+
+    #[test]
+    fn json_nested_beyond_mysqls_limit_is_an_error_not_a_stack_overflow() {
+        let int = [0x05, 7, 0];
+        assert_eq!(mysql_json(&nested_json(2, &int)).unwrap(), "[[7]]");
+        assert!(mysql_json(&nested_json(MAX_JSON_DEPTH, &int)).is_ok());
+        let e = mysql_json(&nested_json(MAX_JSON_DEPTH + 1, &int)).unwrap_err();
+        assert!(e.contains("nested deeper"), "{e}");
     }
 
     #[test]

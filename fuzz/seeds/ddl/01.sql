@@ -1,0 +1,1 @@
+ALTER TABLE shop.orders DROP COLUMN note, MODIFY customer VARCHAR(128) CHARACTER SET latin1, CHANGE flag is_flag TINYINT(1)

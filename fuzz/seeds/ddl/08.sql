@@ -1,0 +1,1 @@
+CREATE TABLE shop.new_t (id INT PRIMARY KEY, name VARCHAR(10) CHARSET gbk, e ENUM('x','y'), s SET('a','b'), b BIT(7)) ENGINE=InnoDB DEFAULT CHARSET=latin1

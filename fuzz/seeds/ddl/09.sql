@@ -1,0 +1,1 @@
+CREATE TABLE copy LIKE orders

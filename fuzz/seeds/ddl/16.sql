@@ -1,0 +1,1 @@
+alter table orders add column (x int, y int)
