@@ -42,13 +42,19 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 # cargo-fuzz needs unstable compiler flags: a nightly toolchain when there is one, else
-# the stable one with RUSTC_BOOTSTRAP=1. No sanitizer: the project's code forbids
-# `unsafe`, and what is looked for (panics, hangs, memory growth) needs none; it also
-# keeps the build the same on both toolchains (stable ships no sanitizer runtimes).
-if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+# the stable one with RUSTC_BOOTSTRAP=1 (FUZZ_TOOLCHAIN=stable|nightly chooses). No
+# sanitizer: the project's code forbids `unsafe`, and what is looked for (panics, hangs,
+# memory growth) needs none; it also keeps the build the same on both toolchains.
+toolchain="${FUZZ_TOOLCHAIN:-}"
+if [ -z "$toolchain" ]; then
+  toolchain=stable
+  if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then toolchain=nightly; fi
+fi
+if [ "$toolchain" = nightly ]; then
   fuzz=(cargo +nightly fuzz)
   host="$(rustup run nightly rustc -vV | sed -n 's/^host: //p')"
 else
+  # The default toolchain (stable here).
   export RUSTC_BOOTSTRAP=1
   fuzz=(cargo fuzz)
   host="$(rustc -vV | sed -n 's/^host: //p')"

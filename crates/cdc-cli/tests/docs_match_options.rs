@@ -108,6 +108,9 @@ fn connector_options_are_documented() {
         &declared(starrocks.options(), starrocks.option_prefixes()),
     );
     let mut values = declared(cdc_testkit::ValuesSourceFactory.options(), Vec::new());
-    values.extend(declared(cdc_testkit::ValuesSinkFactory.options(), Vec::new()));
+    values.extend(declared(
+        cdc_testkit::ValuesSinkFactory.options(),
+        Vec::new(),
+    ));
     check("docs/connectors/values.md", &values);
 }

@@ -371,7 +371,11 @@ pub struct ValuesDatabase {
 impl ValuesDatabase {
     fn apply_event(&mut self, event: &Event) {
         if let Event::SchemaChange(SchemaChangeEvent::CreateTable { table_id, schema }) = event {
-            if self.tables.get(table_id).is_some_and(|t| &t.schema == schema) {
+            if self
+                .tables
+                .get(table_id)
+                .is_some_and(|t| &t.schema == schema)
+            {
                 return;
             }
         }
