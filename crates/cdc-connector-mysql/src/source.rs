@@ -793,7 +793,35 @@ impl Source for MySqlSource {
         };
         match tokio::time::timeout(Duration::from_secs(1), rx.recv()).await {
             Err(_) => Ok(Some(Vec::new())),
-            Ok(None) => Ok(None),
+            Ok(None) => {
+                self.rx = None;
+                if self.config.startup == StartupMode::Snapshot {
+                    // Snapshot only: the driver ends after the last table.
+                    return Ok(None);
+                }
+                // The binlog reader never ends by itself: it sends its error first. A
+                // closed channel without one is a crash, never the end of the source.
+                let why = match self.driver.take() {
+                    Some(driver) => match driver.await {
+                        Err(e) if e.is_panic() => {
+                            let payload = e.into_panic();
+                            payload
+                                .downcast_ref::<&str>()
+                                .map(ToString::to_string)
+                                .or_else(|| payload.downcast_ref::<String>().cloned())
+                                .unwrap_or_else(|| "a panic".into())
+                        }
+                        Err(e) => e.to_string(),
+                        Ok(()) => "it ended without an error".into(),
+                    },
+                    None => "it is gone".into(),
+                };
+                Err(Error::permanent(
+                    "reading the binlog",
+                    format!("the binlog reader stopped unexpectedly: {why}"),
+                )
+                .with_hint("report this with the log; restarting resumes from the last checkpoint"))
+            }
             Ok(Some(Err(e))) => Err(e),
             Ok(Some(Ok(batch))) => {
                 self.apply(&batch);
