@@ -60,6 +60,10 @@ else
   host="$(rustc -vV | sed -n 's/^host: //p')"
 fi
 
+# The fuzz crate builds into its own fuzz/target (the binaries are run from there below),
+# whatever target directory the caller set for the main workspace.
+unset CARGO_TARGET_DIR
+
 # The very dependency versions the project is tested with (cargo adds libfuzzer-sys).
 cp Cargo.lock fuzz/Cargo.lock
 
