@@ -14,7 +14,7 @@ export CDC_TEST_REQUIRE_MARIADB=1
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 echo "soak: $minutes minutes; building..." >&2
-if ! cargo test -p cdc-cli --test soak -- --ignored --nocapture --exact soak 2>&1 | tee "$log"; then
+if ! cargo test -p cdc-cli --test soak -- --nocapture --exact soak 2>&1 | tee "$log"; then
   echo "soak: FAILED (see the output above)" >&2
   exit 1
 fi
