@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use cdc_api::{ColumnPosition, SchemaChangeEvent, TableId};
 use sqlparser::ast::{
     AlterTableOperation, ColumnDef, ColumnOption, MySQLColumnPosition, ObjectName, ObjectType,
-    Statement,
+    RenameTableNameKind, Statement,
 };
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
@@ -74,7 +74,10 @@ pub(crate) fn apply(
         return Ok(change);
     }
     let (normalized, if_exists) = normalize(sql);
-    let statements = match Parser::parse_sql(&MySqlDialect {}, &normalized) {
+    // Rewritten only when needed: the pattern could also match inside a string literal.
+    let statements = match Parser::parse_sql(&MySqlDialect {}, &normalized).or_else(|e| {
+        Parser::parse_sql(&MySqlDialect {}, &rename_with_to(&normalized)).map_err(|_| e)
+    }) {
         Ok(s) => s,
         Err(e) => return unparsed(sql, default_db, tables, &e.to_string()),
     };
@@ -83,10 +86,34 @@ pub(crate) fn apply(
         match statement {
             Statement::AlterTable(alter) => {
                 let key = key_of(&alter.name, default_db);
+                // `ALTER TABLE t ..., RENAME TO u` applies the other clauses, then renames:
+                // the same as those clauses followed by `RENAME TABLE t TO u`.
+                let renamed_to = alter
+                    .operations
+                    .iter()
+                    .rev()
+                    .find_map(|op| match op {
+                        AlterTableOperation::RenameTable {
+                            table_name: RenameTableNameKind::To(n) | RenameTableNameKind::As(n),
+                        } => Some(key_of(n, default_db)),
+                        _ => None,
+                    })
+                    .filter(|new| *new != key);
                 let Some(meta) = tables.get(&key) else {
+                    if let Some(new) = renamed_to {
+                        out.extend(rename_table(key, new, tables, config));
+                    }
                     continue;
                 };
-                out.push(alter_table(meta, &alter.operations, config, if_exists)?);
+                let change = alter_table(meta, &alter.operations, config, if_exists)?;
+                match (renamed_to, change) {
+                    (Some(new), TableChange::Upsert { meta: altered, .. }) => {
+                        let mut altered_tables = HashMap::new();
+                        altered_tables.insert(key.clone(), altered);
+                        out.extend(rename_table(key, new, &altered_tables, config));
+                    }
+                    (_, change) => out.push(change),
+                }
             }
             Statement::CreateTable(create) => {
                 let key = key_of(&create.name, default_db);
@@ -172,6 +199,27 @@ fn normalize(sql: &str) -> (String, bool) {
         Some(re) if re.is_match(&sql) => (re.replace_all(&sql, "$1$2").into_owned(), true),
         _ => (sql, false),
     }
+}
+
+/// `ALTER TABLE t RENAME u`: MySQL's `TO` / `AS` are optional, sqlparser wants one.
+fn rename_with_to(sql: &str) -> String {
+    static RENAME: std::sync::LazyLock<Option<regex::Regex>> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"(?i)\bRENAME\s+(`[^`]*`|\w+)").ok());
+    let Some(re) = RENAME.as_ref() else {
+        return sql.to_string();
+    };
+    re.replace_all(sql, |c: &regex::Captures<'_>| {
+        let next = &c[1];
+        let keyword = ["to", "as", "column", "index", "key"]
+            .iter()
+            .any(|k| next.eq_ignore_ascii_case(k));
+        if keyword {
+            c[0].to_string()
+        } else {
+            format!("RENAME TO {next}")
+        }
+    })
+    .into_owned()
 }
 
 /// A table definition from a plain `CREATE TABLE (columns...)`; `None` for `LIKE` / `AS
@@ -549,9 +597,8 @@ fn alter_table(
                     config,
                 )?;
             }
-            AlterTableOperation::RenameTable { .. } => {
-                return Err("ALTER TABLE ... RENAME TO on a captured table is not supported yet; use RENAME TABLE".into());
-            }
+            // Handled by the caller, after the other clauses (see `apply`).
+            AlterTableOperation::RenameTable { .. } => {}
             // Indexes, constraints, defaults, options: the row layout and the column
             // types stay the same.
             _ => {}
@@ -643,4 +690,30 @@ fn change_column(
         });
     }
     Ok(moved)
+}
+
+#[cfg(test)]
+mod rename_tests {
+    use super::rename_with_to;
+
+    #[test]
+    fn alter_rename_without_to_gets_one() {
+        assert_eq!(
+            rename_with_to("ALTER TABLE a RENAME b"),
+            "ALTER TABLE a RENAME TO b"
+        );
+        assert_eq!(
+            rename_with_to("alter table a rename `d`.`b`, add x int"),
+            "alter table a RENAME TO `d`.`b`, add x int"
+        );
+        for kept in [
+            "ALTER TABLE a RENAME TO b",
+            "ALTER TABLE a RENAME AS b",
+            "ALTER TABLE a RENAME COLUMN x TO y",
+            "ALTER TABLE a RENAME INDEX i TO j",
+            "ALTER TABLE a RENAME KEY i TO j",
+        ] {
+            assert_eq!(rename_with_to(kept), kept);
+        }
+    }
 }

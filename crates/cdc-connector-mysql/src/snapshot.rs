@@ -7,10 +7,14 @@
 //! starts at or after it is not. The binlog reader later skips, per table, every
 //! transaction before the table's position, which gives each change exactly once with
 //! no low/high watermark reconciliation. Tables are read in parallel on separate
-//! connections; inside a table rows are paged by key (`scan.incremental.snapshot.chunk.size`
-//! rows per query) and handed on in batches of `scan.snapshot.fetch.size`, so memory does
-//! not grow with the table. A table without a primary key or chunk key is read in one
-//! streamed pass (logged as a warning: it cannot be split).
+//! connections, and so is a big table with a single integer key: it is split evenly
+//! between its smallest and largest key into up to `min(connection.pool.size, 4)` ranges,
+//! each read under a consistent snapshot of its own at its own position (the binlog
+//! reader then decides per row by the range holding its key). Inside a range rows are
+//! paged by key (`scan.incremental.snapshot.chunk.size` rows per query) and handed on in
+//! batches of `scan.snapshot.fetch.size`, so memory does not grow with the table. A table
+//! without a primary key or chunk key is read in one streamed pass (logged as a warning:
+//! it cannot be split).
 //!
 //! MySQL has no such status variables; there the position is taken under a brief
 //! `FLUSH TABLES t WITH READ LOCK` held only while the transaction starts.
@@ -20,13 +24,14 @@ use std::sync::Arc;
 use cdc_api::{DataChangeEvent, Error, Event, Result, TableId};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Params, Row, Value as My};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
 
 use crate::MySqlSourceConfig;
 use crate::binlog::position::BinlogPosition;
 use crate::error::from_mysql;
 use crate::schema::TableMeta;
-use crate::snapshot_key::{KeyColumns, KeyPart, TableSegments};
+use crate::snapshot_key::{KeyColumns, KeyPart, KeyRange, TableSegments};
 use crate::snapshot_value::convert;
 use crate::source::{Batch, SnapshotProgress};
 
@@ -98,6 +103,11 @@ async fn begin_snapshot(
     }
 }
 
+/// How many key ranges are read at once, over all tables.
+pub(crate) fn readers(config: &MySqlSourceConfig) -> usize {
+    config.pool_size.clamp(1, 4)
+}
+
 /// How to read one table: where a resumed read continues, and what was read before.
 pub(crate) struct TableRead {
     pub(crate) meta: TableMeta,
@@ -105,26 +115,193 @@ pub(crate) struct TableRead {
     pub(crate) prior: TableSegments,
 }
 
-/// Reads one table (the rest of it when resuming) and sends its rows. Every batch records
-/// the table's progress (its last key at this read's position); the last one marks the
-/// table done. Returns the table's segments.
+/// Reads one table (the rest of it when resuming) and sends its rows, then a batch that
+/// marks the table done. A big table with a single integer key is split into key ranges
+/// read in parallel (each under its own consistent snapshot, at its own position); the
+/// number of reads running at once, over all tables, is bounded by `permits`. Returns the
+/// table's segments.
 pub(crate) async fn snapshot_table(
     pool: mysql_async::Pool,
     read: TableRead,
     config: Arc<MySqlSourceConfig>,
     tx: mpsc::Sender<Result<Batch>>,
+    permits: Arc<Semaphore>,
 ) -> Result<TableSegments> {
     let TableRead { meta, mut prior } = read;
-    let resume_after = prior.segments.last().and_then(|s| s.upto.clone());
     let context = format!("snapshot of {}.{}", meta.db, meta.table);
-    let err = |e| from_mysql(&context, e);
-    let table_id = TableId::new(&meta.db, &meta.table);
+    let table_key = (meta.db.clone(), meta.table.clone());
     let key = KeyColumns::of(&meta, config.chunk_key_for(&meta.db, &meta.table)).map_err(|m| {
         Error::invalid_option("source.scan.incremental.snapshot.chunk.key-column", m)
     })?;
+    if prior.segments.is_empty() {
+        let bounds = {
+            let mut conn = pool.get_conn().await.map_err(|e| from_mysql(&context, e))?;
+            split_bounds(&mut conn, &meta, &key, &config, readers(&config)).await?
+        };
+        if !bounds.is_empty() {
+            tracing::info!(table = %meta.table_id(), ranges = bounds.len() + 1, "reading the table in parallel key ranges");
+            prior.plan(&bounds);
+            let mut b = Batch::rows(Vec::new());
+            b.snapshot_plans.push((table_key.clone(), bounds));
+            if tx.send(Ok(b)).await.is_err() {
+                return Ok(prior);
+            }
+        }
+    }
+    let meta = Arc::new(meta);
+    let interrupted = !prior.segments.is_empty();
+    // A table without a key is always read whole (again, after an interruption).
+    let ranges = if key.is_empty() {
+        vec![KeyRange {
+            after: None,
+            until: None,
+        }]
+    } else {
+        prior.unread()
+    };
+    let mut reads = JoinSet::new();
+    for range in ranges {
+        let (pool, config, tx, meta, permits) = (
+            pool.clone(),
+            config.clone(),
+            tx.clone(),
+            meta.clone(),
+            permits.clone(),
+        );
+        reads.spawn(async move {
+            let _permit = permits
+                .acquire_owned()
+                .await
+                .map_err(|e| Error::permanent("snapshot", e.to_string()))?;
+            let until = range.until.clone();
+            read_range(pool, &meta, interrupted, range, config, tx)
+                .await
+                .map(|pos| (until, pos))
+        });
+    }
+    while let Some(joined) = reads.join_next().await {
+        match joined {
+            Ok(Ok((until, Some(pos)))) => {
+                if key.is_empty() {
+                    prior.segments.clear();
+                }
+                prior.record(until.as_ref(), &pos, None, true);
+            }
+            // The receiver is gone: the source is closing.
+            Ok(Ok((_, None))) => return Ok(prior),
+            Ok(Err(e)) => return Err(e),
+            Err(e) => return Err(Error::permanent(&context, e.to_string())),
+        }
+    }
+    tracing::info!(table = %meta.table_id(), segments = prior.segments.len(), "snapshot of table done");
+    let mut done = Batch::rows(Vec::new());
+    done.snapshot_done.push(table_key);
+    let _ = tx.send(Ok(done)).await;
+    Ok(prior)
+}
+
+/// Where to split a table for parallel reads: evenly between the smallest and largest
+/// key, when the key is one integer column, unique, and the server estimates at least two
+/// chunks of rows. Empty: read the table in one range.
+async fn split_bounds(
+    conn: &mut mysql_async::Conn,
+    meta: &TableMeta,
+    key: &KeyColumns,
+    config: &MySqlSourceConfig,
+    readers: usize,
+) -> Result<Vec<Vec<KeyPart>>> {
+    use crate::types::MySqlType as T;
+    let context = format!("planning the snapshot of {}.{}", meta.db, meta.table);
+    let err = |e| from_mysql(&context, e);
+    let integer = matches!(
+        key.types.as_slice(),
+        [T::TinyInt { .. }
+            | T::SmallInt { .. }
+            | T::MediumInt { .. }
+            | T::Int { .. }
+            | T::BigInt { .. }]
+    );
+    if !integer || !key_is_unique(meta, key) || readers < 2 {
+        return Ok(Vec::new());
+    }
+    let estimate: Option<u64> = conn
+        .exec_first(
+            "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            (&meta.db, &meta.table),
+        )
+        .await
+        .map_err(err)?;
+    let chunks = estimate.unwrap_or(0) / config.chunk_size.max(1);
+    let ranges = usize::try_from(chunks).unwrap_or(usize::MAX).min(readers);
+    if ranges < 2 {
+        return Ok(Vec::new());
+    }
+    let k = quote(&key.names[0]);
+    let from = format!("{}.{}", quote(&meta.db), quote(&meta.table));
+    let row: Option<(My, My)> = conn
+        .query_first(format!("SELECT MIN({k}), MAX({k}) FROM {from}"))
+        .await
+        .map_err(err)?;
+    let as_int = |v: &My| match v {
+        My::Int(i) => Some(i128::from(*i)),
+        My::UInt(u) => Some(i128::from(*u)),
+        My::Bytes(b) => std::str::from_utf8(b).ok()?.parse().ok(),
+        _ => None,
+    };
+    let Some((Some(min), Some(max))) = row.map(|(a, b)| (as_int(&a), as_int(&b))) else {
+        return Ok(Vec::new());
+    };
+    Ok(even_bounds(min, max, ranges)
+        .into_iter()
+        .map(|b| vec![KeyPart::Int(b.to_string())])
+        .collect())
+}
+
+/// `ranges - 1` ascending split points that cut `[min, max]` into near-equal parts, each
+/// below `max` (so that no range is empty by construction).
+fn even_bounds(min: i128, max: i128, ranges: usize) -> Vec<i128> {
+    let n = i128::try_from(ranges).unwrap_or(1).max(1);
+    let mut out: Vec<i128> = (1..n).map(|i| min + (max - min) * i / n).collect();
+    out.retain(|b| *b < max);
+    out.dedup();
+    out
+}
+
+/// Whether no two rows share a snapshot key: the primary key, or a chunk key column that
+/// is the whole primary key.
+fn key_is_unique(meta: &TableMeta, key: &KeyColumns) -> bool {
+    key.names.len() == meta.primary_key.len()
+        && key
+            .names
+            .iter()
+            .zip(&meta.primary_key)
+            .all(|(a, b)| a.eq_ignore_ascii_case(b))
+}
+
+/// Reads one key range of a table under a consistent snapshot of its own and sends its
+/// rows; every batch records how far the range got. Returns the position it was read at
+/// (`None` when the receiver is gone).
+async fn read_range(
+    pool: mysql_async::Pool,
+    meta: &TableMeta,
+    interrupted: bool,
+    range: KeyRange,
+    config: Arc<MySqlSourceConfig>,
+    tx: mpsc::Sender<Result<Batch>>,
+) -> Result<Option<BinlogPosition>> {
+    let KeyRange {
+        after: resume_after,
+        until,
+    } = range;
+    let context = format!("snapshot of {}.{}", meta.db, meta.table);
+    let err = |e| from_mysql(&context, e);
+    let table_id = TableId::new(&meta.db, &meta.table);
+    let key = KeyColumns::of(meta, config.chunk_key_for(&meta.db, &meta.table)).map_err(|m| {
+        Error::invalid_option("source.scan.incremental.snapshot.chunk.key-column", m)
+    })?;
     let mut conn = pool.get_conn().await.map_err(err)?;
-    let position = begin_snapshot(&mut conn, &meta, &context).await?;
-    let infos = crate::binlog::reader::column_infos(&meta);
+    let position = begin_snapshot(&mut conn, meta, &context).await?;
+    let infos = crate::binlog::reader::column_infos(meta);
     let columns: Vec<String> = meta.columns.iter().map(|c| quote(&c.name)).collect();
     let from = format!("{}.{}", quote(&meta.db), quote(&meta.table));
     if key.is_empty() {
@@ -166,9 +343,8 @@ pub(crate) async fn snapshot_table(
     // TruncateTable first (exact where the sink applies truncation; the module docs say
     // what happens where it does not).
     let restart = key.is_empty();
-    if restart && !prior.segments.is_empty() {
+    if restart && interrupted {
         tracing::warn!(table = %table_id, "the snapshot of this table without a key was interrupted: truncating and reading it again");
-        prior.segments.clear();
         let mut b = Batch::rows(vec![Event::SchemaChange(
             cdc_api::SchemaChangeEvent::TruncateTable {
                 table_id: table_id.clone(),
@@ -177,11 +353,13 @@ pub(crate) async fn snapshot_table(
         b.snapshot_progress.push(SnapshotProgress {
             table: table_key.clone(),
             pos: position.clone(),
+            until: None,
             upto: None,
+            done: false,
             restart: true,
         });
         if tx.send(Ok(b)).await.is_err() {
-            return Ok(prior);
+            return Ok(None);
         }
     }
     let send = |events: Vec<Event>, upto: Option<Vec<KeyPart>>, restart: bool| {
@@ -189,7 +367,9 @@ pub(crate) async fn snapshot_table(
         b.snapshot_progress.push(SnapshotProgress {
             table: table_key.clone(),
             pos: position.clone(),
+            until: until.clone(),
             upto,
+            done: false,
             restart,
         });
         b
@@ -208,16 +388,17 @@ pub(crate) async fn snapshot_table(
             } else {
                 "1 = 1".to_string()
             };
-            let lower = match &last_key {
+            let (mut lower, mut params) = match &last_key {
                 Some(k) if !(k.len() == 1 && matches!(k[0], My::NULL)) => {
-                    format!(" AND ({order}) > ({placeholders})")
+                    (format!(" AND ({order}) > ({placeholders})"), k.clone())
                 }
-                _ => String::new(),
+                _ => (String::new(), Vec::new()),
             };
-            let mut params: Vec<My> = match &last_key {
-                Some(k) if !lower.is_empty() => k.clone(),
-                _ => Vec::new(),
-            };
+            // The end of this read's key range.
+            if let Some(until) = &until {
+                lower.push_str(&format!(" AND ({order}) <= ({placeholders})"));
+                params.extend(until.iter().map(KeyPart::to_param));
+            }
             if unique {
                 (
                     format!(
@@ -296,7 +477,7 @@ pub(crate) async fn snapshot_table(
                         .await
                         .is_err()
                     {
-                        return Ok(prior);
+                        return Ok(None);
                     }
                 }
                 let mut event = DataChangeEvent::insert(table_id.clone(), values);
@@ -321,7 +502,7 @@ pub(crate) async fn snapshot_table(
                 .await
                 .is_err()
             {
-                return Ok(prior);
+                return Ok(None);
             }
         }
         if null_pass {
@@ -337,19 +518,35 @@ pub(crate) async fn snapshot_table(
         }
     }
     conn.query_drop("COMMIT").await.map_err(err)?;
-    tracing::info!(table = %table_id, rows = total, position = %position, resumed = prior.segments.len(), "snapshot of table done");
-    if key.is_empty() {
-        prior.segments.clear();
-    }
-    prior.record(&position, None);
+    tracing::debug!(table = %table_id, rows = total, position = %position, after = ?resume_after, until = ?until, "snapshot range done");
     let mut done = Batch::rows(batch);
     done.snapshot_progress.push(SnapshotProgress {
-        table: table_key.clone(),
+        table: table_key,
         pos: position.clone(),
+        until,
         upto: None,
-        restart: key.is_empty(),
+        done: true,
+        restart,
     });
-    done.snapshot_done.push(table_key);
-    let _ = tx.send(Ok(done)).await;
-    Ok(prior)
+    if tx.send(Ok(done)).await.is_err() {
+        return Ok(None);
+    }
+    Ok(Some(position))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::even_bounds;
+
+    #[test]
+    fn bounds_split_the_key_span_evenly_and_never_empty() {
+        assert_eq!(even_bounds(0, 100, 4), [25, 50, 75]);
+        assert_eq!(even_bounds(-10, 10, 2), [0]);
+        // Fewer distinct keys than ranges: no duplicate or empty ranges.
+        assert_eq!(even_bounds(5, 6, 4), [5]);
+        assert!(even_bounds(7, 7, 4).is_empty());
+        let wide = even_bounds(i128::from(i64::MIN), i128::from(u64::MAX), 3);
+        assert_eq!(wide.len(), 2);
+        assert!(wide[0] < wide[1]);
+    }
 }

@@ -229,9 +229,23 @@ pub(crate) fn cmp_local(a: &KeyPart, b: &KeyPart) -> Option<Ordering> {
 pub(crate) struct Segment {
     pub(crate) pos: BinlogPosition,
     pub(crate) upto: Option<Vec<KeyPart>>,
+    /// Not read yet: a range planned for a parallel read (its `pos` means nothing).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) unread: bool,
+}
+
+/// A key range still to read: keys above `after` up to `until` (both `None` = unbounded).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct KeyRange {
+    pub(crate) after: Option<Vec<KeyPart>>,
+    pub(crate) until: Option<Vec<KeyPart>>,
 }
 
 /// The snapshot segments of one table, in key order.
+///
+/// A big table is split into ranges read in parallel, each under its own consistent
+/// snapshot: the ranges start as `unread` segments, and each read turns its range into
+/// read segments as it goes. A range is named by its upper bound, which never changes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct TableSegments {
     pub(crate) db: String,
@@ -242,27 +256,112 @@ pub(crate) struct TableSegments {
 impl TableSegments {
     /// The position after which no change of this table is in its snapshot.
     pub(crate) fn max_pos(&self) -> Option<&BinlogPosition> {
-        self.segments.iter().map(|s| &s.pos).max()
+        self.segments
+            .iter()
+            .filter(|s| !s.unread)
+            .map(|s| &s.pos)
+            .max()
     }
 
-    /// Records progress of the segment read at `pos` (a new segment when the last one was
-    /// read at another position, i.e. after a resume).
-    pub(crate) fn record(&mut self, pos: &BinlogPosition, upto: Option<Vec<KeyPart>>) {
-        match self.segments.last_mut() {
-            Some(last) if last.pos == *pos => last.upto = upto,
-            _ => self.segments.push(Segment {
-                pos: pos.clone(),
-                upto,
+    /// Splits a table not read at all into ranges ending at `bounds` (ascending) and one
+    /// unbounded range after them.
+    pub(crate) fn plan(&mut self, bounds: &[Vec<KeyPart>]) {
+        if !self.segments.is_empty() || bounds.is_empty() {
+            return;
+        }
+        let unread = |upto| Segment {
+            pos: BinlogPosition::new("", 0),
+            upto,
+            unread: true,
+        };
+        self.segments = bounds.iter().cloned().map(Some).map(unread).collect();
+        self.segments.push(unread(None));
+    }
+
+    /// The ranges still to read, in key order. A table read in one pass that stopped
+    /// half-way (no planned ranges) has one: the keys above the last one read.
+    pub(crate) fn unread(&self) -> Vec<KeyRange> {
+        let mut out = Vec::new();
+        let mut after: Option<Vec<KeyPart>> = None;
+        for s in &self.segments {
+            if s.unread {
+                out.push(KeyRange {
+                    after: after.clone(),
+                    until: s.upto.clone(),
+                });
+            }
+            after.clone_from(&s.upto);
+        }
+        match self.segments.last() {
+            None => out.push(KeyRange {
+                after: None,
+                until: None,
             }),
+            Some(last) if !last.unread && last.upto.is_some() => out.push(KeyRange {
+                after: last.upto.clone(),
+                until: None,
+            }),
+            Some(_) => {}
+        }
+        out
+    }
+
+    /// Records that the read of the range ending at `until`, at `pos`, handed on every row
+    /// with a key up to `upto` (the whole range when `done`).
+    pub(crate) fn record(
+        &mut self,
+        until: Option<&Vec<KeyPart>>,
+        pos: &BinlogPosition,
+        upto: Option<Vec<KeyPart>>,
+        done: bool,
+    ) {
+        let upto = if done { until.cloned() } else { upto };
+        let hole = self
+            .segments
+            .iter()
+            .position(|s| s.unread && s.upto.as_ref() == until);
+        match hole {
+            Some(h) => {
+                let read = Segment {
+                    pos: pos.clone(),
+                    upto,
+                    unread: false,
+                };
+                // What this range read so far sits right before its hole. A read segment
+                // there at the same position is extended: it is this range's own, or the
+                // end of the previous range read at the same position; either way the
+                // keys up to `upto` were all read at `pos`.
+                let at = match h.checked_sub(1).map(|p| &self.segments[p]) {
+                    Some(prev) if !prev.unread && prev.pos == *pos => h - 1,
+                    _ => {
+                        self.segments.insert(h, read.clone());
+                        h
+                    }
+                };
+                self.segments[at] = read;
+                if done {
+                    self.segments.remove(at + 1);
+                }
+            }
+            // The one range of a table read in one pass.
+            None => match self.segments.last_mut() {
+                Some(last) if !last.unread && last.pos == *pos => last.upto = upto,
+                _ => self.segments.push(Segment {
+                    pos: pos.clone(),
+                    upto,
+                    unread: false,
+                }),
+            },
         }
     }
 
     /// Whether every segment was read at or before `here` (the filter passes everything)
     /// or after it (everything is covered): then no key needs comparing.
     pub(crate) fn uniform(&self, txn: &BinlogPosition) -> Option<bool> {
-        if self.segments.iter().all(|s| s.pos <= *txn) {
+        let read = || self.segments.iter().filter(|s| !s.unread);
+        if read().all(|s| s.pos <= *txn) {
             Some(false)
-        } else if self.segments.iter().all(|s| s.pos > *txn) {
+        } else if read().all(|s| s.pos > *txn) {
             Some(true)
         } else {
             None
@@ -390,13 +489,120 @@ mod tests {
             table: "t".into(),
             segments: Vec::new(),
         };
-        s.record(&p1, Some(vec![KeyPart::Int("5".into())]));
-        s.record(&p1, Some(vec![KeyPart::Int("9".into())]));
-        s.record(&p2, None);
+        s.record(None, &p1, Some(vec![KeyPart::Int("5".into())]), false);
+        s.record(None, &p1, Some(vec![KeyPart::Int("9".into())]), false);
+        assert_eq!(
+            s.unread(),
+            [KeyRange {
+                after: Some(vec![KeyPart::Int("9".into())]),
+                until: None
+            }]
+        );
+        s.record(None, &p2, None, true);
+        assert!(s.unread().is_empty());
         assert_eq!(s.segments.len(), 2);
         assert_eq!(s.segments[0].upto, Some(vec![KeyPart::Int("9".into())]));
         assert_eq!(s.uniform(&BinlogPosition::new("b.000001", 50)), Some(true));
         assert_eq!(s.uniform(&BinlogPosition::new("b.000001", 150)), None);
         assert_eq!(s.uniform(&p2), Some(false));
+    }
+
+    #[allow(clippy::unnecessary_wraps)] // reads like the `upto` values it stands for
+    fn int(i: i64) -> Option<Vec<KeyPart>> {
+        Some(vec![KeyPart::Int(i.to_string())])
+    }
+
+    #[test]
+    fn parallel_ranges_fill_their_holes_in_any_order() {
+        let p1 = BinlogPosition::new("b.000001", 100);
+        let p2 = BinlogPosition::new("b.000001", 200);
+        let p3 = BinlogPosition::new("b.000001", 300);
+        let mut s = TableSegments {
+            db: "d".into(),
+            table: "t".into(),
+            segments: Vec::new(),
+        };
+        s.plan(&[
+            vec![KeyPart::Int("10".into())],
+            vec![KeyPart::Int("20".into())],
+        ]);
+        let ranges = s.unread();
+        assert_eq!(
+            ranges,
+            [
+                KeyRange {
+                    after: None,
+                    until: int(10)
+                },
+                KeyRange {
+                    after: int(10),
+                    until: int(20)
+                },
+                KeyRange {
+                    after: int(20),
+                    until: None
+                },
+            ]
+        );
+        // The middle range first, part of the last, then the middle one is done.
+        s.record(int(20).as_ref(), &p2, int(15), false);
+        s.record(None, &p3, int(25), false);
+        s.record(int(20).as_ref(), &p2, None, true);
+        assert_eq!(
+            s.unread(),
+            [
+                KeyRange {
+                    after: None,
+                    until: int(10)
+                },
+                KeyRange {
+                    after: int(25),
+                    until: None
+                },
+            ]
+        );
+        assert_eq!(s.max_pos(), Some(&p3), "unread ranges have no position");
+        // A restart reads what is left at new positions; the first range at the same
+        // position as the middle one merges with nothing before it.
+        s.record(int(10).as_ref(), &p1, int(5), false);
+        s.record(int(10).as_ref(), &p1, None, true);
+        s.record(None, &p1, None, true);
+        assert!(s.unread().is_empty());
+        let layout: Vec<(u64, Option<Vec<KeyPart>>)> = s
+            .segments
+            .iter()
+            .map(|seg| (seg.pos.pos, seg.upto.clone()))
+            .collect();
+        assert_eq!(
+            layout,
+            [(100, int(10)), (200, int(20)), (300, int(25)), (100, None)]
+        );
+        assert_eq!(s.uniform(&BinlogPosition::new("b.000001", 50)), Some(true));
+        assert_eq!(s.uniform(&p1), None);
+    }
+
+    #[test]
+    fn a_range_read_at_the_position_of_its_neighbour_extends_it() {
+        let p = BinlogPosition::new("b.000001", 100);
+        let mut s = TableSegments {
+            db: "d".into(),
+            table: "t".into(),
+            segments: Vec::new(),
+        };
+        s.plan(&[vec![KeyPart::Int("10".into())]]);
+        s.record(int(10).as_ref(), &p, None, true);
+        s.record(None, &p, int(12), false);
+        s.record(None, &p, None, true);
+        assert_eq!(s.segments.len(), 1);
+        assert_eq!(s.segments[0].upto, None);
+        assert!(!s.segments[0].unread);
+    }
+
+    #[test]
+    fn old_offsets_without_the_unread_flag_still_load() {
+        let old = r#"{"db":"d","table":"t","segments":[{"pos":{"file":"b.000001","pos":4},"upto":null}]}"#;
+        let s: TableSegments = serde_json::from_str(old).unwrap();
+        assert!(!s.segments[0].unread);
+        assert!(!serde_json::to_string(&s).unwrap().contains("unread"));
     }
 }

@@ -43,6 +43,9 @@ pub(crate) struct Batch {
     pub(crate) events: Vec<Event>,
     pub(crate) position: Option<BinlogOffset>,
     pub(crate) table_updates: Vec<TableUpdate>,
+    /// Tables split into key ranges for parallel reads, with the ranges' upper bounds
+    /// (the last range is unbounded).
+    pub(crate) snapshot_plans: Vec<(TableKey, Vec<Vec<KeyPart>>)>,
     /// Snapshot progress of tables read in this batch.
     pub(crate) snapshot_progress: Vec<SnapshotProgress>,
     /// Tables whose snapshot this batch completes.
@@ -51,13 +54,16 @@ pub(crate) struct Batch {
     pub(crate) lag: Option<Duration>,
 }
 
-/// How far a table's snapshot got: every row with a key up to `upto` (all rows when
-/// `None` and the table is done) was read at `pos` and handed on.
+/// How far the read of one key range of a table got: every row of the range ending at
+/// `until` with a key up to `upto` (the whole range when `done`) was read at `pos` and
+/// handed on.
 #[derive(Debug, Clone)]
 pub(crate) struct SnapshotProgress {
     pub(crate) table: TableKey,
     pub(crate) pos: BinlogPosition,
+    pub(crate) until: Option<Vec<KeyPart>>,
     pub(crate) upto: Option<Vec<KeyPart>>,
+    pub(crate) done: bool,
     /// Forget earlier segments (a table without a key read again from the start).
     pub(crate) restart: bool,
 }
@@ -275,29 +281,15 @@ impl MySqlSource {
                 }
             }
         }
+        for (key, bounds) in &batch.snapshot_plans {
+            self.segments_of(key).plan(bounds);
+        }
         for p in &batch.snapshot_progress {
-            let (db, table) = &p.table;
-            let i = match self
-                .state
-                .snapshot_segments
-                .iter()
-                .position(|s| &s.db == db && &s.table == table)
-            {
-                Some(i) => i,
-                None => {
-                    self.state.snapshot_segments.push(TableSegments {
-                        db: db.clone(),
-                        table: table.clone(),
-                        segments: Vec::new(),
-                    });
-                    self.state.snapshot_segments.len() - 1
-                }
-            };
-            let entry = &mut self.state.snapshot_segments[i];
+            let entry = self.segments_of(&p.table);
             if p.restart {
                 entry.segments.clear();
             }
-            entry.record(&p.pos, p.upto.clone());
+            entry.record(p.until.as_ref(), &p.pos, p.upto.clone(), p.done);
         }
         for key in &batch.snapshot_done {
             self.state.snapshot_pending.retain(|k| k != key);
@@ -310,6 +302,27 @@ impl MySqlSource {
                 .retain(|s| s.max_pos().is_some_and(|m| *m > here));
             self.state.binlog = Some(p.clone());
         }
+    }
+
+    /// The snapshot segments of a table in the offset (new and empty if none).
+    fn segments_of(&mut self, (db, table): &TableKey) -> &mut TableSegments {
+        let i = match self
+            .state
+            .snapshot_segments
+            .iter()
+            .position(|s| &s.db == db && &s.table == table)
+        {
+            Some(i) => i,
+            None => {
+                self.state.snapshot_segments.push(TableSegments {
+                    db: db.clone(),
+                    table: table.clone(),
+                    segments: Vec::new(),
+                });
+                self.state.snapshot_segments.len() - 1
+            }
+        };
+        &mut self.state.snapshot_segments[i]
     }
 
     fn create_events(&self, metas: &[TableMeta]) -> Vec<Event> {
@@ -555,7 +568,11 @@ impl Source for MySqlSource {
                 state.snapshot_segments.push(TableSegments {
                     db,
                     table,
-                    segments: vec![crate::snapshot_key::Segment { pos, upto: None }],
+                    segments: vec![crate::snapshot_key::Segment {
+                        pos,
+                        upto: None,
+                        unread: false,
+                    }],
                 });
             }
             self.announce = self.create_events(&state.tables);
@@ -729,17 +746,19 @@ impl Source for MySqlSource {
         });
         self.driver = Some(tokio::spawn(async move {
             // Snapshot: tables in parallel, bounded by the pool.
-            let parallel = config.pool_size.clamp(1, 4);
+            let parallel = snapshot::readers(&config);
+            let permits = Arc::new(tokio::sync::Semaphore::new(parallel));
             let mut set = JoinSet::new();
             let mut queue = to_snapshot.into_iter();
             let mut failed = false;
             loop {
                 while set.len() < parallel {
                     let Some(read) = queue.next() else { break };
-                    let (pool, config, tx) = (pool.clone(), config.clone(), tx.clone());
+                    let (pool, config, tx, permits) =
+                        (pool.clone(), config.clone(), tx.clone(), permits.clone());
                     let key = (read.meta.db.clone(), read.meta.table.clone());
                     set.spawn(async move {
-                        snapshot::snapshot_table(pool, read, config, tx)
+                        snapshot::snapshot_table(pool, read, config, tx, permits)
                             .await
                             .map(|segments| (key, segments))
                     });

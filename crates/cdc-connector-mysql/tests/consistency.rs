@@ -105,7 +105,9 @@ async fn kill_and_restart_at_random_points_loses_and_repeats_nothing() {
             KeyKind::Composite,
         ],
     );
-    harness::create_tables(&db, &mut ts, 2500).await;
+    // Big enough that checkpoints (every 100 ms) land inside tables and inside the
+    // parallel ranges of kr.t0.
+    harness::create_tables(&db, &mut ts, 20_000).await;
     let names: Vec<String> = ts.iter().map(|t| t.name.clone()).collect();
     let stop = Arc::new(AtomicBool::new(false));
     let writer = tokio::spawn(harness::write_randomly(
@@ -125,6 +127,7 @@ async fn kill_and_restart_at_random_points_loses_and_repeats_nothing() {
     let store = Arc::new(MemoryStateStore::default());
     let mut rng = Rng::new(42);
     let mut mid_snapshot_kills = 0;
+    let mut parallel_ranges_seen = false;
     let started = std::time::Instant::now();
     for round in 0..6 {
         let before = store.load().await.unwrap().map(|c| c.id);
@@ -140,6 +143,7 @@ async fn kill_and_restart_at_random_points_loses_and_repeats_nothing() {
                         if mid_table(&cp.offset.0) {
                             mid_snapshot_kills += 1;
                         }
+                        parallel_ranges_seen |= cp.offset.0.to_string().contains("\"unread\":true");
                         break;
                     }
                 }
@@ -174,6 +178,10 @@ async fn kill_and_restart_at_random_points_loses_and_repeats_nothing() {
         mid_snapshot_kills > 0,
         "no kill landed in the middle of a table's snapshot; the test did not cover the resume"
     );
+    assert!(
+        parallel_ranges_seen,
+        "no checkpoint showed kr.t0 split into key ranges read in parallel"
+    );
     // A clean stop in the binlog phase, then the final run.
     let handle = harness::build_with_store(&yaml, &store).spawn();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -195,10 +203,10 @@ fn mid_table(offset: &serde_json::Value) -> bool {
     let pending = offset["snapshot_pending"].as_array().map_or(0, Vec::len);
     let partial = offset["snapshot_segments"].as_array().is_some_and(|s| {
         s.iter().any(|t| {
-            t["segments"]
-                .as_array()
-                .and_then(|g| g.last())
-                .is_some_and(|l| !l["upto"].is_null())
+            t["segments"].as_array().is_some_and(|g| {
+                g.iter().any(|seg| seg["unread"] == true)
+                    || g.last().is_some_and(|l| !l["upto"].is_null())
+            })
         })
     });
     pending > 0 && partial

@@ -342,3 +342,73 @@ async fn a_renamed_table_arrives_complete_and_exactly_once_across_a_restart() {
     );
     assert!(harness::check_exactly_once("rename") > 3000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alter_table_rename_moves_tables_in_and_out_of_the_capture() {
+    let Some(db) = MariaDb::start_or_skip().await else {
+        return;
+    };
+    db.execute(
+        "CREATE DATABASE ar; CREATE DATABASE ar_out; \
+         CREATE TABLE ar.a (id INT PRIMARY KEY, v VARCHAR(10)); \
+         INSERT INTO ar.a VALUES (1, 'one'), (2, 'two'); \
+         CREATE TABLE ar.leaving (id INT PRIMARY KEY); INSERT INTO ar.leaving VALUES (1); \
+         CREATE TABLE ar_out.arriving (id INT PRIMARY KEY, n INT); \
+         INSERT INTO ar_out.arriving VALUES (7, 70), (8, 80);",
+    )
+    .await
+    .unwrap();
+    let yaml = harness::yaml(
+        &db,
+        "alter_rename",
+        "ar.\\.*",
+        // A table renamed into the capture is new to it.
+        "  server-id: 5605\n  scan.binlog.newly-added-table.enabled: true\n",
+    )
+    .replace(
+        "checkpoint.interval: 100ms",
+        "checkpoint.interval: 100ms, schema.change.behavior: evolve",
+    );
+    let mut handle = Some(harness::build(&yaml).unwrap().spawn());
+    let a = TableId::new("ar", "a");
+    wait_for("the snapshot", &mut handle, || {
+        harness::sink_rows("alter_rename", &a).is_some_and(|r| r.len() == 2)
+    })
+    .await;
+    db.execute(
+        // Other clauses and the rename in one statement; `RENAME AS`, `RENAME` without TO,
+        // a rename out of the captured database and one into it.
+        "ALTER TABLE ar.a ADD COLUMN w INT DEFAULT 5, RENAME TO ar.b; \
+         INSERT INTO ar.b VALUES (3, 'three', 6); \
+         ALTER TABLE ar.b RENAME AS ar.c; UPDATE ar.c SET v = 'uno' WHERE id = 1; \
+         ALTER TABLE ar.leaving RENAME ar_out.left_; \
+         ALTER TABLE ar_out.arriving RENAME TO ar.arrived; \
+         INSERT INTO ar.arrived VALUES (9, 90); \
+         ALTER TABLE ar.c RENAME TO ar.c;",
+    )
+    .await
+    .unwrap();
+    let handle = handle.take().unwrap();
+    harness::wait_equal(
+        &db,
+        "alter_rename",
+        &["ar.c", "ar.arrived"],
+        Some(&handle),
+        Duration::from_secs(60),
+    )
+    .await;
+    handle.stop();
+    handle.join().await.unwrap();
+    assert_eq!(
+        harness::sink_rows("alter_rename", &TableId::new("ar", "c")).unwrap(),
+        [["1", "uno", "5"], ["2", "two", "5"], ["3", "three", "6"]]
+    );
+    for gone in ["a", "b", "leaving"] {
+        assert!(
+            harness::sink_rows("alter_rename", &TableId::new("ar", gone)).is_none(),
+            "ar.{gone} is dropped from the target"
+        );
+    }
+    assert!(harness::sink_rows("alter_rename", &TableId::new("ar_out", "left_")).is_none());
+    harness::check_exactly_once("alter_rename");
+}

@@ -344,9 +344,8 @@ impl BinlogReader {
             events,
             position: Some(st.offset()),
             table_updates: std::mem::take(&mut st.updates),
-            snapshot_progress: Vec::new(),
-            snapshot_done: Vec::new(),
             lag: st.lag(),
+            ..Batch::default()
         };
         st.last_send = Instant::now();
         Ok(self.tx.send(Ok(batch)).await.is_ok())
@@ -653,7 +652,9 @@ impl BinlogReader {
                 Some(upto) => self.cmp_keys(cols, &key, upto).await? != std::cmp::Ordering::Greater,
             };
             if inside {
-                return Ok(segment.pos > *txn);
+                // A range not read yet will be read at a later position: it holds the
+                // change already.
+                return Ok(segment.unread || segment.pos > *txn);
             }
         }
         // Beyond every bound read so far: not in any snapshot (cannot happen once the
@@ -837,6 +838,9 @@ impl BinlogReader {
                 read,
                 self.config.clone(),
                 self.tx.clone(),
+                Arc::new(tokio::sync::Semaphore::new(crate::snapshot::readers(
+                    &self.config,
+                ))),
             )
             .await;
             let _ = pool.disconnect().await;
