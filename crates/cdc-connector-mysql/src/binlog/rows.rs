@@ -232,11 +232,14 @@ fn decode_value(
         code::DOUBLE => Value::Double(f64::from_bits(cursor.le(8)?)),
         code::NEWDECIMAL => {
             let (p, s) = ((layout.meta >> 8) as u8, (layout.meta & 0xFF) as u8);
-            let text = decimal::decode(cursor.take(decimal::packed_len(p, s))?, p, s)?;
-            if p > 38 {
-                Value::String(text)
+            let packed = cursor.take(decimal::packed_len(p, s))?;
+            if p > decimal::MAX_UNSCALED_PRECISION {
+                Value::String(decimal::decode(packed, p, s)?)
             } else {
-                Value::Decimal(Decimal::parse(&text).map_err(|e| e.to_string())?)
+                Value::Decimal(Decimal::from_unscaled(
+                    decimal::decode_unscaled(packed, p, s)?,
+                    s,
+                ))
             }
         }
         code::DATE | code::NEWDATE => {
