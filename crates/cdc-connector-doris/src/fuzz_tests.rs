@@ -10,72 +10,10 @@ use crate::retry::{
     Answer, LoadVerdict, TxnOp, TxnVerdict, classify_load, classify_txn, txn_id_in_message,
 };
 use crate::service::follow;
+use cdc_testkit::fuzz::Rng;
 
 /// Inputs per test.
 const BUDGET: usize = 4000;
-
-/// A small seeded generator (SplitMix64): the same inputs on every run and machine.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number below `n` (`n` > 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-
-    fn bytes(&mut self, max: usize) -> Vec<u8> {
-        let len = self.below(max + 1);
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-
-    /// Random bytes, a byte flipped, a slice cut out, text inserted, or a truncation.
-    fn mutate(&mut self, input: &[u8], inserts: &[&str]) -> Vec<u8> {
-        let mut out = input.to_vec();
-        for _ in 0..=self.below(4) {
-            let at = if out.is_empty() {
-                0
-            } else {
-                self.below(out.len() + 1)
-            };
-            match self.below(5) {
-                0 if !out.is_empty() => {
-                    let i = self.below(out.len());
-                    out[i] ^= 1 << self.below(8);
-                }
-                1 if !out.is_empty() => {
-                    let end = (at + self.below(16)).min(out.len());
-                    out.drain(at..end);
-                }
-                2 => {
-                    let text = self.pick(inserts).as_bytes().to_vec();
-                    out.splice(at..at, text);
-                }
-                3 => out.truncate(at),
-                _ => {
-                    let noise = self.bytes(8);
-                    out.splice(at..at, noise);
-                }
-            }
-        }
-        out
-    }
-}
 
 const KEYS: &[&str] = &[
     "Status",
@@ -180,10 +118,10 @@ fn random_json(rng: &mut Rng, depth: usize) -> Json {
         0 => Json::Null,
         1 => Json::Bool(rng.below(2) == 0),
         2 => match rng.below(4) {
-            0 => Json::from(rng.next() as i64),
-            1 => Json::from(rng.next()),
+            0 => Json::from(rng.next_u64() as i64),
+            1 => Json::from(rng.next_u64()),
             2 => Json::from(rng.below(100) as i64 - 50),
-            _ => serde_json::Number::from_f64(f64::from_bits(rng.next()))
+            _ => serde_json::Number::from_f64(f64::from_bits(rng.next_u64()))
                 .map_or(Json::Null, Json::Number),
         },
         3 | 4 => Json::String(random_text(rng)),
@@ -239,7 +177,7 @@ const STATUSES: &[u16] = &[
 
 fn random_status(rng: &mut Rng) -> u16 {
     if rng.below(10) == 0 {
-        rng.next() as u16
+        rng.next_u64() as u16
     } else {
         *rng.pick(STATUSES)
     }

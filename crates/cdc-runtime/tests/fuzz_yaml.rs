@@ -8,74 +8,12 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use cdc_runtime::PipelineDefinition;
+use cdc_testkit::fuzz::Rng;
 
 /// Documents per test.
 const BUDGET: usize = 3000;
 /// The whole budget must be parsed within this time.
 const DEADLINE: Duration = Duration::from_secs(120);
-
-/// A small seeded generator (SplitMix64): the same inputs on every run and machine.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number below `n` (`n` > 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-
-    fn bytes(&mut self, max: usize) -> Vec<u8> {
-        let len = self.below(max + 1);
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-
-    /// Random bytes, a byte flipped, a slice cut out, text inserted, or a truncation.
-    fn mutate(&mut self, input: &[u8], inserts: &[&str]) -> Vec<u8> {
-        let mut out = input.to_vec();
-        for _ in 0..=self.below(4) {
-            let at = if out.is_empty() {
-                0
-            } else {
-                self.below(out.len() + 1)
-            };
-            match self.below(5) {
-                0 if !out.is_empty() => {
-                    let i = self.below(out.len());
-                    out[i] ^= 1 << self.below(8);
-                }
-                1 if !out.is_empty() => {
-                    let end = (at + self.below(16)).min(out.len());
-                    out.drain(at..end);
-                }
-                2 => {
-                    let text = self.pick(inserts).as_bytes().to_vec();
-                    out.splice(at..at, text);
-                }
-                3 => out.truncate(at),
-                _ => {
-                    let noise = self.bytes(8);
-                    out.splice(at..at, noise);
-                }
-            }
-        }
-        out
-    }
-}
 
 const SEEDS: &[&str] = &[
     include_str!("../../../examples/mariadb-to-doris.yaml"),

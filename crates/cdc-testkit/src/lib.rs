@@ -18,6 +18,7 @@
 
 pub mod conformance;
 pub mod doris;
+pub mod fuzz;
 mod mariadb;
 pub mod starrocks;
 mod tls;
