@@ -298,6 +298,7 @@ impl BinlogReplay {
             pos: 4,
             skip_rows: 0,
             gtid: None,
+            gtid_set: None,
         };
         Ok(Self {
             reader,

@@ -117,6 +117,7 @@ impl Harness {
             pos: 4,
             skip_rows: 0,
             gtid: None,
+            gtid_set: None,
         };
         Self {
             reader,

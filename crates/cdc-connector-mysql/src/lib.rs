@@ -22,6 +22,8 @@ mod snapshot_key;
 mod snapshot_value;
 mod source;
 mod table_filter;
+#[doc(hidden)]
+pub mod testing;
 mod tls;
 mod types;
 

@@ -16,8 +16,12 @@
 //! without a primary key or chunk key is read in one streamed pass (logged as a warning:
 //! it cannot be split).
 //!
-//! MySQL has no such status variables; there the position is taken under a brief
-//! `FLUSH TABLES t WITH READ LOCK` held only while the transaction starts.
+//! MySQL has no such status variables; there the position is taken while a second
+//! connection holds `FLUSH TABLES t WITH READ LOCK`, only while the transaction starts and
+//! the position is read. The lock lives on its own connection because starting a
+//! transaction releases the table locks of its session: on the reading connection the
+//! lock would be gone before the snapshot exists, and a change committed in between would
+//! be neither in the rows nor after the position.
 
 use std::sync::Arc;
 
@@ -57,10 +61,13 @@ async fn begin_snapshot(
     conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
         .await
         .map_err(err)?;
-    let status: Vec<(String, String)> = conn
-        .query("SHOW STATUS LIKE 'binlog_snapshot_%'")
-        .await
-        .map_err(err)?;
+    let status: Vec<(String, String)> = if crate::testing::snapshot_lock_forced() {
+        Vec::new()
+    } else {
+        conn.query("SHOW STATUS LIKE 'binlog_snapshot_%'")
+            .await
+            .map_err(err)?
+    };
     let file = status
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("binlog_snapshot_file"));
@@ -75,32 +82,35 @@ async fn begin_snapshot(
             return Ok(BinlogPosition::new(file.clone(), pos));
         }
     }
-    // MySQL: no snapshot position; hold the table still while the snapshot starts.
+    // MySQL: no snapshot position; hold the table still (from another connection, see
+    // the module docs) while the snapshot starts. The lock waits for transactions that
+    // wrote the table to end, and keeps new ones out until the position is read.
     conn.query_drop("ROLLBACK").await.map_err(err)?;
-    let table = format!("{}.{}", quote(&meta.db), quote(&meta.table));
-    conn.query_drop(format!("FLUSH TABLES {table} WITH READ LOCK"))
+    let mut lock_conn = mysql_async::Conn::new(conn.opts().clone())
         .await
         .map_err(err)?;
-    let started = async {
-        conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
-            .await?;
-        let row: Option<Row> = conn.query_first("SHOW MASTER STATUS").await?;
-        Ok::<_, mysql_async::Error>(row)
-    }
-    .await;
-    let unlock = conn.query_drop("UNLOCK TABLES").await;
-    let row = started.map_err(err)?;
+    let table = format!("{}.{}", quote(&meta.db), quote(&meta.table));
+    let position = match lock_conn
+        .query_drop(format!("FLUSH TABLES {table} WITH READ LOCK"))
+        .await
+    {
+        Ok(()) => {
+            let started = conn
+                .query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+                .await;
+            match started {
+                Ok(()) => crate::binlog::status::current_position(conn, context).await,
+                Err(e) => Err(err(e)),
+            }
+        }
+        Err(e) => Err(err(e)),
+    };
+    // Unlocked whatever happened (closing the connection would unlock too).
+    let unlock = lock_conn.query_drop("UNLOCK TABLES").await;
+    let _ = lock_conn.disconnect().await;
+    let position = position?;
     unlock.map_err(err)?;
-    let row = row.ok_or_else(|| {
-        Error::permanent(context, "SHOW MASTER STATUS returned nothing")
-            .with_hint("enable the binary log (log_bin)")
-    })?;
-    let file: Option<String> = row.get(0);
-    let pos: Option<u64> = row.get(1);
-    match (file, pos) {
-        (Some(f), Some(p)) => Ok(BinlogPosition::new(f, p)),
-        _ => Err(Error::permanent(context, "cannot read the binlog position")),
-    }
+    Ok(position)
 }
 
 /// How many key ranges are read at once, over all tables.

@@ -422,21 +422,32 @@ async fn check_server(conn: &mut mysql_async::Conn) -> Result<()> {
 }
 
 async fn current_position(conn: &mut mysql_async::Conn) -> Result<BinlogPosition> {
-    let row: Option<mysql_async::Row> = conn
-        .query_first("SHOW MASTER STATUS")
+    crate::binlog::status::current_position(conn, "reading the binlog position").await
+}
+
+/// A MySQL GTID set start: checked (it parses, the server runs with GTIDs) and normalised.
+async fn mysql_gtid_start(conn: &mut mysql_async::Conn, text: &str) -> Result<String> {
+    const OPTION: &str = "source.scan.startup.specific-offset.gtid-set";
+    let set = crate::binlog::gtid_set::GtidSet::parse(text)
+        .map_err(|m| Error::invalid_option(OPTION, m))?;
+    let mode: Option<String> = conn
+        .query_first("SELECT @@GLOBAL.gtid_mode")
         .await
-        .map_err(|e| from_mysql("reading the binlog position", e))?;
-    let row = row.ok_or_else(|| {
-        Error::permanent("reading the binlog position", "SHOW MASTER STATUS is empty")
-            .with_hint("enable log_bin")
-    })?;
-    match (row.get::<String, _>(0), row.get::<u64, _>(1)) {
-        (Some(f), Some(p)) => Ok(BinlogPosition::new(f, p)),
-        _ => Err(Error::permanent(
-            "reading the binlog position",
-            "unexpected SHOW MASTER STATUS",
-        )),
+        .map_err(|e| from_mysql("reading the server's gtid_mode", e))?;
+    if !mode
+        .as_deref()
+        .is_some_and(|m| m.eq_ignore_ascii_case("ON"))
+    {
+        return Err(Error::invalid_option(
+            OPTION,
+            format!(
+                "the server's gtid_mode is {}: streaming by GTID set needs gtid_mode=ON",
+                mode.unwrap_or_default()
+            ),
+        )
+        .with_hint("give scan.startup.specific-offset.file and .pos instead, or enable GTIDs on the server (gtid_mode=ON, enforce_gtid_consistency=ON)"));
     }
+    Ok(set.to_string())
 }
 
 async fn earliest_position(conn: &mut mysql_async::Conn) -> Result<BinlogPosition> {
@@ -596,6 +607,7 @@ impl Source for MySqlSource {
                     pos: start.pos,
                     skip_rows: 0,
                     gtid: None,
+                    gtid_set: None,
                 });
             }
             snapshot_only = self.config.startup == StartupMode::Snapshot;
@@ -641,6 +653,7 @@ impl Source for MySqlSource {
                 ..OffsetState::default()
             };
             let mut gtid_start: Option<String> = None;
+            let mut gtid_set_start: Option<String> = None;
             let start = match &self.config.startup {
                 StartupMode::Initial | StartupMode::Snapshot => {
                     snapshot_only = self.config.startup == StartupMode::Snapshot;
@@ -670,16 +683,15 @@ impl Source for MySqlSource {
                         .query_first("SELECT VERSION()")
                         .await
                         .map_err(|e| from_mysql("reading the server version", e))?;
-                    if !version
+                    if version
                         .as_deref()
                         .is_some_and(|v| v.to_ascii_lowercase().contains("mariadb"))
                     {
-                        return Err(Error::invalid_option(
-                            "source.scan.startup.specific-offset.gtid-set",
-                            "starting from a MySQL GTID set is not supported; give scan.startup.specific-offset.file and .pos (SHOW BINARY LOGS / SHOW BINLOG EVENTS find them)",
-                        ));
+                        gtid_start = Some(gtid.clone());
+                    } else {
+                        // MySQL: after this executed set; the server picks the file.
+                        gtid_set_start = Some(mysql_gtid_start(&mut conn, gtid).await?);
                     }
-                    gtid_start = Some(gtid.clone());
                     BinlogPosition::new("", 4)
                 }
                 StartupMode::SpecificOffset { .. } => {
@@ -698,6 +710,7 @@ impl Source for MySqlSource {
                 pos: start.pos,
                 skip_rows,
                 gtid: gtid_start,
+                gtid_set: gtid_set_start,
             });
             if to_snapshot.is_empty() {
                 self.state.binlog.clone_from(&binlog_start);
@@ -743,6 +756,7 @@ impl Source for MySqlSource {
             pos: 4,
             skip_rows: 0,
             gtid: None,
+            gtid_set: None,
         });
         self.driver = Some(tokio::spawn(async move {
             // Snapshot: tables in parallel, bounded by the pool.

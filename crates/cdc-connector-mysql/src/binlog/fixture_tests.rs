@@ -243,6 +243,8 @@ struct Outcome {
     error: Option<Error>,
     /// The file reader's own error (a broken file), if any.
     split_error: Option<String>,
+    /// The reader's offset after every event (whether or not a batch carried it).
+    states: Vec<BinlogOffset>,
 }
 
 impl Outcome {
@@ -271,6 +273,13 @@ impl Outcome {
 
 /// Runs a file through the reader, as the replication connection would deliver it.
 async fn read_file(name: &str) -> Outcome {
+    read_file_from(name, None, 0).await
+}
+
+/// Like [`read_file`], streaming by MySQL GTID set from `gtid_set` (as after a
+/// specific-offset start with `scan.startup.specific-offset.gtid-set`), skipping the first
+/// `skip_rows` rows (a resumed transaction).
+async fn read_file_from(name: &str, gtid_set: Option<&str>, skip_rows: u64) -> Outcome {
     let bytes = fixture(name);
     let (events, split_error) = split_events(&bytes);
     let (tx, mut rx) = mpsc::channel(16);
@@ -287,8 +296,9 @@ async fn read_file(name: &str) -> Outcome {
     let start = BinlogOffset {
         file: name.to_string(),
         pos: 4,
-        skip_rows: 0,
+        skip_rows,
         gtid: None,
+        gtid_set: gtid_set.map(str::to_string),
     };
     let mut st = StreamState::starting_at(&start);
     let mut out = Outcome {
@@ -340,6 +350,7 @@ async fn read_file(name: &str) -> Outcome {
         for e in std::iter::once(event).chain(&inner) {
             let result = reader.handle(&mut st, e).await;
             drain(&mut rx, &mut out);
+            out.states.push(st.offset());
             match result {
                 Ok(true) => {}
                 Ok(false) => stop = true,
@@ -535,4 +546,86 @@ async fn every_file_ends_in_rows_or_an_error_never_a_panic() {
         e.contains("dtb.foo") && e.contains("column type 242"),
         "{e}"
     );
+}
+
+/// The distinct GTID sets the reader's offset went through.
+fn gtid_sets(o: &Outcome) -> Vec<String> {
+    let mut v: Vec<String> = o.states.iter().filter_map(|o| o.gtid_set.clone()).collect();
+    v.dedup();
+    v
+}
+
+/// Streaming by GTID set: every committed MySQL transaction (GTID and tagged GTID events,
+/// MySQL 5.6 to 9.6; DDL too) is added to the set, and every offset after it carries the
+/// updated set, so a restart asks the server for exactly what follows.
+#[tokio::test]
+async fn offsets_carry_the_executed_gtid_set_after_each_transaction() {
+    // MySQL 5.6: a DDL, an INSERT transaction, a DROP.
+    let u = "006c2cf2-b1ea-11e4-9057-8c705a3d3e78";
+    let o = read_file_from("binlog_transaction_with_GTID.000001", Some(""), 0).await;
+    assert!(o.error.is_none(), "{o:?}");
+    assert_eq!(
+        gtid_sets(&o),
+        [
+            "",
+            &format!("{u}:1"),
+            &format!("{u}:1-2"),
+            &format!("{u}:1-3")
+        ]
+    );
+    // A start set is kept and merged (upper-case input, canonical output).
+    let other = "11111111-1111-1111-1111-111111111111";
+    let start = format!("{other}:1-9,\n{}:5-7", u.to_uppercase());
+    let o = read_file_from("binlog_transaction_with_GTID.000001", Some(&start), 0).await;
+    assert_eq!(
+        o.states.last().and_then(|s| s.gtid_set.as_deref()),
+        Some(format!("{u}:1-3:5-7,{other}:1-9").as_str())
+    );
+    // MySQL 9.6 tagged GTID; the offset after the commit is the position after it.
+    let t = "55778904-0299-11f1-b1b8-4ef0c4956feb";
+    let o = read_file_from("binlog_transaction_with_GTID_TAG.000001", Some(""), 0).await;
+    assert!(o.error.is_none(), "{o:?}");
+    assert_eq!(gtid_sets(&o), [String::new(), format!("{t}:mytag:3")]);
+    let last = o.offsets.last().expect("an offset after the commit");
+    assert_eq!((last.pos, last.skip_rows), (541, 0), "{last:?}");
+    assert_eq!(
+        last.gtid_set.as_deref(),
+        Some(format!("{t}:mytag:3").as_str())
+    );
+    assert_eq!(o.rows().len(), 1);
+    // Resumed inside that transaction (its row handed on before): the server resends it
+    // whole, the row is skipped, and the set then holds it.
+    let o = read_file_from("binlog_transaction_with_GTID_TAG.000001", Some(""), 1).await;
+    assert!(o.rows().is_empty(), "{o:?}");
+    let last = o.states.last().expect("a state");
+    assert_eq!(
+        (last.skip_rows, last.gtid_set.clone()),
+        (0, Some(format!("{t}:mytag:3")))
+    );
+    // Until the first transaction the offset stays the start, skip_rows included.
+    let first = o.states.first().expect("a state");
+    assert_eq!((first.skip_rows, first.gtid_set.as_deref()), (1, Some("")));
+    // MySQL 8.0: a file without transactions leaves the start set as it was.
+    let o = read_file_from(
+        "binlog_transaction_previous_GTID_no_tag.000001",
+        Some(&format!("{u}:1-3")),
+        0,
+    )
+    .await;
+    assert!(o.error.is_none(), "{o:?}");
+    assert_eq!(gtid_sets(&o), [format!("{u}:1-3")]);
+    // MySQL 5.6 and 8.0.26 row transactions.
+    let o = read_file_from("binlog_56_gtid_reserved_word.000001", Some(""), 0).await;
+    assert_eq!(
+        gtid_sets(&o).last().map(String::as_str),
+        Some("11111111-1111-1111-1111-111111111111:1-6")
+    );
+    let o = read_file_from("mysql_type_bit.000001", Some(""), 0).await;
+    assert_eq!(
+        gtid_sets(&o).last().map(String::as_str),
+        Some("fbda2ad0-7c46-11ec-ae30-4ef7efc81a2a:1-3")
+    );
+    // File/position streams keep no set.
+    let o = read_file("mysql_type_bit.000001").await;
+    assert!(o.states.iter().all(|s| s.gtid_set.is_none()));
 }

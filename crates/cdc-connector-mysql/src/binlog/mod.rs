@@ -3,6 +3,8 @@
 pub(crate) mod decimal;
 #[cfg(test)]
 mod fixture_tests;
+pub(crate) mod gtid_set;
 pub(crate) mod position;
 pub(crate) mod reader;
 pub(crate) mod rows;
+pub(crate) mod status;

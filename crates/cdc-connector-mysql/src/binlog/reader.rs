@@ -18,6 +18,7 @@ use mysql_common::binlog::events::{QueryEvent, RotateEvent, TableMapEvent};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use super::gtid_set::{Gtid, GtidSet};
 use super::position::BinlogPosition;
 use super::rows::{ColumnInfo, ColumnLayout, Cursor, decode_row, layout};
 use crate::MySqlSourceConfig;
@@ -36,6 +37,10 @@ pub(crate) struct BinlogOffset {
     /// The GTID of the last committed transaction, when the server uses GTIDs.
     #[serde(default)]
     pub(crate) gtid: Option<String>,
+    /// MySQL: the executed GTID set to resume after (started from a GTID set). When set,
+    /// the stream is requested by this set, not by `file`/`pos` (which only inform).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) gtid_set: Option<String>,
 }
 
 const BATCH_EVENTS: usize = 1024;
@@ -95,6 +100,12 @@ pub(crate) struct StreamState {
     skip_rows: u64,
     gtid: Option<String>,
     txn_gtid: Option<String>,
+    /// Streaming by MySQL GTID set: the executed set, with every committed transaction
+    /// added (and its text, handed out with every offset).
+    gtid_set: Option<GtidSet>,
+    gtid_set_text: Option<String>,
+    /// The MySQL GTID of the open transaction, added to `gtid_set` at its commit.
+    txn_mysql_gtid: Option<Gtid>,
     table_maps: HashMap<u64, (TableKey, Vec<ColumnLayout>)>,
     infos: HashMap<TableKey, Arc<Vec<ColumnInfo>>>,
     pending: Vec<Event>,
@@ -103,8 +114,8 @@ pub(crate) struct StreamState {
     seen_format_description: bool,
     /// Between a transaction payload event and the commit inside it.
     in_payload: bool,
-    /// Started from a MariaDB GTID (no file yet): the offset stays that GTID until the
-    /// first real event gives a position.
+    /// Started from a MariaDB GTID or a MySQL GTID set (no file yet, or the server picks
+    /// it): the offset stays the start until the first transaction gives a position.
     gtid_start: Option<BinlogOffset>,
     /// Commit timestamp (seconds) of the last transaction event read, 0 before any.
     last_event_ts: u32,
@@ -116,7 +127,13 @@ pub(crate) struct StreamState {
 }
 
 impl StreamState {
+    /// The state at `start`; a `gtid_set` that does not parse (checked before the stream
+    /// is requested) is not tracked.
     pub(crate) fn starting_at(start: &BinlogOffset) -> Self {
+        let gtid_set = start
+            .gtid_set
+            .as_deref()
+            .and_then(|t| GtidSet::parse(t).ok());
         Self {
             file: start.file.clone(),
             next_pos: start.pos,
@@ -127,6 +144,9 @@ impl StreamState {
             skip_rows: start.skip_rows,
             gtid: start.gtid.clone(),
             txn_gtid: None,
+            gtid_set_text: gtid_set.as_ref().map(ToString::to_string),
+            gtid_set,
+            txn_mysql_gtid: None,
             table_maps: HashMap::new(),
             infos: HashMap::new(),
             pending: Vec::new(),
@@ -134,7 +154,11 @@ impl StreamState {
             last_send: Instant::now(),
             seen_format_description: false,
             in_payload: false,
-            gtid_start: (start.file.is_empty() && start.gtid.is_some()).then(|| start.clone()),
+            // A MySQL GTID set stream starts where the server finds the first transaction
+            // not in the set, whatever file the offset names.
+            gtid_start: ((start.file.is_empty() && start.gtid.is_some())
+                || start.gtid_set.is_some())
+            .then(|| start.clone()),
             last_event_ts: 0,
             caught_up: false,
             to_copy: Vec::new(),
@@ -158,7 +182,7 @@ impl StreamState {
         ))
     }
 
-    fn offset(&self) -> BinlogOffset {
+    pub(crate) fn offset(&self) -> BinlogOffset {
         if let Some(start) = &self.gtid_start {
             return start.clone();
         }
@@ -168,6 +192,7 @@ impl StreamState {
                 pos: self.txn_start.pos,
                 skip_rows: self.rows_sent.max(self.skip_rows),
                 gtid: self.gtid.clone(),
+                gtid_set: self.gtid_set_text.clone(),
             }
         } else {
             BinlogOffset {
@@ -175,9 +200,27 @@ impl StreamState {
                 pos: self.next_pos,
                 skip_rows: 0,
                 gtid: self.gtid.clone(),
+                gtid_set: self.gtid_set_text.clone(),
             }
         }
     }
+}
+
+/// The statements that prepare a replication connection. MySQL 8.0.26 renamed the user
+/// variables a dump thread reads to `source_*` (whether 8.4+ still reads the old names is
+/// unclear); MariaDB and older MySQL read `master_*`. A user variable a server does not
+/// read is harmless, so both spellings are set (mysql_async sets `@master_binlog_checksum`
+/// itself).
+pub(crate) fn replication_setup(heartbeat: Option<Duration>) -> Vec<String> {
+    let nanos = heartbeat.map_or(0, |h| h.as_nanos() as u64);
+    vec![
+        // Without this MariaDB replaces its GTID events by dummy query events.
+        "SET @mariadb_slave_capability = 4".to_string(),
+        format!("SET @master_heartbeat_period = {nanos}"),
+        format!("SET @source_heartbeat_period = {nanos}"),
+        // The value mysql_async gives @master_binlog_checksum.
+        "SET @source_binlog_checksum = 'ALL'".to_string(),
+    ]
 }
 
 fn protocol(what: &str, detail: impl std::fmt::Display) -> Error {
@@ -232,16 +275,20 @@ impl BinlogReader {
         let mut conn = mysql_async::Conn::new(self.opts.clone())
             .await
             .map_err(|e| fail(crate::error::from_mysql("connecting for the binlog", e)))?;
-        let setup = [
-            // Without this MariaDB replaces its GTID events by dummy query events.
-            "SET @mariadb_slave_capability = 4".to_string(),
-            format!(
-                "SET @master_heartbeat_period = {}",
-                self.config.heartbeat.map_or(0, |h| h.as_nanos() as u64)
-            ),
-        ];
-        let mut setup = setup.to_vec();
-        if start.file.is_empty() {
+        let mut setup = replication_setup(self.config.heartbeat);
+        // MySQL: request by GTID set (COM_BINLOG_DUMP_GTID).
+        let sids = match &start.gtid_set {
+            Some(text) => Some(GtidSet::parse(text).and_then(|set| set.to_sids()).map_err(
+                |m| {
+                    fail(Error::invalid_option(
+                        "source.scan.startup.specific-offset.gtid-set",
+                        m,
+                    ))
+                },
+            )?),
+            None => None,
+        };
+        if sids.is_none() && start.file.is_empty() {
             if let Some(gtid) = &start.gtid {
                 // MariaDB: start after this GTID position; file and position are ignored.
                 if !gtid
@@ -266,17 +313,32 @@ impl BinlogReader {
                 ))
             })?;
         }
-        let request = BinlogStreamRequest::new(self.config.server_id)
-            .with_filename(start.file.as_bytes())
-            .with_pos(start.pos);
+        let request = BinlogStreamRequest::new(self.config.server_id);
+        let (request, at) = match sids {
+            // No file name: the server starts in the first file holding a transaction
+            // that is not in the set, and skips every transaction that is.
+            Some(sids) => (
+                request.with_gtid().with_gtid_set(sids).with_pos(4),
+                format!(
+                    "after the GTID set {}",
+                    start.gtid_set.as_deref().unwrap_or_default()
+                ),
+            ),
+            None => (
+                request
+                    .with_filename(start.file.as_bytes())
+                    .with_pos(start.pos),
+                format!("at {}:{}", start.file, start.pos),
+            ),
+        };
         let mut stream = conn.get_binlog_stream(request).await.map_err(|e| {
             fail(crate::error::from_mysql(
-                &format!("requesting the binlog at {}:{}", start.file, start.pos),
+                &format!("requesting the binlog {at}"),
                 e,
             ))
         })?;
 
-        tracing::debug!(position = %format!("{}:{}", start.file, start.pos), "binlog stream opened");
+        tracing::debug!(position = %at, "binlog stream opened");
         let mut st = StreamState::starting_at(start);
         let idle_limit = self
             .config
@@ -406,12 +468,31 @@ impl BinlogReader {
         let kind = header.event_type_raw();
         if st.gtid_start.is_some()
             && header.log_pos() > 0
-            && matches!(kind, MARIADB_GTID | QUERY | XID | TABLE_MAP)
+            && matches!(
+                kind,
+                MARIADB_GTID
+                    | MYSQL_GTID
+                    | MYSQL_GTID_TAGGED
+                    | MYSQL_ANONYMOUS_GTID
+                    | QUERY
+                    | XID
+                    | TABLE_MAP
+            )
         {
             // The first event after the GTID: from here positions are real. This event
             // starts where the previous one ended, which the header does not say; its
             // own end minus its length does.
             st.gtid_start = None;
+            st.next_pos =
+                u64::from(header.log_pos()).saturating_sub(u64::from(header.event_size()));
+        }
+        if st.gtid_set.is_some()
+            && !nested
+            && matches!(kind, MYSQL_GTID | MYSQL_GTID_TAGGED | MYSQL_ANONYMOUS_GTID)
+            && header.log_pos() >= header.event_size()
+        {
+            // The server skips the transactions already in the set; a transaction's
+            // start is where its GTID event begins, whatever was skipped before it.
             st.next_pos =
                 u64::from(header.log_pos()).saturating_sub(u64::from(header.event_size()));
         }
@@ -469,6 +550,18 @@ impl BinlogReader {
             MARIADB_GTID | MYSQL_GTID | MYSQL_ANONYMOUS_GTID | MYSQL_GTID_TAGGED => {
                 Self::begin(st, event_start);
                 st.txn_gtid = gtid_text(kind, event.data(), header.server_id());
+                st.txn_mysql_gtid = None;
+                if st.gtid_set.is_some() && matches!(kind, MYSQL_GTID | MYSQL_GTID_TAGGED) {
+                    // Tracked exactly: a transaction missing from the set would be sent
+                    // again after a restart.
+                    let gtid = st
+                        .txn_gtid
+                        .as_deref()
+                        .ok_or_else(|| "unreadable".to_string())
+                        .and_then(Gtid::parse)
+                        .map_err(|m| protocol("GTID event", m))?;
+                    st.txn_mysql_gtid = Some(gtid);
+                }
                 // A MariaDB GTID flagged standalone has no BEGIN/COMMIT (a DDL).
             }
             QUERY => {
@@ -569,6 +662,10 @@ impl BinlogReader {
         st.rows_sent = 0;
         if let Some(g) = st.txn_gtid.take() {
             st.gtid = Some(g);
+        }
+        if let (Some(g), Some(set)) = (st.txn_mysql_gtid.take(), st.gtid_set.as_mut()) {
+            set.add(&g);
+            st.gtid_set_text = Some(set.to_string());
         }
         if !st.pending.is_empty()
             || !st.updates.is_empty()
