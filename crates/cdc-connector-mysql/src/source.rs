@@ -102,6 +102,70 @@ struct OffsetState {
     /// Binlog start when the snapshot phase began (the lowest position any table needs).
     #[serde(default)]
     snapshot_start: Option<BinlogPosition>,
+    /// The server whose binlog the positions above belong to (absent in offsets written
+    /// before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    server: Option<ServerIdentity>,
+}
+
+/// Which server wrote a binlog: file names and positions mean nothing on another one (a
+/// replica, a failover target, a rebuilt server).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct ServerIdentity {
+    server_id: u32,
+    /// MySQL's `@@server_uuid` (MariaDB has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    uuid: Option<String>,
+}
+
+impl std::fmt::Display for ServerIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "server_id {}", self.server_id)?;
+        if let Some(uuid) = &self.uuid {
+            write!(f, " (server_uuid {uuid})")?;
+        }
+        Ok(())
+    }
+}
+
+async fn server_identity(conn: &mut mysql_async::Conn) -> Result<ServerIdentity> {
+    let server_id: Option<u32> = conn
+        .query_first("SELECT @@server_id")
+        .await
+        .map_err(|e| from_mysql("reading the server id", e))?;
+    // MariaDB has no @@server_uuid: the query fails there, which only means "none".
+    let uuid: Option<String> = conn
+        .query_first("SELECT @@server_uuid")
+        .await
+        .ok()
+        .flatten();
+    Ok(ServerIdentity {
+        server_id: server_id.unwrap_or(0),
+        uuid,
+    })
+}
+
+/// Refuses to resume file/position offsets on a server other than the one that wrote
+/// them: they would silently point at other transactions. Offsets that resume by a MySQL
+/// GTID set are valid on any server of the replication topology.
+fn check_same_server(
+    saved: Option<&ServerIdentity>,
+    now: &ServerIdentity,
+    by_gtid_set: bool,
+    address: &str,
+) -> Result<()> {
+    match saved {
+        Some(saved) if saved != now && !by_gtid_set => Err(Error::permanent(
+            "resuming the MySQL source",
+            format!(
+                "the checkpoint holds binlog positions of the server with {saved}, but {address} is the server with {now}; binlog file positions do not carry over to another server"
+            ),
+        )
+        .with_hint(
+            "point `hostname` back at the server the checkpoint came from, or start over with `cdc run --reset` (a new snapshot); with MySQL GTIDs, start from scan.startup.mode: specific-offset and scan.startup.specific-offset.gtid-set to follow a failover",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The MySQL / MariaDB source.
@@ -272,6 +336,16 @@ impl MySqlSource {
                         .retain(|(d, t)| !(d == db && t == table));
                 }
                 TableUpdate::SnapshotPending(key) => {
+                    // Reported like the tables of the initial snapshot (the live view and
+                    // the metrics show its copy), without an estimate.
+                    let table = TableId::new(&key.0, &key.1);
+                    self.snapshot_progress.retain(|t| t.table != table);
+                    self.snapshot_progress.push(TableSnapshotProgress {
+                        table,
+                        rows_read: 0,
+                        rows_estimated: None,
+                        done: false,
+                    });
                     self.state
                         .snapshot_segments
                         .retain(|s| !(s.db == key.0 && s.table == key.1));
@@ -610,6 +684,16 @@ impl Source for MySqlSource {
                     gtid_set: None,
                 });
             }
+            let now = server_identity(&mut conn).await?;
+            check_same_server(
+                state.server.as_ref(),
+                &now,
+                state.binlog.as_ref().is_some_and(|b| b.gtid_set.is_some()),
+                &format!("{}:{}", self.config.hostname, self.config.port),
+            )?;
+            if state.server.is_none() {
+                state.server = Some(now);
+            }
             snapshot_only = self.config.startup == StartupMode::Snapshot;
             self.state = state;
             if self.config.newly_added_tables {
@@ -650,6 +734,7 @@ impl Source for MySqlSource {
             self.state = OffsetState {
                 version: OFFSET_VERSION,
                 tables: metas.clone(),
+                server: Some(server_identity(&mut conn).await?),
                 ..OffsetState::default()
             };
             let mut gtid_start: Option<String> = None;
@@ -891,6 +976,44 @@ impl Source for MySqlSource {
         }
         self.rx = None;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod server_identity_tests {
+    use super::{ServerIdentity, check_same_server};
+
+    #[test]
+    fn positions_of_another_server_are_refused_unless_resumed_by_gtid_set() {
+        let a = ServerIdentity {
+            server_id: 1,
+            uuid: None,
+        };
+        let b = ServerIdentity {
+            server_id: 2,
+            uuid: None,
+        };
+        assert!(check_same_server(Some(&a), &a, false, "h:1").is_ok());
+        assert!(check_same_server(None, &b, false, "h:1").is_ok());
+        assert!(check_same_server(Some(&a), &b, true, "h:1").is_ok());
+        let e = check_same_server(Some(&a), &b, false, "h:1")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("server_id 1") && e.contains("h:1 is the server with server_id 2"),
+            "{e}"
+        );
+        assert!(e.contains("--reset"), "{e}");
+        // Same id, another MySQL server (ids are not unique across clusters).
+        let c = ServerIdentity {
+            server_id: 1,
+            uuid: Some("3e11fa47-71ca-11e1-9e33-c80aa9429562".into()),
+        };
+        let d = ServerIdentity {
+            server_id: 1,
+            uuid: Some("4e11fa47-71ca-11e1-9e33-c80aa9429562".into()),
+        };
+        assert!(check_same_server(Some(&c), &d, false, "h:1").is_err());
     }
 }
 

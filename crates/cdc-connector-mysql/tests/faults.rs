@@ -448,3 +448,55 @@ async fn a_mariadb_restart_mid_stream_resumes_exactly() {
     handle.join().await.unwrap();
     harness::check_exactly_once("kr");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_is_not_resumed_on_another_server() {
+    let Some(first) = MariaDb::start_or_skip().await else {
+        return;
+    };
+    let Some(second) = MariaDb::start_or_skip().await else {
+        return;
+    };
+    for db in [&first, &second] {
+        db.execute(
+            "CREATE DATABASE o; CREATE TABLE o.t (id INT PRIMARY KEY); INSERT INTO o.t VALUES (1)",
+        )
+        .await
+        .unwrap();
+    }
+    let yaml = harness::yaml(&first, "other_server", "o.t", "  server-id: 5904\n");
+    let store = Arc::new(MemoryStateStore::default());
+    let handle = harness::build_with_store(&yaml, &store).spawn();
+    wait_rows("other_server", &TableId::new("o", "t"), 1, &handle).await;
+    handle.stop();
+    handle.join().await.unwrap();
+    // The same pipeline, its host now the other server (a failover, a typo).
+    let moved = yaml.replace(
+        &format!("port: {}", first.port()),
+        &format!("port: {}", second.port()),
+    );
+    assert_ne!(moved, yaml);
+    let e = run_to_error_with_store(&moved, &store).await;
+    assert!(
+        e.contains("binlog file positions do not carry over") && e.contains("--reset"),
+        "{e}"
+    );
+    // Back on its own server it resumes.
+    let handle = harness::build_with_store(&yaml, &store).spawn();
+    first.execute("INSERT INTO o.t VALUES (2)").await.unwrap();
+    wait_rows("other_server", &TableId::new("o", "t"), 2, &handle).await;
+    handle.stop();
+    handle.join().await.unwrap();
+}
+
+async fn run_to_error_with_store(yaml: &str, store: &Arc<MemoryStateStore>) -> String {
+    let pipeline = harness::build_with_store(yaml, store);
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        pipeline.run(std::future::pending()),
+    )
+    .await
+    .expect("the pipeline did not stop")
+    .expect_err("the pipeline must refuse")
+    .to_string()
+}

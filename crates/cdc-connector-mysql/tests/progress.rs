@@ -90,6 +90,17 @@ async fn snapshot_progress_streaming_and_lag_are_reported() {
     ] {
         assert!(text.contains(series), "{series} missing from\n{text}");
     }
+    // A table that enters the capture later (here by a rename) is reported while its rows
+    // are copied, like the tables of the initial snapshot.
+    db.execute("RENAME TABLE p.b TO p.c").await.unwrap();
+    wait_for("the renamed table's copy in the progress", || {
+        metrics
+            .source_progress()
+            .snapshot
+            .iter()
+            .any(|t| t.table == TableId::new("p", "c") && t.done && t.rows_read == 120)
+    })
+    .await;
     handle.stop();
     handle.join().await.unwrap();
 }
