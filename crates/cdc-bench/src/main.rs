@@ -27,6 +27,10 @@ use clap::{Parser, Subcommand};
 
 use crate::phase::PhaseArgs;
 
+// The same allocator as the `cdc` binary, so that the figures are the product's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "cdc-bench",

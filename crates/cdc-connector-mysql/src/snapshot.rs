@@ -160,8 +160,14 @@ pub(crate) async fn snapshot_table(
     }
     let meta = Arc::new(meta);
     let interrupted = !prior.segments.is_empty();
-    // A table without a key is always read whole (again, after an interruption).
-    let ranges = if key.is_empty() {
+    // A table without a key, or split by a chunk key that is not its primary key, is
+    // read whole, and again from the start after an interruption. Resuming such a table
+    // in the middle is not exact: the binlog filter decides by chunk key, the target
+    // knows rows by primary key, and a row that moved to another chunk key value between
+    // the reads would be inserted by the later read and then deleted by the binlog
+    // change that moved it.
+    let whole = key.is_empty() || !key_is_unique(&meta, &key);
+    let ranges = if whole {
         vec![KeyRange {
             after: None,
             until: None,
@@ -184,7 +190,7 @@ pub(crate) async fn snapshot_table(
                 .await
                 .map_err(|e| Error::permanent("snapshot", e.to_string()))?;
             let until = range.until.clone();
-            read_range(pool, &meta, interrupted, range, config, tx)
+            read_range(pool, &meta, interrupted, whole, range, config, tx)
                 .await
                 .map(|pos| (until, pos))
         });
@@ -192,7 +198,7 @@ pub(crate) async fn snapshot_table(
     while let Some(joined) = reads.join_next().await {
         match joined {
             Ok(Ok((until, Some(pos)))) => {
-                if key.is_empty() {
+                if whole {
                     prior.segments.clear();
                 }
                 prior.record(until.as_ref(), &pos, None, true);
@@ -267,6 +273,23 @@ async fn split_bounds(
         .collect())
 }
 
+/// The snapshot key of the last row in `batch` (`None` for an empty batch or no key).
+fn last_key_of(key: &KeyColumns, batch: &[Event], context: &str) -> Result<Option<Vec<KeyPart>>> {
+    if key.is_empty() {
+        return Ok(None);
+    }
+    match batch.last() {
+        Some(Event::DataChange(DataChangeEvent {
+            after: Some(values),
+            ..
+        })) => key
+            .key_of(values)
+            .map(Some)
+            .map_err(|m| Error::permanent(context, m)),
+        _ => Ok(None),
+    }
+}
+
 /// `ranges - 1` ascending split points that cut `[min, max]` into near-equal parts, each
 /// below `max` (so that no range is empty by construction).
 fn even_bounds(min: i128, max: i128, ranges: usize) -> Vec<i128> {
@@ -295,6 +318,7 @@ async fn read_range(
     pool: mysql_async::Pool,
     meta: &TableMeta,
     interrupted: bool,
+    whole: bool,
     range: KeyRange,
     config: Arc<MySqlSourceConfig>,
     tx: mpsc::Sender<Result<Batch>>,
@@ -346,15 +370,14 @@ async fn read_range(
     // bytewise ('a' / 'A'), so such batches are cut only at page ends (server-made bounds).
     let cut_inside_page = unique || !key.types.iter().any(is_text);
     let mut batch: Vec<Event> = Vec::with_capacity(fetch);
-    let mut batch_key: Option<Vec<KeyPart>> = None;
     let mut total = 0u64;
-    // A table without a key cannot continue where a killed run stopped: it is read again
-    // from the start. The rows emitted before the kill are then withdrawn by a
-    // TruncateTable first (exact where the sink applies truncation; the module docs say
-    // what happens where it does not).
-    let restart = key.is_empty();
+    // A table read whole (see `snapshot_table`) cannot continue where a killed run
+    // stopped: it is read again from the start. The rows emitted before the kill are then
+    // withdrawn by a TruncateTable first (exact where the sink applies truncation; the
+    // module docs say what happens where it does not).
+    let restart = whole;
     if restart && interrupted {
-        tracing::warn!(table = %table_id, "the snapshot of this table without a key was interrupted: truncating and reading it again");
+        tracing::warn!(table = %table_id, "the snapshot of this table (no key, or a chunk key that is not its primary key) was interrupted: truncating and reading it again");
         let mut b = Batch::rows(vec![Event::SchemaChange(
             cdc_api::SchemaChangeEvent::TruncateTable {
                 table_id: table_id.clone(),
@@ -452,42 +475,38 @@ async fn read_range(
         };
         let mut result = conn.exec_iter(sql, params).await.map_err(err)?;
         let mut rows_in_page = 0u64;
-        let mut page_last: Option<Vec<My>> = None;
         let mut stream = result.stream::<Row>().await.map_err(err)?;
         if let Some(stream) = stream.as_mut() {
             use futures::StreamExt;
             while let Some(row) = stream.next().await {
                 let row = row.map_err(err)?;
                 let raw = row.unwrap();
-                if !key.is_empty() {
-                    page_last = Some(key.idx.iter().map(|&i| raw[i].clone()).collect());
-                }
                 let mut values = Vec::with_capacity(raw.len());
                 for (v, (info, column)) in raw.into_iter().zip(infos.iter().zip(&meta.columns)) {
                     values.push(convert(&info.mysql_type, &info.charset, tiny, v).map_err(
                         |m| Error::permanent(&context, format!("column `{}`: {m}", column.name)),
                     )?);
                 }
-                let row_key = if key.is_empty() {
-                    None
-                } else {
-                    Some(
-                        key.key_of(&values)
-                            .map_err(|m| Error::permanent(&context, m))?,
-                    )
-                };
                 // Cut batches only where the key changes: "all rows up to the batch's
-                // last key were emitted" must hold at every offset.
-                if batch.len() >= fetch
-                    && (key.is_empty() || (cut_inside_page && row_key != batch_key))
-                {
-                    let events = std::mem::replace(&mut batch, Vec::with_capacity(fetch));
-                    if tx
-                        .send(Ok(send(events, batch_key.clone(), restart)))
-                        .await
-                        .is_err()
-                    {
-                        return Ok(None);
+                // last key were emitted" must hold at every offset. Keys are worked out
+                // only here, once per batch, not for every row.
+                if batch.len() >= fetch {
+                    let cut = if key.is_empty() || unique {
+                        true
+                    } else if cut_inside_page {
+                        let row_key = key
+                            .key_of(&values)
+                            .map_err(|m| Error::permanent(&context, m))?;
+                        Some(row_key) != last_key_of(&key, &batch, &context)?
+                    } else {
+                        false
+                    };
+                    if cut {
+                        let upto = last_key_of(&key, &batch, &context)?;
+                        let events = std::mem::replace(&mut batch, Vec::with_capacity(fetch));
+                        if tx.send(Ok(send(events, upto, restart))).await.is_err() {
+                            return Ok(None);
+                        }
                     }
                 }
                 let mut event = DataChangeEvent::insert(table_id.clone(), values);
@@ -495,7 +514,6 @@ async fn read_range(
                     event = event.with_meta("op_ts", "0");
                 }
                 batch.push(Event::DataChange(event));
-                batch_key = row_key;
                 rows_in_page += 1;
             }
         }
@@ -505,10 +523,17 @@ async fn read_range(
         if key.is_empty() {
             break;
         }
+        // The page's last row is the batch's last (batches are cut before a row is added):
+        // the next page starts after its key.
+        let page_last = if rows_in_page > 0 {
+            last_key_of(&key, &batch, &context)?
+        } else {
+            None
+        };
         if !cut_inside_page && batch.len() >= fetch {
             let events = std::mem::replace(&mut batch, Vec::with_capacity(fetch));
             if tx
-                .send(Ok(send(events, batch_key.clone(), restart)))
+                .send(Ok(send(events, page_last.clone(), restart)))
                 .await
                 .is_err()
             {
@@ -520,8 +545,8 @@ async fn read_range(
             last_key = Some(vec![My::NULL]);
             continue;
         }
-        if page_last.is_some() {
-            last_key = page_last;
+        if let Some(k) = page_last {
+            last_key = Some(k.iter().map(KeyPart::to_param).collect());
         }
         if rows_in_page == 0 || (unique && rows_in_page < config.chunk_size) {
             break;
