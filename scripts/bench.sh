@@ -116,7 +116,8 @@ fi
 **End to end** (`cdc-bench`): a private MariaDB (`cdc_testkit::MariaDb`) and the Doris
 emulator (`cdc_testkit::DorisEmulator`, in the benchmark's process). Every measured
 pipeline (`cdc_runtime::Pipeline`, MySQL source, counting sink or Doris sink) runs in a
-child process, started fresh for each run; its time runs from starting that process to the
+child process, started fresh for each run, with the `cdc` binary's allocator (mimalloc);
+its time runs from starting that process to the
 end condition, as the references' times run from starting the client to its exit:
 
 * counting sink: until the sink has seen every change (source and runtime alone);
