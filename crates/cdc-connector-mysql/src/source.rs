@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use crate::binlog::mariadb_gtid::GtidPos;
 use crate::binlog::position::BinlogPosition;
 use crate::binlog::reader::{BinlogOffset, BinlogReader};
 use crate::config::StartupMode;
@@ -145,27 +146,77 @@ async fn server_identity(conn: &mut mysql_async::Conn) -> Result<ServerIdentity>
     })
 }
 
+/// How a checkpoint resumes on the server it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resume {
+    /// As saved: the same server, or a MySQL GTID set (valid on any server).
+    AsSaved,
+    /// On another MariaDB server (a failover): after the checkpoint's GTID position.
+    ByMariaDbGtid,
+}
+
 /// Refuses to resume file/position offsets on a server other than the one that wrote
 /// them: they would silently point at other transactions. Offsets that resume by a MySQL
-/// GTID set are valid on any server of the replication topology.
-fn check_same_server(
+/// GTID set are valid on any server of the replication topology, and so is a MariaDB
+/// offset's GTID position (`gtid_seen`: the server's binlog holds it) once the snapshot is
+/// behind it (snapshot segments hold file positions of the old server).
+fn resume_mode(
     saved: Option<&ServerIdentity>,
     now: &ServerIdentity,
-    by_gtid_set: bool,
+    binlog: Option<&BinlogOffset>,
+    snapshot_unsettled: bool,
+    gtid_seen: bool,
     address: &str,
-) -> Result<()> {
-    match saved {
-        Some(saved) if saved != now && !by_gtid_set => Err(Error::permanent(
-            "resuming the MySQL source",
-            format!(
-                "the checkpoint holds binlog positions of the server with {saved}, but {address} is the server with {now}; binlog file positions do not carry over to another server"
-            ),
-        )
-        .with_hint(
-            "point `hostname` back at the server the checkpoint came from, or start over with `cdc run --reset` (a new snapshot); with MySQL GTIDs, start from scan.startup.mode: specific-offset and scan.startup.specific-offset.gtid-set to follow a failover",
-        )),
-        _ => Ok(()),
+) -> Result<Resume> {
+    let Some(saved) = saved.filter(|s| *s != now) else {
+        return Ok(Resume::AsSaved);
+    };
+    if binlog.is_some_and(|b| b.gtid_set.is_some()) {
+        return Ok(Resume::AsSaved);
     }
+    let mariadb_gtid = binlog
+        .and_then(|b| b.gtid.as_deref())
+        .is_some_and(GtidPos::is_mariadb);
+    if mariadb_gtid && gtid_seen && !snapshot_unsettled {
+        return Ok(Resume::ByMariaDbGtid);
+    }
+    let why = match (mariadb_gtid, snapshot_unsettled) {
+        (true, true) => {
+            "; the snapshot is not finished (its parts hold positions of the old server), so its GTID position cannot be used yet"
+        }
+        (true, false) => {
+            "; nor has this server's binlog the checkpoint's GTID position (not a replica of the old server, or behind it)"
+        }
+        _ => "",
+    };
+    Err(Error::permanent(
+        "resuming the MySQL source",
+        format!(
+            "the checkpoint holds binlog positions of the server with {saved}, but {address} is the server with {now}; binlog file positions do not carry over to another server{why}"
+        ),
+    )
+    .with_hint(
+        "point `hostname` back at the server the checkpoint came from, or start over with `cdc run --reset` (a new snapshot); with MySQL GTIDs, start from scan.startup.mode: specific-offset and scan.startup.specific-offset.gtid-set to follow a failover",
+    ))
+}
+
+/// MariaDB: the GTID position at a binlog file position (`None` on MySQL, which has no
+/// `BINLOG_GTID_POS`, or when the server cannot tell).
+async fn gtid_pos_at(conn: &mut mysql_async::Conn, at: &BinlogPosition) -> Option<String> {
+    let pos: Option<Option<String>> = conn
+        .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (&at.file, at.pos))
+        .await
+        .ok()
+        .flatten();
+    pos.flatten().filter(|p| GtidPos::is_mariadb(p))
+}
+
+async fn is_mariadb(conn: &mut mysql_async::Conn) -> Result<bool> {
+    let version: Option<String> = conn
+        .query_first("SELECT VERSION()")
+        .await
+        .map_err(|e| from_mysql("reading the server version", e))?;
+    Ok(version.is_some_and(|v| v.to_ascii_lowercase().contains("mariadb")))
 }
 
 /// The MySQL / MariaDB source.
@@ -677,23 +728,52 @@ impl Source for MySqlSource {
                     None => current_position(&mut conn).await?,
                 };
                 binlog_start = Some(BinlogOffset {
+                    gtid: gtid_pos_at(&mut conn, &start).await,
                     file: start.file,
                     pos: start.pos,
                     skip_rows: 0,
-                    gtid: None,
                     gtid_set: None,
                 });
             }
             let now = server_identity(&mut conn).await?;
-            check_same_server(
+            let address = format!("{}:{}", self.config.hostname, self.config.port);
+            let gtid_seen = match state.binlog.as_ref().and_then(|b| b.gtid.as_deref()) {
+                Some(g) if GtidPos::is_mariadb(g) && is_mariadb(&mut conn).await? => {
+                    let binlog_state: Option<String> = conn
+                        .query_first("SELECT @@gtid_binlog_state")
+                        .await
+                        .map_err(|e| from_mysql("reading the server's GTID state", e))?;
+                    GtidPos::parse(g)
+                        .is_ok_and(|p| p.seen_in(binlog_state.as_deref().unwrap_or_default()))
+                }
+                _ => false,
+            };
+            let resume = resume_mode(
                 state.server.as_ref(),
                 &now,
-                state.binlog.as_ref().is_some_and(|b| b.gtid_set.is_some()),
-                &format!("{}:{}", self.config.hostname, self.config.port),
+                state.binlog.as_ref(),
+                !state.snapshot_pending.is_empty() || !state.snapshot_segments.is_empty(),
+                gtid_seen,
+                &address,
             )?;
-            if state.server.is_none() {
-                state.server = Some(now);
+            if let (Resume::ByMariaDbGtid, Some(b)) = (resume, &state.binlog) {
+                let by_gtid = BinlogOffset {
+                    file: String::new(),
+                    pos: 4,
+                    skip_rows: b.skip_rows,
+                    gtid: b.gtid.clone(),
+                    gtid_set: None,
+                };
+                tracing::warn!(
+                    server = %address,
+                    gtid_position = by_gtid.gtid.as_deref().unwrap_or_default(),
+                    "the checkpoint comes from another server (a failover?): continuing after its GTID position"
+                );
+                state.binlog = Some(by_gtid.clone());
+                binlog_start = Some(by_gtid);
             }
+            // From here the positions in the offset are this server's.
+            state.server = Some(now);
             snapshot_only = self.config.startup == StartupMode::Snapshot;
             self.state = state;
             if self.config.newly_added_tables {
@@ -790,11 +870,18 @@ impl Source for MySqlSource {
                 StartupMode::SpecificOffset { skip_rows, .. } => *skip_rows,
                 _ => 0,
             };
+            let gtid = match gtid_start {
+                Some(g) => Some(g),
+                // MariaDB: the GTID position at the start, so that the offset can follow
+                // a failover to a replica.
+                None if !start.file.is_empty() => gtid_pos_at(&mut conn, &start).await,
+                None => None,
+            };
             binlog_start = Some(BinlogOffset {
                 file: start.file,
                 pos: start.pos,
                 skip_rows,
-                gtid: gtid_start,
+                gtid,
                 gtid_set: gtid_set_start,
             });
             if to_snapshot.is_empty() {
@@ -981,22 +1068,38 @@ impl Source for MySqlSource {
 
 #[cfg(test)]
 mod server_identity_tests {
-    use super::{ServerIdentity, check_same_server};
+    use super::{BinlogOffset, Resume, ServerIdentity, resume_mode};
+
+    fn offset(gtid: Option<&str>, gtid_set: Option<&str>) -> BinlogOffset {
+        BinlogOffset {
+            file: "binlog.000002".into(),
+            pos: 400,
+            skip_rows: 0,
+            gtid: gtid.map(str::to_string),
+            gtid_set: gtid_set.map(str::to_string),
+        }
+    }
 
     #[test]
-    fn positions_of_another_server_are_refused_unless_resumed_by_gtid_set() {
-        let a = ServerIdentity {
-            server_id: 1,
-            uuid: None,
+    fn positions_of_another_server_are_refused_unless_a_gtid_position_carries_over() {
+        let id = |server_id, uuid: Option<&str>| ServerIdentity {
+            server_id,
+            uuid: uuid.map(str::to_string),
         };
-        let b = ServerIdentity {
-            server_id: 2,
-            uuid: None,
+        let (a, b) = (id(1, None), id(2, None));
+        let plain = offset(None, None);
+        let mode = |saved, now, binlog, unsettled, mariadb| {
+            resume_mode(saved, now, binlog, unsettled, mariadb, "h:1")
         };
-        assert!(check_same_server(Some(&a), &a, false, "h:1").is_ok());
-        assert!(check_same_server(None, &b, false, "h:1").is_ok());
-        assert!(check_same_server(Some(&a), &b, true, "h:1").is_ok());
-        let e = check_same_server(Some(&a), &b, false, "h:1")
+        assert_eq!(
+            mode(Some(&a), &a, Some(&plain), false, true).unwrap(),
+            Resume::AsSaved
+        );
+        assert_eq!(
+            mode(None, &b, Some(&plain), false, true).unwrap(),
+            Resume::AsSaved
+        );
+        let e = mode(Some(&a), &b, Some(&plain), false, true)
             .unwrap_err()
             .to_string();
         assert!(
@@ -1004,16 +1107,27 @@ mod server_identity_tests {
             "{e}"
         );
         assert!(e.contains("--reset"), "{e}");
+        // MySQL GTID set: valid anywhere.
+        let set = offset(None, Some("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5"));
+        assert_eq!(
+            mode(Some(&a), &b, Some(&set), false, false).unwrap(),
+            Resume::AsSaved
+        );
+        // MariaDB GTID position: after the snapshot, on a MariaDB server.
+        let mariadb = offset(Some("0-1-42,1-2-7"), None);
+        assert_eq!(
+            mode(Some(&a), &b, Some(&mariadb), false, true).unwrap(),
+            Resume::ByMariaDbGtid
+        );
+        let e = mode(Some(&a), &b, Some(&mariadb), true, true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("snapshot is not finished"), "{e}");
+        assert!(mode(Some(&a), &b, Some(&mariadb), false, false).is_err());
         // Same id, another MySQL server (ids are not unique across clusters).
-        let c = ServerIdentity {
-            server_id: 1,
-            uuid: Some("3e11fa47-71ca-11e1-9e33-c80aa9429562".into()),
-        };
-        let d = ServerIdentity {
-            server_id: 1,
-            uuid: Some("4e11fa47-71ca-11e1-9e33-c80aa9429562".into()),
-        };
-        assert!(check_same_server(Some(&c), &d, false, "h:1").is_err());
+        let c = id(1, Some("3e11fa47-71ca-11e1-9e33-c80aa9429562"));
+        let d = id(1, Some("4e11fa47-71ca-11e1-9e33-c80aa9429562"));
+        assert!(mode(Some(&c), &d, Some(&plain), false, false).is_err());
     }
 }
 

@@ -500,3 +500,113 @@ async fn run_to_error_with_store(yaml: &str, store: &Arc<MemoryStateStore>) -> S
     .expect_err("the pipeline must refuse")
     .to_string()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_follows_a_mariadb_failover_by_gtid() {
+    let Some(primary) = MariaDb::start_or_skip().await else {
+        return;
+    };
+    let Some(replica) = MariaDb::start_with_args_or_skip(&["--log-slave-updates"]).await else {
+        return;
+    };
+    replica
+        .execute(&format!(
+            "CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = {}, MASTER_USER = 'root', \
+             MASTER_PASSWORD = '', MASTER_USE_GTID = slave_pos; START SLAVE",
+            primary.port()
+        ))
+        .await
+        .unwrap();
+    primary
+        .execute(
+            "CREATE DATABASE fo; CREATE TABLE fo.t (id INT PRIMARY KEY, v INT); \
+             INSERT INTO fo.t VALUES (1, 0), (2, 0)",
+        )
+        .await
+        .unwrap();
+    caught_up(&primary, &replica).await;
+
+    let yaml = harness::yaml(&primary, "failover", "fo.t", "  server-id: 5905\n");
+    let store = Arc::new(MemoryStateStore::default());
+    let t = TableId::new("fo", "t");
+    let handle = harness::build_with_store(&yaml, &store).spawn();
+    wait_rows("failover", &t, 2, &handle).await;
+    primary
+        .execute("INSERT INTO fo.t VALUES (3, 0)")
+        .await
+        .unwrap();
+    wait_rows("failover", &t, 3, &handle).await;
+    handle.stop();
+    handle.join().await.unwrap();
+    // Changes the pipeline has not seen, then the primary is gone: the replica takes over.
+    primary
+        .execute("UPDATE fo.t SET v = 1 WHERE id = 1; DELETE FROM fo.t WHERE id = 2")
+        .await
+        .unwrap();
+    caught_up(&primary, &replica).await;
+    replica.execute("STOP SLAVE").await.unwrap();
+    drop(primary);
+    replica
+        .execute("INSERT INTO fo.t VALUES (4, 0)")
+        .await
+        .unwrap();
+    let moved = yaml.replace(
+        &format!("port: {}", store_port(&yaml)),
+        &format!("port: {}", replica.port()),
+    );
+    let handle = harness::build_with_store(&moved, &store).spawn();
+    harness::wait_equal(
+        &replica,
+        "failover",
+        &["fo.t"],
+        Some(&handle),
+        Duration::from_secs(30),
+    )
+    .await;
+    handle.stop();
+    handle.join().await.unwrap();
+    // The offset now holds the replica's positions: a restart there resumes as usual.
+    replica
+        .execute("UPDATE fo.t SET v = 2 WHERE id = 4")
+        .await
+        .unwrap();
+    let handle = harness::build_with_store(&moved, &store).spawn();
+    harness::wait_equal(
+        &replica,
+        "failover",
+        &["fo.t"],
+        Some(&handle),
+        Duration::from_secs(30),
+    )
+    .await;
+    handle.stop();
+    handle.join().await.unwrap();
+    harness::check_exactly_once("failover");
+}
+
+/// The port a pipeline definition of the harness points at.
+fn store_port(yaml: &str) -> u16 {
+    yaml.lines()
+        .find_map(|l| l.trim().strip_prefix("port: "))
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap()
+}
+
+/// Waits until `replica` applied everything `primary` has written.
+async fn caught_up(primary: &MariaDb, replica: &MariaDb) {
+    let pos = primary
+        .query_text("SELECT @@gtid_binlog_pos")
+        .await
+        .unwrap()[0][0]
+        .clone()
+        .unwrap();
+    let waited = replica
+        .query_text(&format!("SELECT MASTER_GTID_WAIT('{pos}', 30)"))
+        .await
+        .unwrap();
+    assert_eq!(
+        waited[0][0].as_deref(),
+        Some("0"),
+        "the replica did not catch up"
+    );
+}

@@ -4,6 +4,7 @@ pub(crate) mod decimal;
 #[cfg(test)]
 mod fixture_tests;
 pub(crate) mod gtid_set;
+pub(crate) mod mariadb_gtid;
 pub(crate) mod position;
 pub(crate) mod reader;
 pub(crate) mod rows;

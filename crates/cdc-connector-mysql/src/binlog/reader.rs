@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::gtid_set::{Gtid, GtidSet};
+use super::mariadb_gtid::GtidPos;
 use super::position::BinlogPosition;
 use super::rows::{ColumnInfo, ColumnLayout, Cursor, decode_row, layout};
 use crate::MySqlSourceConfig;
@@ -104,6 +105,8 @@ pub(crate) struct StreamState {
     /// added (and its text, handed out with every offset).
     gtid_set: Option<GtidSet>,
     gtid_set_text: Option<String>,
+    /// MariaDB: every domain's last GTID (from the start's position, then each commit).
+    mariadb_pos: GtidPos,
     /// The MySQL GTID of the open transaction, added to `gtid_set` at its commit.
     txn_mysql_gtid: Option<Gtid>,
     table_maps: HashMap<u64, (TableKey, Vec<ColumnLayout>)>,
@@ -147,6 +150,12 @@ impl StreamState {
             gtid_set_text: gtid_set.as_ref().map(ToString::to_string),
             gtid_set,
             txn_mysql_gtid: None,
+            mariadb_pos: start
+                .gtid
+                .as_deref()
+                .filter(|g| GtidPos::is_mariadb(g))
+                .and_then(|g| GtidPos::parse(g).ok())
+                .unwrap_or_default(),
             table_maps: HashMap::new(),
             infos: HashMap::new(),
             pending: Vec::new(),
@@ -661,7 +670,13 @@ impl BinlogReader {
         st.rows_seen = 0;
         st.rows_sent = 0;
         if let Some(g) = st.txn_gtid.take() {
-            st.gtid = Some(g);
+            // MariaDB: the offset carries the whole GTID position (every domain's last
+            // GTID), which a replica understands after a failover; MySQL: the last GTID
+            // (its resumable form is the GTID set below).
+            st.gtid = Some(match st.mariadb_pos.set(&g) {
+                Ok(()) => st.mariadb_pos.to_string(),
+                Err(_) => g,
+            });
         }
         if let (Some(g), Some(set)) = (st.txn_mysql_gtid.take(), st.gtid_set.as_mut()) {
             set.add(&g);
