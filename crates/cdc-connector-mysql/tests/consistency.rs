@@ -61,22 +61,7 @@ async fn snapshot_under_concurrent_writes_is_exact() {
     );
     let handle = harness::build(&yaml).unwrap().spawn();
     // Keep writing through the snapshot and a little into the binlog phase.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let done = cdc_testkit::values_database("cw")
-            .lock()
-            .unwrap()
-            .tables
-            .values()
-            .map(|t| t.rows.len())
-            .sum::<usize>();
-        if done >= 6 * 800 {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "snapshot too slow");
-        assert!(!handle.is_finished(), "pipeline ended early");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    harness::wait_sink_rows("cw", 6 * 800, &handle, Duration::from_secs(30)).await;
     stop.store(true, Ordering::Relaxed);
     let statements = writer.await.unwrap();
     assert!(statements > 50, "the writer made only {statements} changes");

@@ -545,13 +545,14 @@ async fn a_checkpoint_follows_a_mariadb_failover_by_gtid() {
         .unwrap();
     caught_up(&primary, &replica).await;
     replica.execute("STOP SLAVE").await.unwrap();
+    let primary_port = primary.port();
     drop(primary);
     replica
         .execute("INSERT INTO fo.t VALUES (4, 0)")
         .await
         .unwrap();
     let moved = yaml.replace(
-        &format!("port: {}", store_port(&yaml)),
+        &format!("port: {primary_port}"),
         &format!("port: {}", replica.port()),
     );
     let handle = harness::build_with_store(&moved, &store).spawn();
@@ -582,14 +583,6 @@ async fn a_checkpoint_follows_a_mariadb_failover_by_gtid() {
     handle.stop();
     handle.join().await.unwrap();
     harness::check_exactly_once("failover");
-}
-
-/// The port a pipeline definition of the harness points at.
-fn store_port(yaml: &str) -> u16 {
-    yaml.lines()
-        .find_map(|l| l.trim().strip_prefix("port: "))
-        .and_then(|p| p.trim().parse().ok())
-        .unwrap()
 }
 
 /// Waits until `replica` applied everything `primary` has written.

@@ -71,22 +71,13 @@ async fn snapshot_positions_taken_under_a_table_lock_are_exact() {
         "  scan.incremental.snapshot.chunk.size: 32\n  scan.snapshot.fetch.size: 16\n  connection.pool.size: 3\n",
     );
     let handle = harness::build(&yaml).unwrap().spawn();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let done = cdc_testkit::values_database("sl")
-            .lock()
-            .unwrap()
-            .tables
-            .values()
-            .map(|t| t.rows.len())
-            .sum::<usize>();
-        if done >= KINDS.len() * ROWS as usize {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "snapshot too slow");
-        assert!(!handle.is_finished(), "pipeline ended early");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    harness::wait_sink_rows(
+        "sl",
+        KINDS.len() * ROWS as usize,
+        &handle,
+        Duration::from_secs(60),
+    )
+    .await;
     // Keep writing a little into the binlog phase.
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);

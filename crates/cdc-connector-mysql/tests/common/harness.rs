@@ -111,6 +111,27 @@ pub async fn wait_equal(
     }
 }
 
+/// Waits until the values sink `sink` holds at least `rows` rows over all its tables (the
+/// snapshot is in), failing when the pipeline ends first or `timeout` passes.
+pub async fn wait_sink_rows(sink: &str, rows: usize, handle: &PipelineHandle, timeout: Duration) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let done = values_database(sink)
+            .lock()
+            .unwrap()
+            .tables
+            .values()
+            .map(|t| t.rows.len())
+            .sum::<usize>();
+        if done >= rows {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "snapshot too slow");
+        assert!(!handle.is_finished(), "pipeline ended early");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Replays the committed log and checks continuity: an insert never meets an existing
 /// key, an update or delete always finds exactly its before image. A duplicate or a lost
 /// change breaks one of these. Returns the number of data changes checked.
