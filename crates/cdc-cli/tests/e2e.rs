@@ -51,6 +51,11 @@ async fn seed(db: &MariaDb, orders: std::ops::Range<u64>, audits: std::ops::Rang
             .await
             .unwrap();
     }
+    // Fresh row estimates: the source splits shop.orders (2000 rows, chunks of 50) into
+    // key ranges read in parallel, so the kill -9 test lands inside them too.
+    db.execute("ANALYZE TABLE shop.orders, shop.audit")
+        .await
+        .unwrap();
 }
 
 async fn source_rows(db: &MariaDb, table: &str) -> Vec<Vec<Option<String>>> {
@@ -294,6 +299,10 @@ async fn kill_9_at_random_points_loses_and_doubles_nothing() {
         "no run resumed from a checkpoint:\n{log_text}"
     );
     assert!(!log_text.contains("panicked"), "{log_text}");
+    assert!(
+        log_text.contains("reading the table in parallel key ranges"),
+        "shop.orders was not split into parallel key ranges:\n{log_text}"
+    );
     let pending: Vec<_> = doris
         .transactions()
         .into_iter()
