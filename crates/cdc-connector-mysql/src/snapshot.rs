@@ -166,7 +166,7 @@ pub(crate) async fn snapshot_table(
     // knows rows by primary key, and a row that moved to another chunk key value between
     // the reads would be inserted by the later read and then deleted by the binlog
     // change that moved it.
-    let whole = key.is_empty() || !key_is_unique(&meta, &key);
+    let whole = read_whole(&meta, &key);
     let ranges = if whole {
         vec![KeyRange {
             after: None,
@@ -177,11 +177,12 @@ pub(crate) async fn snapshot_table(
     };
     let mut reads = JoinSet::new();
     for range in ranges {
-        let (pool, config, tx, meta, permits) = (
+        let (pool, config, tx, meta, key, permits) = (
             pool.clone(),
             config.clone(),
             tx.clone(),
             meta.clone(),
+            key.clone(),
             permits.clone(),
         );
         reads.spawn(async move {
@@ -190,7 +191,7 @@ pub(crate) async fn snapshot_table(
                 .await
                 .map_err(|e| Error::permanent("snapshot", e.to_string()))?;
             let until = range.until.clone();
-            read_range(pool, &meta, interrupted, whole, range, config, tx)
+            read_range(pool, &meta, &key, interrupted, range, config, tx)
                 .await
                 .map(|pos| (until, pos))
         });
@@ -300,8 +301,14 @@ fn even_bounds(min: i128, max: i128, ranges: usize) -> Vec<i128> {
     out
 }
 
-/// Whether no two rows share a snapshot key: the primary key, or a chunk key column that
-/// is the whole primary key.
+/// Whether a table is read in one range and, after an interruption, again from the start:
+/// it has no key, or its chunk key is not its primary key (see `snapshot_table`).
+fn read_whole(meta: &TableMeta, key: &KeyColumns) -> bool {
+    key.is_empty() || !key_is_unique(meta, key)
+}
+
+/// Whether no two rows share a snapshot key: the primary key (also an empty one), or a
+/// chunk key column that is the whole primary key.
 fn key_is_unique(meta: &TableMeta, key: &KeyColumns) -> bool {
     key.names.len() == meta.primary_key.len()
         && key
@@ -317,8 +324,8 @@ fn key_is_unique(meta: &TableMeta, key: &KeyColumns) -> bool {
 async fn read_range(
     pool: mysql_async::Pool,
     meta: &TableMeta,
+    key: &KeyColumns,
     interrupted: bool,
-    whole: bool,
     range: KeyRange,
     config: Arc<MySqlSourceConfig>,
     tx: mpsc::Sender<Result<Batch>>,
@@ -330,9 +337,6 @@ async fn read_range(
     let context = format!("snapshot of {}.{}", meta.db, meta.table);
     let err = |e| from_mysql(&context, e);
     let table_id = TableId::new(&meta.db, &meta.table);
-    let key = KeyColumns::of(meta, config.chunk_key_for(&meta.db, &meta.table)).map_err(|m| {
-        Error::invalid_option("source.scan.incremental.snapshot.chunk.key-column", m)
-    })?;
     let mut conn = pool.get_conn().await.map_err(err)?;
     let position = begin_snapshot(&mut conn, meta, &context).await?;
     let infos = crate::binlog::reader::column_infos(meta);
@@ -344,9 +348,7 @@ async fn read_range(
     // A primary key is unique: pages cut by LIMIT never split equal keys. A chunk key
     // column may repeat (or be NULL): pages then end at a key bound so that equal keys
     // are never split between pages.
-    let unique = config
-        .chunk_key_for(&meta.db, &meta.table)
-        .is_none_or(|k| meta.primary_key.len() == 1 && meta.primary_key[0].eq_ignore_ascii_case(k));
+    let unique = key_is_unique(meta, key);
     let nullable = key
         .idx
         .iter()
@@ -375,7 +377,7 @@ async fn read_range(
     // stopped: it is read again from the start. The rows emitted before the kill are then
     // withdrawn by a TruncateTable first (exact where the sink applies truncation; the
     // module docs say what happens where it does not).
-    let restart = whole;
+    let restart = read_whole(meta, key);
     if restart && interrupted {
         tracing::warn!(table = %table_id, "the snapshot of this table (no key, or a chunk key that is not its primary key) was interrupted: truncating and reading it again");
         let mut b = Batch::rows(vec![Event::SchemaChange(
@@ -497,12 +499,12 @@ async fn read_range(
                         let row_key = key
                             .key_of(&values)
                             .map_err(|m| Error::permanent(&context, m))?;
-                        Some(row_key) != last_key_of(&key, &batch, &context)?
+                        Some(row_key) != last_key_of(key, &batch, &context)?
                     } else {
                         false
                     };
                     if cut {
-                        let upto = last_key_of(&key, &batch, &context)?;
+                        let upto = last_key_of(key, &batch, &context)?;
                         let events = std::mem::replace(&mut batch, Vec::with_capacity(fetch));
                         if tx.send(Ok(send(events, upto, restart))).await.is_err() {
                             return Ok(None);
@@ -526,7 +528,7 @@ async fn read_range(
         // The page's last row is the batch's last (batches are cut before a row is added):
         // the next page starts after its key.
         let page_last = if rows_in_page > 0 {
-            last_key_of(&key, &batch, &context)?
+            last_key_of(key, &batch, &context)?
         } else {
             None
         };

@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 use crate::binlog::mariadb_gtid::GtidPos;
 use crate::binlog::position::BinlogPosition;
 use crate::binlog::reader::{BinlogOffset, BinlogReader};
+use crate::binlog::status::is_mariadb;
 use crate::config::StartupMode;
 use crate::error::from_mysql;
 use crate::schema::{TableMeta, list_tables, load_table};
@@ -211,12 +212,20 @@ async fn gtid_pos_at(conn: &mut mysql_async::Conn, at: &BinlogPosition) -> Optio
     pos.flatten().filter(|p| GtidPos::is_mariadb(p))
 }
 
-async fn is_mariadb(conn: &mut mysql_async::Conn) -> Result<bool> {
-    let version: Option<String> = conn
-        .query_first("SELECT VERSION()")
+/// Whether a MariaDB server's binlog holds the GTID position `gtid` (a checkpoint's), so
+/// that it can continue after it.
+async fn mariadb_gtid_seen(conn: &mut mysql_async::Conn, gtid: &str) -> Result<bool> {
+    let Ok(pos) = GtidPos::parse(gtid) else {
+        return Ok(false);
+    };
+    if !is_mariadb(conn).await? {
+        return Ok(false);
+    }
+    let binlog_state: Option<String> = conn
+        .query_first("SELECT @@gtid_binlog_state")
         .await
-        .map_err(|e| from_mysql("reading the server version", e))?;
-    Ok(version.is_some_and(|v| v.to_ascii_lowercase().contains("mariadb")))
+        .map_err(|e| from_mysql("reading the server's GTID state", e))?;
+    Ok(pos.seen_in(binlog_state.as_deref().unwrap_or_default()))
 }
 
 /// The MySQL / MariaDB source.
@@ -738,13 +747,8 @@ impl Source for MySqlSource {
             let now = server_identity(&mut conn).await?;
             let address = format!("{}:{}", self.config.hostname, self.config.port);
             let gtid_seen = match state.binlog.as_ref().and_then(|b| b.gtid.as_deref()) {
-                Some(g) if GtidPos::is_mariadb(g) && is_mariadb(&mut conn).await? => {
-                    let binlog_state: Option<String> = conn
-                        .query_first("SELECT @@gtid_binlog_state")
-                        .await
-                        .map_err(|e| from_mysql("reading the server's GTID state", e))?;
-                    GtidPos::parse(g)
-                        .is_ok_and(|p| p.seen_in(binlog_state.as_deref().unwrap_or_default()))
+                Some(g) if state.server.as_ref() != Some(&now) => {
+                    mariadb_gtid_seen(&mut conn, g).await?
                 }
                 _ => false,
             };
@@ -844,14 +848,7 @@ impl Source for MySqlSource {
                     gtid_set: Some(gtid),
                     ..
                 } => {
-                    let version: Option<String> = conn
-                        .query_first("SELECT VERSION()")
-                        .await
-                        .map_err(|e| from_mysql("reading the server version", e))?;
-                    if version
-                        .as_deref()
-                        .is_some_and(|v| v.to_ascii_lowercase().contains("mariadb"))
-                    {
+                    if is_mariadb(&mut conn).await? {
                         gtid_start = Some(gtid.clone());
                     } else {
                         // MySQL: after this executed set; the server picks the file.

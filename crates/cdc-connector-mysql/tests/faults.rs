@@ -243,11 +243,7 @@ async fn purged_binlog_says_to_start_over() {
     .await
     .unwrap();
     let yaml = harness::yaml(&db, "purge", "p.t", "  server-id: 5902\n");
-    let store = Arc::new(MemoryStateStore::default());
-    let handle = harness::build_with_store(&yaml, &store).spawn();
-    wait_rows("purge", &TableId::new("p", "t"), 1, &handle).await;
-    handle.stop();
-    handle.join().await.unwrap();
+    let store = checkpoint_after_rows(&yaml, "purge", &TableId::new("p", "t"), 1).await;
     // A dump thread the server has not yet noticed is gone keeps its file from purging.
     for id in dump_threads(&db).await {
         let _ = db.execute(&format!("KILL {id}")).await;
@@ -465,11 +461,7 @@ async fn a_checkpoint_is_not_resumed_on_another_server() {
         .unwrap();
     }
     let yaml = harness::yaml(&first, "other_server", "o.t", "  server-id: 5904\n");
-    let store = Arc::new(MemoryStateStore::default());
-    let handle = harness::build_with_store(&yaml, &store).spawn();
-    wait_rows("other_server", &TableId::new("o", "t"), 1, &handle).await;
-    handle.stop();
-    handle.join().await.unwrap();
+    let store = checkpoint_after_rows(&yaml, "other_server", &TableId::new("o", "t"), 1).await;
     // The same pipeline, its host now the other server (a failover, a typo).
     let moved = yaml.replace(
         &format!("port: {}", first.port()),
@@ -487,6 +479,22 @@ async fn a_checkpoint_is_not_resumed_on_another_server() {
     wait_rows("other_server", &TableId::new("o", "t"), 2, &handle).await;
     handle.stop();
     handle.join().await.unwrap();
+}
+
+/// Runs `yaml` until its sink holds `rows` rows of `table`, stops it cleanly and returns
+/// the state store holding its checkpoint.
+async fn checkpoint_after_rows(
+    yaml: &str,
+    sink: &str,
+    table: &TableId,
+    rows: usize,
+) -> Arc<MemoryStateStore> {
+    let store = Arc::new(MemoryStateStore::default());
+    let handle = harness::build_with_store(yaml, &store).spawn();
+    wait_rows(sink, table, rows, &handle).await;
+    handle.stop();
+    handle.join().await.unwrap();
+    store
 }
 
 async fn run_to_error_with_store(yaml: &str, store: &Arc<MemoryStateStore>) -> String {

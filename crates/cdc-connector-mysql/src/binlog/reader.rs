@@ -150,10 +150,10 @@ impl StreamState {
             gtid_set_text: gtid_set.as_ref().map(ToString::to_string),
             gtid_set,
             txn_mysql_gtid: None,
+            // Empty for MySQL GTIDs, which do not parse as MariaDB ones.
             mariadb_pos: start
                 .gtid
                 .as_deref()
-                .filter(|g| GtidPos::is_mariadb(g))
                 .and_then(|g| GtidPos::parse(g).ok())
                 .unwrap_or_default(),
             table_maps: HashMap::new(),
@@ -300,16 +300,13 @@ impl BinlogReader {
         if sids.is_none() && start.file.is_empty() {
             if let Some(gtid) = &start.gtid {
                 // MariaDB: start after this GTID position; file and position are ignored.
-                if !gtid
-                    .chars()
-                    .all(|c| c.is_ascii_digit() || c == '-' || c == ',' || c == ' ')
-                {
-                    return Err(fail(Error::invalid_option(
+                let pos = GtidPos::parse(gtid).map_err(|_| {
+                    fail(Error::invalid_option(
                         "source.scan.startup.specific-offset.gtid-set",
                         format!("'{gtid}' is not a MariaDB GTID list like 0-1-42,1-1-7"),
-                    )));
-                }
-                setup.push(format!("SET @slave_connect_state = '{gtid}'"));
+                    ))
+                })?;
+                setup.push(format!("SET @slave_connect_state = '{pos}'"));
                 setup.push("SET @slave_gtid_strict_mode = 0".to_string());
                 setup.push("SET @slave_gtid_ignore_duplicates = 0".to_string());
             }

@@ -15,9 +15,23 @@ pub(crate) const MASTER_STATUS: &str = "SHOW MASTER STATUS";
 /// MySQL's syntax error.
 const PARSE_ERROR: u16 = 1064;
 
+/// Whether `VERSION()` text is a MariaDB server's.
+pub(crate) fn is_mariadb_version(version: &str) -> bool {
+    version.to_ascii_lowercase().contains("mariadb")
+}
+
+/// Whether the server is MariaDB (else MySQL).
+pub(crate) async fn is_mariadb(conn: &mut mysql_async::Conn) -> Result<bool> {
+    let version: Option<String> = conn
+        .query_first("SELECT VERSION()")
+        .await
+        .map_err(|e| from_mysql("reading the server version", e))?;
+    Ok(version.as_deref().is_some_and(is_mariadb_version))
+}
+
 /// The statement that shows the binlog position on a server whose `VERSION()` is `version`.
 pub(crate) fn status_statement(version: &str) -> &'static str {
-    if version.to_ascii_lowercase().contains("mariadb") {
+    if is_mariadb_version(version) {
         return MASTER_STATUS;
     }
     let mut numbers = version
