@@ -266,7 +266,7 @@ pub async fn run_ticker_to_jsonl(
         .register_source(TickerFactory)
         .register_sink(JsonlFactory);
     let yaml = format!(
-        "source: {{type: ticker, ticks: {ticks}}}\nsink: {{type: jsonl, dir: '{}'}}\npipeline: {{name: custom}}\n",
+        "source: {{type: ticker, ticks: {ticks}}}\nsink: {{type: jsonl, dir: '{0}'}}\npipeline: {{name: custom, state.dir: '{0}/state'}}\n",
         dir.display()
     );
     let definition = cdc_runtime::PipelineDefinition::from_yaml_str(&yaml, "custom.yaml")?;

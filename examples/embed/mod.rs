@@ -11,8 +11,11 @@ pub async fn run_in_background(rows: u64) -> Result<RunSummary, Box<dyn std::err
     let yaml = r"
 source: {type: values, event-set: single-table, unbounded: true}
 sink: {type: values, sink-id: embedded}
-pipeline: {name: embedded-demo, checkpoint.interval: 200ms}
+pipeline: {name: embedded-demo, checkpoint.interval: 200ms, state.dir: none}
 ";
+    // `state.dir: none` keeps this demo's checkpoints in memory. A service leaves it out
+    // (its state then goes to a directory derived from the pipeline's name, kept across
+    // restarts) or names its own directory.
     let definition = PipelineDefinition::from_yaml_str(yaml, "embedded.yaml")?;
     // Your own connectors go into the registry with register_source / register_sink.
     let registry = cdc_testkit::test_registry();

@@ -67,6 +67,17 @@ pub enum Error {
         #[source]
         source: Option<BoxError>,
     },
+    /// Prepared work that a durable checkpoint names is gone from the target: it was
+    /// aborted or expired (for example after a downtime longer than the target's
+    /// transaction timeout) before it could be committed. The runtime rewinds to the last
+    /// fully committed checkpoint.
+    #[error("{context}: {message}")]
+    TransactionLost {
+        /// What was being committed, and where.
+        context: String,
+        /// What the target said.
+        message: String,
+    },
     /// The pipeline was asked to stop while this call was running.
     #[error("cancelled")]
     Cancelled,
@@ -101,6 +112,19 @@ impl Error {
             hint: None,
             source: None,
         }
+    }
+
+    /// Prepared work named by a durable checkpoint was aborted or expired by the target.
+    pub fn transaction_lost(context: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::TransactionLost {
+            context: context.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Whether this is [`Error::TransactionLost`].
+    pub fn is_transaction_lost(&self) -> bool {
+        matches!(self, Self::TransactionLost { .. })
     }
 
     /// A bad or missing option.

@@ -34,7 +34,7 @@ mod source;
 mod table_id;
 mod value;
 
-pub use checkpoint::{CheckpointId, Committable, SourceOffset};
+pub use checkpoint::{CheckpointId, Committable, OwnerEpoch, Recovery, SourceOffset};
 pub use data_type::{DataType, DataTypeKind, RowField};
 pub use error::{BoxError, Error, Result};
 pub use event::{

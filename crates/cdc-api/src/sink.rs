@@ -1,7 +1,8 @@
 use async_trait::async_trait;
 
 use crate::{
-    CheckpointId, Committable, Event, Result, SchemaChangeEvent, SchemaChangeKind, SinkStats,
+    CheckpointId, Committable, Event, Recovery, Result, SchemaChangeEvent, SchemaChangeKind,
+    SinkStats,
 };
 
 /// Writes events into a target and takes part in checkpoints.
@@ -24,9 +25,14 @@ use crate::{
 ///   again with the same committables.
 /// * [`recover`](Self::recover) runs once after [`open`](Self::open), before any write:
 ///   with the last durable checkpoint when resuming (its committables were already passed to
-///   [`commit`](Self::commit) again), `None` on a fresh start. The next checkpoint is the one
-///   after it (or 1). Abort what an earlier run prepared after it, so replayed data does not
-///   load twice.
+///   [`commit`](Self::commit) again), `None` on a fresh start, and this run's
+///   [`OwnerEpoch`](crate::OwnerEpoch). The next checkpoint is the one after it (or 1).
+///   Abort what the earlier runs prepared after it, so replayed data does not load twice,
+///   and put the epoch into every label this run creates, so a run that lost ownership
+///   can never touch this run's transactions.
+/// * A commit that finds prepared work gone (aborted or expired by the target before the
+///   commit) returns [`Error::TransactionLost`](crate::Error::TransactionLost): the runtime
+///   then rewinds to the last fully committed checkpoint instead of stopping for good.
 /// * [`poll_flush`](Self::poll_flush) is called about ten times a second, also when no data
 ///   arrives, so a sink can flush buffers whose time limit passed.
 ///
@@ -86,11 +92,12 @@ pub trait Sink: Send {
         Ok(())
     }
 
-    /// Before the first write: `last` is the last durable checkpoint (already committed by
-    /// the runtime through [`commit`](Self::commit)), `None` on a fresh start; abort anything
-    /// prepared after it. Default: nothing.
-    async fn recover(&mut self, last: Option<CheckpointId>) -> Result<()> {
-        let _ = last;
+    /// Before the first write: `recovery.last` is the last durable checkpoint (already
+    /// committed by the runtime through [`commit`](Self::commit)), `None` on a fresh start;
+    /// abort anything the runs in `recovery.earlier` prepared after it, and label this
+    /// run's transactions with `recovery.epoch`. Default: nothing.
+    async fn recover(&mut self, recovery: &Recovery) -> Result<()> {
+        let _ = recovery;
         Ok(())
     }
 

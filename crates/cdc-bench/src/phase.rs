@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cdc_api::ConnectorRegistry;
-use cdc_runtime::{Pipeline, PipelineDefinition};
+use cdc_runtime::{MemoryStateStore, Pipeline, PipelineDefinition};
 use clap::{Args, ValueEnum};
 use tokio::io::AsyncBufReadExt as _;
 
@@ -189,7 +189,10 @@ async fn run_inner(args: &PhaseArgs) -> Result<(), Box<dyn std::error::Error>> {
         .register_sink(cdc_connector_doris::DorisSinkFactory);
     let yaml = pipeline_yaml(args);
     let definition = PipelineDefinition::from_yaml_str(&yaml, "bench.yaml")?;
+    // State in memory, as before durable state became the default: every phase starts
+    // from scratch, and the figures stay comparable with the earlier runs.
     let handle = Pipeline::build(&definition, &registry)?
+        .with_state_store(Arc::new(MemoryStateStore::default()))
         .without_progress_log()
         .spawn();
     match args.sink {

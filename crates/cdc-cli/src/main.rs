@@ -2,10 +2,9 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use cdc_api::ConnectorRegistry;
-use cdc_runtime::{FileStateStore, Pipeline, PipelineDefinition};
+use cdc_runtime::{Pipeline, PipelineDefinition, StateLocation};
 use clap::{Parser, Subcommand};
 
 mod live_view;
@@ -39,8 +38,11 @@ enum Command {
     Run {
         /// The pipeline file.
         pipeline: PathBuf,
-        /// Keep checkpoints here (overrides pipeline.state.dir); a restart resumes from them.
-        #[arg(long)]
+        /// Keep checkpoints in this directory (overrides pipeline.state.dir); a restart
+        /// resumes from them. `none` keeps them in memory only, so a restart starts over.
+        /// Default: pipeline.state.dir, else $XDG_STATE_HOME/cdc/<pipeline name> or
+        /// ~/.local/state/cdc/<pipeline name>. One run at a time may use a directory.
+        #[arg(long, value_name = "DIR|none")]
         state_dir: Option<PathBuf>,
         /// Start over instead of resuming: a new snapshot, schemas learnt afresh. The last
         /// checkpoint only finishes its commits and continues its numbering. Needed after
@@ -145,12 +147,9 @@ async fn execute(command: Command) -> anyhow::Result<()> {
             let definition = PipelineDefinition::from_yaml_file(&pipeline)?;
             let mut built = Pipeline::build(&definition, &registry)?.with_reset(reset);
             if let Some(dir) = state_dir {
-                built = built.with_state_store(Arc::new(FileStateStore::new(dir)));
-            } else if built.settings().state_dir.is_none() {
-                tracing::warn!(
-                    "no state directory (pipeline.state.dir or --state-dir): checkpoints are kept in memory and a restart starts over"
-                );
+                built = built.with_state_location(StateLocation::from_value(dir));
             }
+            // The run logs where its state is (`state: directory ...`) when it claims it.
             let show_view = progress.enabled();
             if show_view {
                 built = built.without_progress_log();

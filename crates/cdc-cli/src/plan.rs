@@ -45,15 +45,7 @@ pub(crate) fn describe(definition: &PipelineDefinition, settings: &PipelineSetti
         "  checkpoint.interval: {:?}",
         settings.checkpoint_interval
     );
-    let _ = writeln!(
-        out,
-        "  state: {}",
-        settings.state_dir.as_ref().map_or_else(
-            || "memory only (set pipeline.state.dir or --state-dir to resume after a restart)"
-                .to_string(),
-            |d| d.display().to_string()
-        )
-    );
+    let _ = writeln!(out, "  state: {}", settings.state);
     out
 }
 

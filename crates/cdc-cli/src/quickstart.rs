@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use cdc_runtime::{Pipeline, PipelineDefinition};
+use cdc_runtime::{MemoryStateStore, Pipeline, PipelineDefinition};
 use cdc_testkit::{DorisEmulator, MariaDb};
 
 const PIPELINE: &str = include_str!("../../../examples/mariadb-to-doris.yaml");
@@ -197,7 +197,11 @@ pub(crate) async fn run(registry: &cdc_api::ConnectorRegistry) -> anyhow::Result
         text = text.replace(&format!("${{{name}}}"), value);
     }
     let definition = PipelineDefinition::from_yaml_str(&text, "examples/mariadb-to-doris.yaml")?;
-    let handle = Pipeline::build(&definition, registry)?.spawn();
+    // The demo's MariaDB and Doris are gone when it ends, and so must its state be: a
+    // durable default directory would make the next quickstart resume into new servers.
+    let handle = Pipeline::build(&definition, registry)?
+        .with_state_store(std::sync::Arc::new(MemoryStateStore::default()))
+        .spawn();
     let outcome = async {
         wait_in_sync(&db, &doris, "snapshot", &handle).await?;
 

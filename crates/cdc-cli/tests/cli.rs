@@ -3,8 +3,13 @@
 
 use std::process::Command;
 
+/// The binary, with the default state directory pointed where it cannot be created: a
+/// test that runs a pipeline chooses its state (`--state-dir DIR` or `none`, or its own
+/// `XDG_STATE_HOME`) instead of writing into the real home directory.
 fn cdc() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_cdc"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cdc"));
+    command.env("XDG_STATE_HOME", "/proc/cdc-tests-choose-a-state-dir");
+    command
 }
 
 fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
@@ -108,6 +113,150 @@ fn run_a_bounded_pipeline_exits_zero_and_resumes_from_state() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("resuming from checkpoint"));
+}
+
+#[test]
+fn without_a_state_dir_the_state_goes_to_the_default_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        &dir,
+        "d.yaml",
+        "source: {type: values}\nsink: {type: values}\npipeline: {name: default-dir}\n",
+    );
+    let home = dir.path().join("xdg-state");
+    let expected = home.join("cdc").join("default-dir");
+    let out = cdc()
+        .arg("validate")
+        .arg(&file)
+        .env("XDG_STATE_HOME", &home)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "state: directory {} (the default",
+            expected.display()
+        )),
+        "{stdout}"
+    );
+    assert!(!home.exists(), "validate creates nothing");
+    for run in 0..2 {
+        let out = cdc()
+            .arg("run")
+            .arg(&file)
+            .env("XDG_STATE_HOME", &home)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "state: directory {} (the default for pipeline 'default-dir'",
+                expected.display()
+            )),
+            "{stderr}"
+        );
+        assert_eq!(
+            stderr.contains("resuming from checkpoint"),
+            run == 1,
+            "{stderr}"
+        );
+    }
+    assert!(expected.join("checkpoint.json").exists());
+    assert!(expected.join("owner.json").exists());
+
+    // `--state-dir none`: memory only, said plainly, nothing resumes.
+    for _ in 0..2 {
+        let out = cdc()
+            .args(["run", "--state-dir", "none"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("state: memory") && stderr.contains("a restart starts over"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("resuming"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_second_run_on_a_state_dir_in_use_is_refused_naming_the_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        &dir,
+        "u.yaml",
+        "source: {type: values, unbounded: true}\nsink: {type: values}\npipeline: {name: in-use, checkpoint.interval: 100ms}\n",
+    );
+    let state = dir.path().join("state");
+    let mut first = cdc()
+        .arg("run")
+        .arg(&file)
+        .arg("--state-dir")
+        .arg(&state)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !state.join("checkpoint.json").exists() {
+        assert!(std::time::Instant::now() < deadline, "no first checkpoint");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = cdc()
+        .arg("run")
+        .arg(&file)
+        .arg("--state-dir")
+        .arg(&state)
+        .output()
+        .unwrap();
+    let _ = first.kill();
+    let _ = first.wait();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("in use by pid {} on host ", first.id()))
+            && stderr.contains(" since ")
+            && stderr.contains("Stop that run first"),
+        "{stderr}"
+    );
+    // The holder is gone (killed): the lock went with it, and the next run resumes.
+    let second = cdc()
+        .args(["run", "--progress", "never"])
+        .arg(&file)
+        .arg("--state-dir")
+        .arg(&state)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Running once it wrote a checkpoint as the new owner; then SIGTERM: a clean stop after
+    // a final checkpoint, exit 0.
+    // The epoch of the run that wrote the checkpoint (`"owner": N` in checkpoint.json).
+    let checkpoint_owner = || -> Option<String> {
+        let text = std::fs::read_to_string(state.join("checkpoint.json")).ok()?;
+        let rest = &text[text.find("\"owner\": ")? + 9..];
+        Some(rest.chars().take_while(char::is_ascii_digit).collect())
+    };
+    let killed_owner = checkpoint_owner();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while checkpoint_owner() == killed_owner {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the next run never checkpointed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(second.id().to_string())
+        .status();
+    let out = second.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("resuming from checkpoint"), "{stderr}");
 }
 
 #[test]
@@ -356,7 +505,7 @@ fn progress_always_draws_the_live_view() {
         "source: {type: values}\nsink: {type: values}\npipeline: {name: view}\n",
     );
     let out = cdc()
-        .args(["run", "--progress", "always"])
+        .args(["run", "--progress", "always", "--state-dir", "none"])
         .arg(&file)
         .output()
         .unwrap();
@@ -393,7 +542,7 @@ async fn the_live_view_shows_the_snapshot_per_table() {
     );
     let out = tokio::task::spawn_blocking(move || {
         cdc()
-            .args(["run", "--progress", "always"])
+            .args(["run", "--progress", "always", "--state-dir", "none"])
             .arg(&file)
             .output()
             .unwrap()

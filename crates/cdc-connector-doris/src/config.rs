@@ -36,10 +36,14 @@ pub(crate) const CHARSET: ConfigOption = ConfigOption::optional(
     "UTF-8",
     "body encoding; only UTF-8 is supported (Doris stores UTF-8)",
 );
+/// How long Doris keeps a pre-committed load before aborting it: the FE's
+/// `stream_load_default_precommit_timeout_second` default (fe/fe-common Config.java).
+const DORIS_PRECOMMIT_TIMEOUT: Duration = Duration::from_secs(3600);
+
 pub(crate) const BATCH_MODE: ConfigOption = ConfigOption::optional(
     "sink.enable.batch-mode",
-    "true",
-    "at-least-once batches flushed by size and interval; false selects two-phase commit unless sink.enable-2pc is false",
+    "false",
+    "true: at-least-once batches flushed by size and interval (Flink CDC's default; here exactly-once is the default unless this or sink.enable-2pc chooses otherwise)",
 );
 pub(crate) const FLUSH_QUEUE_SIZE: ConfigOption = ConfigOption::optional(
     "sink.flush.queue-size",
@@ -78,8 +82,8 @@ pub(crate) const IGNORE_UPDATE_BEFORE: ConfigOption = ConfigOption::optional(
 );
 pub(crate) const ENABLE_2PC: ConfigOption = ConfigOption::optional(
     "sink.enable-2pc",
-    "false",
-    "exactly-once: pre-commit at each checkpoint, commit once the checkpoint is durable",
+    "true",
+    "exactly-once: pre-commit at each checkpoint, commit once the checkpoint is durable (the default unless sink.enable.batch-mode: true is set; false: at-least-once)",
 );
 pub(crate) const LABEL_PREFIX: ConfigOption = ConfigOption::optional(
     "sink.label-prefix",
@@ -357,11 +361,23 @@ impl DorisSinkConfig {
                 ),
             ));
         }
-        let batch_mode = o.bool(&BATCH_MODE)?.unwrap_or(true);
+        // Exactly-once unless the file chooses otherwise; a file that chooses keeps Flink
+        // CDC's meaning (batch mode is at-least-once, an explicit sink.enable-2pc wins).
+        let batch_mode = o.bool(&BATCH_MODE)?.unwrap_or(false);
         let two_phase = match o.get_raw(ENABLE_2PC.name) {
-            Some(_) => o.bool(&ENABLE_2PC)?.unwrap_or(false),
+            Some(_) => o.bool(&ENABLE_2PC)?.unwrap_or(true),
             None => !batch_mode,
         };
+        if two_phase {
+            // Doris aborts a pre-committed load after the FE's
+            // stream_load_default_precommit_timeout_second (3600 s by default, fe/Config.java).
+            cdc_stream_load::driver::check_interval_fits(
+                cdc_stream_load::driver::checkpoint_interval(&ctx.pipeline_options),
+                DORIS_PRECOMMIT_TIMEOUT,
+                &o.qualified(ENABLE_2PC.name),
+                "Doris's pre-commit timeout (FE stream_load_default_precommit_timeout_second, 3600 s by default)",
+            )?;
+        }
         let positive = |opt: &ConfigOption, v: Option<u64>| -> Result<u64> {
             match v {
                 Some(v) if v > 0 => Ok(v),
@@ -533,7 +549,8 @@ mod tests {
     #[test]
     fn defaults_follow_flink_cdc() {
         let c = DorisSinkConfig::from_context(&ctx(&[])).unwrap();
-        assert!(!c.two_phase);
+        // Stronger than Flink CDC's default (batch mode, at-least-once).
+        assert!(c.two_phase);
         assert_eq!(c.max_rows, 50_000);
         assert_eq!(c.max_bytes, 10 << 20);
         assert_eq!(c.flush_interval, Duration::from_secs(10));
@@ -552,14 +569,34 @@ mod tests {
     }
 
     #[test]
-    fn two_phase_follows_batch_mode_unless_set() {
+    fn two_phase_unless_the_file_chooses_batch_mode_or_sets_it_off() {
         let on = |p: &[(&str, &str)]| DorisSinkConfig::from_context(&ctx(p)).unwrap().two_phase;
+        assert!(on(&[]));
         assert!(on(&[("sink.enable-2pc", "true")]));
+        assert!(!on(&[("sink.enable-2pc", "false")]));
+        assert!(!on(&[("sink.enable.batch-mode", "true")]));
+        assert!(on(&[
+            ("sink.enable.batch-mode", "true"),
+            ("sink.enable-2pc", "true")
+        ]));
         assert!(on(&[("sink.enable.batch-mode", "false")]));
         assert!(!on(&[
             ("sink.enable.batch-mode", "false"),
             ("sink.enable-2pc", "false")
         ]));
+    }
+
+    #[test]
+    fn a_checkpoint_interval_the_precommit_timeout_cannot_cover_is_refused() {
+        let with_interval = |interval: &str, extra: &[(&str, &str)]| {
+            let mut c = ctx(extra);
+            c.pipeline_options.insert("checkpoint.interval", interval);
+            DorisSinkConfig::from_context(&c).map(|_| ())
+        };
+        assert!(with_interval("30min", &[]).is_ok());
+        let e = with_interval("45min", &[]).unwrap_err().to_string();
+        assert!(e.contains("2700 s") && e.contains("3600 s"), "{e}");
+        assert!(with_interval("45min", &[("sink.enable-2pc", "false")]).is_ok());
     }
 
     #[test]

@@ -49,7 +49,7 @@ use cdc_api::{ConfigOption, Error, FactoryContext, Result, SinkFactory, SinkPart
 use crate::applier::DorisSchemaApplier;
 use crate::config::DorisSinkConfig;
 use crate::service::DorisService;
-use crate::sink::DorisSink;
+use crate::sink::doris_sink;
 
 /// Builds the Doris sink from a `sink: {type: doris, ...}` block.
 #[derive(Debug, Clone, Copy, Default)]
@@ -91,7 +91,7 @@ impl SinkFactory for DorisSinkFactory {
         .map_err(|e| Error::permanent("building the Doris sink", e))?;
         let service = Arc::new(service);
         Ok(SinkParts {
-            sink: Box::new(DorisSink::new(Arc::clone(&config), Arc::clone(&service))),
+            sink: Box::new(doris_sink(Arc::clone(&config), Arc::clone(&service))),
             applier: Box::new(DorisSchemaApplier::new(service, config)),
         })
     }

@@ -252,6 +252,8 @@ pub(crate) enum TxnVerdict {
     /// abort) running, i.e. it was committed or aborted already. Doris does not say which
     /// (`running transaction not found, label=...`).
     NotRunning,
+    /// A commit found the load aborted: its rows are not in the target.
+    Lost(String),
     /// Send again after a backoff.
     Retry(String),
     /// Give up.
@@ -291,8 +293,8 @@ pub(crate) fn classify_txn(answer: Answer<'_>, op: TxnOp) -> TxnVerdict {
         || m.contains("label not");
     match op {
         TxnOp::Commit if committed => TxnVerdict::Done,
-        TxnOp::Commit if aborted => TxnVerdict::Stop(format!(
-            "the pre-committed load was aborted before it could be committed ({msg}); its rows are lost: restart from an earlier state or raise the transaction timeout"
+        TxnOp::Commit if aborted => TxnVerdict::Lost(format!(
+            "the pre-committed load was aborted before it could be committed ({msg}), so its rows are not in the target"
         )),
         TxnOp::Abort if aborted => TxnVerdict::Done,
         TxnOp::Abort if committed => TxnVerdict::Stop(format!(
@@ -488,7 +490,7 @@ mod tests {
         assert_eq!(classify_txn(http(aborted), TxnOp::Abort), TxnVerdict::Done);
         assert!(matches!(
             classify_txn(http(aborted), TxnOp::Commit),
-            TxnVerdict::Stop(_)
+            TxnVerdict::Lost(_)
         ));
         let missing = r#"{"status":"ANALYSIS_ERROR","msg":"TStatus: errCode = 2, detailMessage = transaction not found, label=l"}"#;
         assert_eq!(

@@ -9,12 +9,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use cdc_api::{
     Column, ConnectorRegistry, DataChangeEvent, DataType, DataTypeKind, Date, Decimal, Event,
-    Schema, SchemaChangeEvent, TableId, Timestamp, Value,
+    OwnerEpoch, Schema, SchemaChangeEvent, TableId, Timestamp, Value,
 };
 use cdc_connector_doris::DorisSinkFactory;
 use cdc_runtime::{
-    Checkpoint, MemoryStateStore, Pipeline, PipelineDefinition, RunSummary, RuntimeError,
-    StateStore,
+    Checkpoint, MemoryStateStore, Ownership, Pipeline, PipelineDefinition, RunSummary,
+    RuntimeError, StateStore,
 };
 use cdc_testkit::{
     DorisEmulator, DorisEmulatorOptions, DorisFault, TableModel, TxnState, ValuesSourceFactory,
@@ -57,6 +57,7 @@ fn definition_in(
         "schema.change.behavior": "evolve",
         "checkpoint.interval": "100ms",
         "local-time-zone": "UTC",
+        "state.dir": "none",
     });
     let mut source_block = serde_json::json!({"type": "values", "event-set": event_set, "batch-size": "3", "batch-interval": "20ms"});
     for (k, v) in pipeline {
@@ -231,7 +232,10 @@ async fn at_least_once_leaves_unique_and_duplicate_tables_right() {
         "alo",
         workload(),
         &doris,
-        &[("sink.buffer-flush.max-rows", "5")],
+        &[
+            ("sink.buffer-flush.max-rows", "5"),
+            ("sink.enable-2pc", "false"),
+        ],
     )
     .await
     .unwrap();
@@ -291,6 +295,18 @@ struct CrashingStore {
 
 #[async_trait]
 impl StateStore for CrashingStore {
+    async fn claim(&self) -> Result<Ownership, RuntimeError> {
+        self.inner.claim().await
+    }
+
+    async fn verify(&self, epoch: OwnerEpoch) -> Result<(), RuntimeError> {
+        self.inner.verify(epoch).await
+    }
+
+    async fn settle(&self, epoch: OwnerEpoch) -> Result<(), RuntimeError> {
+        self.inner.settle(epoch).await
+    }
+
     async fn load(&self) -> Result<Option<Checkpoint>, RuntimeError> {
         self.inner.load().await
     }
@@ -410,9 +426,7 @@ async fn survives_faults(name: &str, two_phase: bool) {
         ("sink.buffer-flush.max-rows", "4"),
         ("sink.max-retries", "5"),
     ];
-    if two_phase {
-        options.push(("sink.enable-2pc", "true"));
-    }
+    options.push(("sink.enable-2pc", if two_phase { "true" } else { "false" }));
     run(name, workload(), &doris, &options).await.unwrap();
     assert_target(&doris);
 }
@@ -437,6 +451,46 @@ async fn a_wrong_password_stops_with_the_cause() {
     assert!(
         err.to_lowercase().contains("unauthorized") || err.to_lowercase().contains("access denied"),
         "{err}"
+    );
+}
+
+/// A checkpoint whose prepare fails (one table's load gives up) aborts the parts it had
+/// already pre-committed for other tables: nothing is left waiting for Doris's timeout.
+#[tokio::test]
+async fn a_failed_prepare_aborts_what_it_precommitted() {
+    let doris = DorisEmulator::start().await.unwrap();
+    // One of the two tables' loads fails for good; the other one is pre-committed.
+    doris.inject(DorisFault::ServerError {
+        status: 503,
+        count: 1,
+    });
+    let err = run(
+        "failed-prepare",
+        workload(),
+        &doris,
+        // Two loads at once (the default queue size): one gets the 503.
+        &[("sink.max-retries", "0")],
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("503"), "{err}");
+    let txns = doris.transactions();
+    assert!(
+        txns.iter().all(|t| t.state != TxnState::PreCommitted),
+        "{txns:?}"
+    );
+    assert!(
+        txns.iter().any(
+            |t| t.state == TxnState::Aborted && t.abort_reason.as_deref() == Some("User Abort")
+        ),
+        "the pre-committed part was not aborted: {txns:?}"
+    );
+    assert!(
+        doris
+            .table_rows("shop", "orders")
+            .unwrap_or_default()
+            .is_empty()
     );
 }
 
@@ -1273,7 +1327,10 @@ async fn the_flush_interval_loads_an_idle_buffer() {
         name,
         name,
         &doris.fe_address(),
-        &[("sink.buffer-flush.interval", "1s")],
+        &[
+            ("sink.buffer-flush.interval", "1s"),
+            ("sink.enable.batch-mode", "true"),
+        ],
         &[("checkpoint.interval", "1h"), ("source.unbounded", "true")],
     );
     let pipeline = Pipeline::build(&def, &registry()).unwrap();
@@ -1294,9 +1351,10 @@ async fn the_flush_interval_loads_an_idle_buffer() {
     let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
 }
 
-/// A run crashes with checkpoint 1 pre-committed, then its state is deleted: the fresh start
-/// (`recover(None)`) begins at checkpoint 1 again, so it first aborts the labels of
-/// checkpoint 1 left by the earlier run, and reuses them without loading anything twice.
+/// A run crashes with checkpoint 1 pre-committed and never saved: the next run (nothing to
+/// resume from, `recover` with no checkpoint) learns the crashed run's epoch from the state
+/// store and aborts its leftovers of checkpoint 1; its own loads carry its own epoch, so
+/// no label is reused and nothing loads twice.
 #[tokio::test]
 async fn a_fresh_start_aborts_leftovers_of_checkpoint_one() {
     let doris = DorisEmulator::start().await.unwrap();
@@ -1329,10 +1387,11 @@ async fn a_fresh_start_aborts_leftovers_of_checkpoint_one() {
         !leftovers.is_empty() && leftovers.iter().all(|l| l.ends_with("_1_0")),
         "{leftovers:?}"
     );
-    // The state directory is gone: a new, empty store.
+    // The same state, still without a checkpoint.
+    store.crash_at.store(0, Ordering::SeqCst);
     let pipeline = Pipeline::build(&def, &registry())
         .unwrap()
-        .with_state_store(Arc::new(MemoryStateStore::default()));
+        .with_state_store(store.clone());
     let summary = tokio::time::timeout(
         Duration::from_secs(60),
         pipeline.run(std::future::pending()),
@@ -1351,9 +1410,10 @@ async fn a_fresh_start_aborts_leftovers_of_checkpoint_one() {
             "{label} was not aborted: {txns:?}"
         );
         assert!(
-            txns.iter()
+            !txns
+                .iter()
                 .any(|t| &t.label == label && t.state == TxnState::Committed),
-            "{label} was not reused: {txns:?}"
+            "{label} of the crashed run was used again: {txns:?}"
         );
     }
     assert!(txns.iter().all(|t| t.state != TxnState::PreCommitted));

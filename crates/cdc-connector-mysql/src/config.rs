@@ -26,7 +26,7 @@ pub(crate) const SCHEMA_CHANGE_ENABLED: ConfigOption =
     ConfigOption::optional("schema-change.enabled", "true", "emit schema change events");
 pub(crate) const SERVER_ID: ConfigOption = ConfigOption::optional_no_default(
     "server-id",
-    "replica server id or range `5400-5408` (default: random in 5400-6400); must differ from every other replica",
+    "replica server id or range `5400-5408` (default: derived from the pipeline name, hostname, port and tables, in 10000000-2147483647); must differ from every other replica",
 );
 pub(crate) const SERVER_TIME_ZONE: ConfigOption = ConfigOption::optional_no_default(
     "server-time-zone",
@@ -269,10 +269,12 @@ impl MySqlSourceConfig {
             .ok()
             .filter(|p| *p > 0)
             .ok_or_else(|| bad(o, PORT.name, format!("{port} is not a TCP port")))?;
-        let filter = TableFilter::new(&o.required(&TABLES)?, o.get_raw(TABLES_EXCLUDE.name))
+        let hostname = o.required(&HOSTNAME)?;
+        let tables = o.required(&TABLES)?;
+        let filter = TableFilter::new(&tables, o.get_raw(TABLES_EXCLUDE.name))
             .map_err(|m| bad(o, TABLES.name, m))?;
         let server_id = match o.get_raw(SERVER_ID.name) {
-            None => default_server_id(&ctx.pipeline_name),
+            None => default_server_id(&ctx.pipeline_name, &hostname, port, &tables),
             Some(text) => parse_server_id(text).map_err(|m| bad(o, SERVER_ID.name, m))?,
         };
         let connect_timeout = o
@@ -335,7 +337,7 @@ impl MySqlSourceConfig {
             }
         }
         Ok(Self {
-            hostname: o.required(&HOSTNAME)?,
+            hostname,
             port,
             username: o.required(&USERNAME)?,
             password: o.get_raw(PASSWORD.name).unwrap_or_default().to_string(),
@@ -370,13 +372,56 @@ impl MySqlSourceConfig {
     }
 }
 
-/// Flink CDC picks a random id in 5400-6400; we derive it from the pipeline name so a
-/// restart reuses the same id (a changing id leaves stale replica registrations behind).
-fn default_server_id(pipeline: &str) -> u32 {
-    let hash = pipeline.bytes().fold(2_166_136_261u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(16_777_619)
-    });
-    5400 + hash % 1001
+/// The range of default server ids. Above ten million: clear of the small ids people give
+/// replicas by hand (1, 2, 100, 1001, …), of the random 5400-6400 of Flink CDC and
+/// Debezium, and of ids built from the last octets of an IP address (< 65 536). Below 2^31:
+/// a server id is an unsigned 32-bit number, but some tools hold it in a signed one (Flink
+/// CDC parses `server-id` into a Java `int`), and a pipeline file taken back to Flink with
+/// the id written out must still work. About 2.1 billion values: among 100 pipelines on one
+/// server the chance that any two share an id is about 2 in a million (it was about 99 %
+/// with the 1001 values of 5400-6400).
+pub(crate) const DEFAULT_SERVER_IDS: std::ops::RangeInclusive<u32> = 10_000_000..=2_147_483_647;
+
+/// The server id when `server-id` is not set. Flink CDC picks a random one in 5400-6400 at
+/// each start; here it is derived from what identifies the pipeline's reader, so it stays
+/// the same across restarts (a new id would not replace the old reader's dump thread on the
+/// server, and one the server has not yet noticed is gone keeps binlogs from purging) and
+/// differs between pipelines: the pipeline name, and the server (`hostname`, `port`) and
+/// `tables`, which separate the many pipelines that keep Flink's default name "Flink CDC
+/// Pipeline Job". Two copies of the very same definition get the same id on purpose: a
+/// second copy of a pipeline must not read silently beside the first, and the server's
+/// kicking one of them out is then reported (see `error::is_same_server_id`).
+///
+/// The hash is spelled out (FNV-1a, then a 64-bit finalizer so every input bit moves the
+/// result) rather than `std`'s, whose algorithm may change between Rust releases: the id
+/// must not change when the binary is rebuilt.
+fn default_server_id(pipeline: &str, hostname: &str, port: u16, tables: &str) -> u32 {
+    // Case and spacing that do not change which server or tables are meant do not change
+    // the id either.
+    let host = hostname.trim().to_ascii_lowercase();
+    let tables: Vec<&str> = tables
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
+    let tables = tables.join(",");
+    let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+    for field in [pipeline, &host, &port.to_string(), &tables] {
+        // 0xFF never occurs in UTF-8, so fields cannot run into each other.
+        for b in field.bytes().chain([0xFF]) {
+            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    // MurmurHash3's fmix64.
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    hash ^= hash >> 33;
+    let (low, high) = (*DEFAULT_SERVER_IDS.start(), *DEFAULT_SERVER_IDS.end());
+    let span = u64::from(high - low) + 1;
+    // Always inside the range; the fallback is never taken.
+    u32::try_from(u64::from(low) + hash % span).unwrap_or(low)
 }
 
 fn parse_server_id(text: &str) -> Result<u32, String> {
@@ -528,7 +573,7 @@ mod tests {
         assert_eq!(c.chunk_size, 8096);
         assert_eq!(c.startup, StartupMode::Initial);
         assert_eq!(c.heartbeat, Some(Duration::from_secs(30)));
-        assert!((5400..=6400).contains(&c.server_id));
+        assert!(DEFAULT_SERVER_IDS.contains(&c.server_id));
         assert!(c.tinyint1_as_boolean && c.schema_change_enabled && !c.op_ts);
     }
 
@@ -588,5 +633,49 @@ mod tests {
         assert_eq!(c.chunk_key_for("shop", "orders_12"), Some("code"));
         assert_eq!(c.chunk_key_for("shop", "t"), Some("id"));
         assert_eq!(c.chunk_key_for("shop", "other"), None);
+    }
+
+    #[test]
+    fn default_server_id_is_stable_distinct_and_in_range() {
+        let id = default_server_id("shop", "db1", 3306, "shop.\\.*");
+        // Stable: the same inputs give the same id in every build (a changed algorithm
+        // would move every pipeline that relies on the default to a new id).
+        assert_eq!(id, default_server_id("shop", "db1", 3306, "shop.\\.*"));
+        assert_eq!(id, 132_820_150, "the derivation changed");
+        // Case of the host and spacing of the table list do not matter.
+        assert_eq!(id, default_server_id("shop", " DB1 ", 3306, " shop.\\.* "));
+        // Each input moves it.
+        for other in [
+            default_server_id("shop2", "db1", 3306, "shop.\\.*"),
+            default_server_id("shop", "db2", 3306, "shop.\\.*"),
+            default_server_id("shop", "db1", 3307, "shop.\\.*"),
+            default_server_id("shop", "db1", 3306, "shop.orders"),
+            // Fields do not run into each other.
+            default_server_id("shopd", "b1", 3306, "shop.\\.*"),
+        ] {
+            assert_ne!(id, other);
+        }
+        // Flink's default name on many servers and table lists: all in range, no two alike.
+        let mut seen = std::collections::HashSet::new();
+        for host in 0..50 {
+            for db in 0..20 {
+                let id = default_server_id(
+                    "Flink CDC Pipeline Job",
+                    &format!("db{host}.example.com"),
+                    3306,
+                    &format!("app{db}.\\.*"),
+                );
+                assert!(DEFAULT_SERVER_IDS.contains(&id), "{id}");
+                assert!(seen.insert(id), "{id} twice");
+            }
+        }
+        // Through the options: the pipeline name and the options reach it, an explicit
+        // `server-id` wins.
+        let c = MySqlSourceConfig::from_context(&ctx(&[])).unwrap();
+        assert_eq!(c.server_id, default_server_id("p", "db", 3306, "shop.\\.*"));
+        let c = MySqlSourceConfig::from_context(&ctx(&[("port", "3307")])).unwrap();
+        assert_eq!(c.server_id, default_server_id("p", "db", 3307, "shop.\\.*"));
+        let c = MySqlSourceConfig::from_context(&ctx(&[("server-id", "5401")])).unwrap();
+        assert_eq!(c.server_id, 5401);
     }
 }

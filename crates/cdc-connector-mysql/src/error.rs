@@ -61,6 +61,40 @@ pub(crate) fn from_mysql(context: &str, e: mysql_async::Error) -> Error {
     }
 }
 
+/// MariaDB's `ER_SLAVE_SAME_ID`. A binlog dump request with a server id kills the dump
+/// thread of any other connection registered with that id (`kill_zombie_dump_threads` in
+/// sql_repl.cc), and the killed thread ends its stream with this error; MariaDB 10.11 sends
+/// `4052 (HY000): A slave with the same server_uuid/server_id is already connected; the
+/// first event '…' at …` (seen on the wire). The number is MariaDB's own and its text can be
+/// translated (`lc_messages`), so the number alone decides.
+const MARIADB_SLAVE_SAME_ID: u16 = 4052;
+
+/// Whether the server ended a binlog stream because another reader connected with the same
+/// server id (or, on MySQL, the same `server_uuid`). MySQL (5.6+) kills the older dump
+/// thread likewise but reports it as `1236` (`ER_MASTER_FATAL_ERROR_READING_BINLOG`, which
+/// also means "position purged") with a fixed English text: "A slave with the same
+/// server_uuid/server_id as this slave has connected to the master" before 8.0.26, "A
+/// replica with the same server_uuid/server_id as this replica has connected to the
+/// source" since (5.6 also "… the same server_uuid as this slave …"); the text tells
+/// the two apart.
+///
+/// Only the connection that was kicked out receives this: a reader's own reconnect kills
+/// its previous, already dropped connection, so a restart (also after `kill -9`) never sees
+/// it.
+pub(crate) fn is_same_server_id(e: &mysql_async::Error) -> bool {
+    match e {
+        mysql_async::Error::Server(server) => {
+            server.code == MARIADB_SLAVE_SAME_ID
+                || (server.code == 1236
+                    && server
+                        .message
+                        .to_ascii_lowercase()
+                        .contains("with the same server_uuid"))
+        }
+        _ => false,
+    }
+}
+
 /// A TLS failure as a message and a hint; all are permanent: the same settings meet the same
 /// certificate again.
 fn tls_failure(e: &mysql_async::Error) -> Option<(String, &'static str)> {
@@ -114,4 +148,59 @@ fn tls_failure(e: &mysql_async::Error) -> Option<(String, &'static str)> {
             "the server must offer TLS 1.2 or 1.3; ssl.mode: disabled connects in plaintext",
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(code: u16, message: &str) -> mysql_async::Error {
+        mysql_async::Error::Server(mysql_async::ServerError {
+            code,
+            message: message.into(),
+            state: "HY000".into(),
+        })
+    }
+
+    #[test]
+    fn another_reader_with_the_same_server_id_is_recognised() {
+        for (code, text) in [
+            // MariaDB 10.11, as received by a kicked reader (tests/faults.rs).
+            (
+                4052,
+                "A slave with the same server_uuid/server_id is already connected; the first event 'binlog.000001' at 4, the last event read from 'binlog.000001' at 767, the last byte read from 'binlog.000001' at 798.",
+            ),
+            // MariaDB with translated messages: the number decides.
+            (
+                4052,
+                "Ein Slave mit derselben server_id ist bereits verbunden",
+            ),
+            // MySQL 5.6 - 8.0.25 and 8.0.26+.
+            (
+                1236,
+                "A slave with the same server_uuid/server_id as this slave has connected to the master; the first event 'binlog.000017' at 4, the last event read from './binlog.000017' at 96475, the last byte read from './binlog.000017' at 96475.",
+            ),
+            (
+                1236,
+                "A replica with the same server_uuid/server_id as this replica has connected to the source; the first event 'binlog.000017' at 4",
+            ),
+            (
+                1236,
+                "A slave with the same server_uuid as this slave has connected to the master",
+            ),
+        ] {
+            assert!(is_same_server_id(&server(code, text)), "{code}: {text}");
+        }
+        for e in [
+            server(
+                1236,
+                "Could not find first log file name in binary log index file",
+            ),
+            server(1927, "Connection was killed"),
+            server(2013, "Lost connection to server during query"),
+            mysql_async::Error::Driver(mysql_async::DriverError::ConnectionClosed),
+        ] {
+            assert!(!is_same_server_id(&e), "{e}");
+        }
+    }
 }

@@ -250,6 +250,19 @@ impl std::fmt::Debug for MySqlSource {
     }
 }
 
+/// A source dropped without `close` (an embedder's early return, a panic) must not leave
+/// its binlog reader running: the reader would hold its dump thread on the server, and on
+/// its next reconnect kick out the reader of whatever runs next with the same server id,
+/// which would then stop with "another reader uses server-id N" about a reader nobody can
+/// see.
+impl Drop for MySqlSource {
+    fn drop(&mut self) {
+        if let Some(driver) = self.driver.take() {
+            driver.abort();
+        }
+    }
+}
+
 impl MySqlSource {
     pub(crate) fn new(config: MySqlSourceConfig) -> Self {
         Self {

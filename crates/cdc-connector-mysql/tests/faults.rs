@@ -611,3 +611,61 @@ async fn caught_up(primary: &MariaDb, replica: &MariaDb) {
         "the replica did not catch up"
     );
 }
+
+/// Two readers with one `server-id` on one server (two pipelines, or two copies of one):
+/// when the second starts streaming the server ends the first one's binlog dump (MariaDB
+/// error 4052). The first must stop, soon and for good, with an error that names the id
+/// and says what to do, instead of reconnecting and kicking the other out in turn; the
+/// second keeps streaming.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_reader_with_the_same_server_id_stops_the_first_with_a_clear_error() {
+    let Some(db) = MariaDb::start_or_skip().await else {
+        return;
+    };
+    db.execute("CREATE DATABASE dup; CREATE TABLE dup.t (id INT PRIMARY KEY); INSERT INTO dup.t VALUES (1)")
+        .await
+        .unwrap();
+    let table = TableId::new("dup", "t");
+    let first_yaml = harness::yaml(&db, "dup_first", "dup.t", "  server-id: 4242\n");
+    // Memory state stores: each run starts fresh, and nothing is left on disk.
+    let first = harness::build_with_store(&first_yaml, &Arc::new(MemoryStateStore::default()));
+    let first_metrics = first.metrics();
+    let first_run = tokio::spawn(first.run(std::future::pending()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !first_metrics.source_progress().streaming || dump_threads(&db).await.is_empty() {
+        if first_run.is_finished() {
+            let outcome = first_run.await;
+            panic!("the first pipeline ended early: {outcome:?}");
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the first pipeline never streamed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Another pipeline (another name, so only the explicit id is shared).
+    let second_yaml = harness::yaml(&db, "dup_second", "dup.t", "  server-id: 4242\n");
+    let second =
+        harness::build_with_store(&second_yaml, &Arc::new(MemoryStateStore::default())).spawn();
+    let e = tokio::time::timeout(Duration::from_secs(30), first_run)
+        .await
+        .expect("the kicked reader did not stop within 30 s")
+        .unwrap()
+        .expect_err("the kicked reader must fail")
+        .to_string();
+    assert!(
+        e.contains("server-id 4242")
+            && e.contains("another reader")
+            && e.contains("own `server-id`")
+            && e.contains("only one copy of this pipeline"),
+        "{e}"
+    );
+
+    // The reader that connected last goes on.
+    db.execute("INSERT INTO dup.t VALUES (2)").await.unwrap();
+    wait_rows("dup_second", &table, 2, &second).await;
+    assert!(!second.is_finished(), "the second pipeline stopped");
+    second.stop();
+    second.join().await.unwrap();
+}

@@ -91,7 +91,7 @@ async fn every_type_is_identical_through_snapshot_and_binlog() {
     let yaml = format!(
         "source: {{type: mysql, hostname: 127.0.0.1, port: {}, username: root, password: '', tables: 'types.\\.*', server-id: 5501}}\n\
          sink: {{type: values, sink-id: types}}\n\
-         pipeline: {{name: types, checkpoint.interval: 200ms}}\n",
+         pipeline: {{name: types, checkpoint.interval: 200ms, state.dir: none}}\n",
         db.port()
     );
     let mut registry = cdc_testkit::test_registry();

@@ -28,8 +28,8 @@ pub(crate) const LABEL_PREFIX: ConfigOption = ConfigOption::optional_no_default(
 );
 pub(crate) const SEMANTIC: ConfigOption = ConfigOption::optional(
     "sink.semantic",
-    "at-least-once",
-    "at-least-once (loads by size and interval, primary-key upserts make replays harmless) or exactly-once (transactions prepared at each checkpoint, committed once it is durable)",
+    "exactly-once",
+    "exactly-once (transactions prepared at each checkpoint, committed once it is durable; the default here, Flink CDC's is at-least-once) or at-least-once (loads by size and interval, primary-key upserts make replays harmless)",
 );
 pub(crate) const MAX_RETRIES: ConfigOption = ConfigOption::optional(
     "sink.max-retries",
@@ -374,6 +374,15 @@ impl StarRocksSinkConfig {
             .get("timeout")
             .and_then(|t| t.trim().parse::<u64>().ok())
             .unwrap_or(DEFAULT_LOAD_TIMEOUT.as_secs());
+        if semantic == Semantic::ExactlyOnce {
+            // A prepared transaction lives for the `timeout` sent with `begin`.
+            cdc_stream_load::driver::check_interval_fits(
+                cdc_stream_load::driver::checkpoint_interval(&ctx.pipeline_options),
+                Duration::from_secs(load_timeout_secs),
+                &o.qualified("sink.properties.timeout"),
+                "the StarRocks transaction timeout (sink.properties.timeout)",
+            )?;
+        }
         let request_timeout = if socket > 0 {
             Duration::from_millis(socket as u64)
         } else {
@@ -527,7 +536,8 @@ mod tests {
     #[test]
     fn defaults_follow_flink_cdc() {
         let c = StarRocksSinkConfig::from_context(&ctx(&[])).unwrap();
-        assert_eq!(c.semantic, Semantic::AtLeastOnce);
+        // Stronger than Flink CDC's default (at-least-once).
+        assert_eq!(c.semantic, Semantic::ExactlyOnce);
         assert_eq!(c.max_bytes, 157_286_400);
         assert_eq!(c.flush_interval, Duration::from_secs(300));
         assert_eq!(c.io_threads, 2);
@@ -545,10 +555,27 @@ mod tests {
         assert_eq!(c.char_bytes, 3);
         assert_eq!(c.request_timeout, Duration::from_secs(2));
         assert!(
-            StarRocksSinkConfig::from_context(&ctx(&[("sink.semantic", "exactly-once")]))
+            !StarRocksSinkConfig::from_context(&ctx(&[("sink.semantic", "at-least-once")]))
                 .unwrap()
                 .exactly_once()
         );
+    }
+
+    #[test]
+    fn a_checkpoint_interval_the_transaction_timeout_cannot_cover_is_refused() {
+        let with_interval = |interval: &str, extra: &[(&str, &str)]| {
+            let mut c = ctx(extra);
+            c.pipeline_options.insert("checkpoint.interval", interval);
+            StarRocksSinkConfig::from_context(&c).map(|_| ())
+        };
+        assert!(with_interval("5min", &[]).is_ok());
+        let e = with_interval("10min", &[]).unwrap_err().to_string();
+        assert!(
+            e.contains("sink.properties.timeout") && e.contains("600 s") && e.contains("600 s"),
+            "{e}"
+        );
+        assert!(with_interval("10min", &[("sink.properties.timeout", "1200")]).is_ok());
+        assert!(with_interval("10min", &[("sink.semantic", "at-least-once")]).is_ok());
     }
 
     #[test]

@@ -54,7 +54,7 @@ use cdc_api::{ConfigOption, Error, FactoryContext, Result, SinkFactory, SinkPart
 use crate::applier::StarRocksSchemaApplier;
 use crate::config::StarRocksSinkConfig;
 use crate::service::StarRocksService;
-use crate::sink::StarRocksSink;
+use crate::sink::starrocks_sink;
 
 /// Builds the StarRocks sink from a `sink: {type: starrocks, ...}` block.
 #[derive(Debug, Clone, Copy, Default)]
@@ -92,10 +92,7 @@ impl SinkFactory for StarRocksSinkFactory {
         .map_err(|e| Error::permanent("building the StarRocks sink", e))?;
         let service = Arc::new(service);
         Ok(SinkParts {
-            sink: Box::new(StarRocksSink::new(
-                Arc::clone(&config),
-                Arc::clone(&service),
-            )),
+            sink: Box::new(starrocks_sink(Arc::clone(&config), Arc::clone(&service))),
             applier: Box::new(StarRocksSchemaApplier::new(config, service)),
         })
     }

@@ -30,12 +30,33 @@ pub enum RuntimeError {
         #[source]
         source: cdc_api::Error,
     },
-    /// Reading or writing the state directory failed.
+    /// Reading or writing the state failed, or it is in use by another run. When saving a
+    /// checkpoint: it was not saved, the previous one is still the latest.
     #[error("state store {location}: {message}")]
     State {
         /// The file or directory.
         location: String,
         /// What went wrong.
+        message: String,
+    },
+    /// Saving a checkpoint failed at a point where it may already be durable (the file
+    /// system renamed it into place but syncing the directory failed): its prepared work
+    /// must be neither aborted nor committed by this run; the next run commits it if the
+    /// checkpoint survived and aborts it otherwise.
+    #[error("state store {location}: {message}")]
+    StateMaybeSaved {
+        /// The file or directory.
+        location: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// This run no longer owns the pipeline's state: another run claimed it since. The
+    /// run stops without committing or aborting anything in the target.
+    #[error("state store {location}: {message}")]
+    Fenced {
+        /// The file or directory.
+        location: String,
+        /// Who owns it now, as far as known.
         message: String,
     },
 }

@@ -6,6 +6,11 @@
 //! checkpoints at a fixed interval, schema changes applied in order, and the state kept in a
 //! [`StateStore`] so a restart resumes where the last checkpoint left off.
 //!
+//! The state is durable by default: `pipeline.state.dir`, else a directory derived from the
+//! pipeline's name ([`default_state_dir`]); `state.dir: none` keeps it in memory. One run at
+//! a time owns it (a lock and an owner epoch); tests that want nothing on disk pass a
+//! [`MemoryStateStore`] to [`Pipeline::with_state_store`].
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use cdc_runtime::{Pipeline, PipelineDefinition};
@@ -36,6 +41,7 @@ pub use metrics::PipelineMetrics;
 pub use pipeline::{Pipeline, PipelineHandle, RunSummary};
 pub use pipeline_options::{PipelineSettings, SchemaChangeBehavior, pipeline_options};
 pub use state::{
-    Checkpoint, FileStateStore, MemoryStateStore, SchemaState, StateStore, TargetSchemas,
+    Checkpoint, CommittedPosition, FileStateStore, MEMORY_STATE, MemoryStateStore, Ownership,
+    SchemaState, StateLocation, StateStore, TargetSchemas, default_state_dir,
 };
 pub use suggest::nearest;

@@ -6,6 +6,10 @@
 //! schema coordinator and the applier, writes data to the sink and, at each barrier, runs
 //! the checkpoint: prepare -> save {offset, committables} -> commit. Because the offset
 //! travels in-band, everything before a barrier is exactly what its offset covers.
+//!
+//! Before any of that the run claims the pipeline's state (an owner epoch, see
+//! [`StateStore`]) and finishes the last checkpoint's commits; every commit and abort in
+//! the target is preceded by a check that this run still owns the state.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -13,20 +17,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cdc_api::{
-    CheckpointId, ConfigOption, ConnectorRegistry, Error, Event, FactoryContext, Options,
-    SchemaApplier, SchemaChangeEvent, SchemaChangeKind, Sink, Source, SourceOffset, TableId,
+    CheckpointId, Committable, ConfigOption, ConnectorRegistry, Error, Event, FactoryContext,
+    Options, OwnerEpoch, Recovery, SchemaApplier, SchemaChangeEvent, SchemaChangeKind, Sink,
+    Source, SourceOffset, TableId,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::metrics::{self, PipelineMetrics};
+use crate::pipeline_options::is_default_name;
 use crate::route::Router;
 use crate::schema_coordinator::SchemaCoordinator;
 use crate::suggest::did_you_mean;
 use crate::transform::Transformer;
 use crate::{
-    Checkpoint, FileStateStore, MemoryStateStore, PipelineDefinition, PipelineSettings,
-    RuntimeError, SchemaState, StateStore,
+    Checkpoint, CommittedPosition, Ownership, PipelineDefinition, PipelineSettings, RuntimeError,
+    SchemaState, StateLocation, StateStore,
 };
 
 /// Batches in flight between reader and writer; with the sources' batch sizes this bounds
@@ -46,6 +52,10 @@ pub struct RunSummary {
     pub last_checkpoint: Option<CheckpointId>,
     /// Whether the run resumed from a checkpoint.
     pub resumed: bool,
+    /// The checkpoint whose prepared transactions the target had lost
+    /// ([`Error::TransactionLost`]), so that this run rewound to the last fully committed
+    /// one before it (or started over when there was none).
+    pub rewound_from: Option<CheckpointId>,
 }
 
 /// A pipeline ready to run: a source, a sink, its applier, settings and a state store.
@@ -60,6 +70,8 @@ pub struct Pipeline {
     router: Router,
     transformer: Transformer,
     state: Arc<dyn StateStore>,
+    /// How `state` was chosen, for the line the run logs about it.
+    state_origin: StateOrigin,
     metrics: Arc<PipelineMetrics>,
     reset: bool,
 }
@@ -115,7 +127,12 @@ fn check_options(
 
 impl Pipeline {
     /// Checks the definition against the registry's factories and builds the connectors
-    /// (no I/O yet). The state store is `pipeline.state.dir` when set, memory otherwise.
+    /// (no I/O yet). The state store is `pipeline.state.dir` when set (`none`: memory only,
+    /// a restart starts over), otherwise the default directory for the pipeline's name
+    /// ([`default_state_dir`](crate::default_state_dir): `$XDG_STATE_HOME/cdc/<name>` or
+    /// `~/.local/state/cdc/<name>`); nothing is created or locked before [`run`](Self::run).
+    /// [`with_state_store`](Self::with_state_store) and
+    /// [`with_state_location`](Self::with_state_location) choose another.
     pub fn build(
         definition: &PipelineDefinition,
         registry: &ConnectorRegistry,
@@ -185,10 +202,8 @@ impl Pipeline {
             definition.sink.include_schema_changes.as_deref(),
             &definition.sink.exclude_schema_changes,
         );
-        let state: Arc<dyn StateStore> = match &settings.state_dir {
-            Some(dir) => Arc::new(FileStateStore::new(dir)),
-            None => Arc::new(MemoryStateStore::default()),
-        };
+        let state = settings.state.open();
+        let state_origin = StateOrigin::of(&settings.state);
         Ok(Self {
             settings,
             source_type: source_type.to_string(),
@@ -200,6 +215,7 @@ impl Pipeline {
             router,
             transformer,
             state,
+            state_origin,
             metrics: Arc::default(),
             reset: false,
         })
@@ -225,9 +241,23 @@ impl Pipeline {
         Ok(out)
     }
 
-    /// Uses another state store (overrides `pipeline.state.dir`).
+    /// Uses another state store (overrides `pipeline.state.dir` and the default
+    /// directory). Tests that want nothing on disk pass a
+    /// [`MemoryStateStore`](crate::MemoryStateStore).
+    #[must_use]
     pub fn with_state_store(mut self, store: Arc<dyn StateStore>) -> Self {
         self.state = store;
+        self.state_origin = StateOrigin::Given;
+        self
+    }
+
+    /// Keeps the state at `location` instead (`cdc run --state-dir`; overrides
+    /// `pipeline.state.dir`).
+    #[must_use]
+    pub fn with_state_location(mut self, location: StateLocation) -> Self {
+        self.state = location.open();
+        self.state_origin = StateOrigin::of(&location);
+        self.settings.state = location;
         self
     }
 
@@ -272,8 +302,41 @@ impl Pipeline {
     /// Runs until the source ends, `shutdown` completes, or an error stops it. On shutdown
     /// and at the end a final checkpoint is taken. Errors come back after the last good
     /// checkpoint is kept.
+    ///
+    /// First the run claims the state ([`StateStore::claim`]; refused while another run
+    /// holds it), before it touches the target; the claim ends with the run.
     pub async fn run(
         self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<RunSummary, RuntimeError> {
+        let state = Arc::clone(&self.state);
+        let location = state.describe();
+        match self.state_origin {
+            StateOrigin::Default => {
+                tracing::info!(
+                    "state: {location} (the default for pipeline '{}'; pipeline.state.dir or --state-dir choose another)",
+                    self.settings.name
+                );
+                if is_default_name(&self.settings.name) {
+                    tracing::warn!(
+                        "pipeline.name is not set, so the default state directory is shared by every pipeline without a name: set pipeline.name or pipeline.state.dir"
+                    );
+                }
+            }
+            StateOrigin::Memory => tracing::warn!("state: {location}: a restart starts over"),
+            StateOrigin::Given => tracing::info!("state: {location}"),
+        }
+        let ownership = state.claim().await?;
+        tracing::debug!(epoch = %ownership.epoch, earlier = ?ownership.earlier, "claimed the pipeline's state");
+        let epoch = ownership.epoch;
+        let outcome = self.run_owned(ownership, shutdown).await;
+        state.release(epoch).await;
+        outcome
+    }
+
+    async fn run_owned(
+        self,
+        ownership: Ownership,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<RunSummary, RuntimeError> {
         let Self {
@@ -287,9 +350,11 @@ impl Pipeline {
             mut router,
             transformer,
             state,
+            state_origin: _,
             metrics,
             reset,
         } = self;
+        let epoch = ownership.epoch;
         let name = settings.name.clone();
         let _metrics_server = match settings.metrics_port {
             Some(port) => Some(AbortOnDrop(
@@ -311,33 +376,47 @@ impl Pipeline {
         };
 
         let restored = state.load().await?;
-        let resume = match &restored {
+        match &restored {
             Some(cp) if reset => {
                 tracing::warn!(checkpoint = %cp.id, state = %state.describe(), "--reset: starting over from the source's configured start; the checkpoint only finishes its commits and continues its numbering");
-                None
             }
-            Some(cp) => {
-                check_compatible(cp, &source_type, &sink_type, source.as_ref(), &state)?;
-                coordinator.restore(&cp.schemas.targets);
-                router
-                    .restore(&cp.schemas.routed_sources, &cp.schemas.routed_targets)
-                    .map_err(fail)?;
-                tracing::info!(checkpoint = %cp.id, state = %state.describe(), "resuming from checkpoint");
-                Some(cp)
-            }
-            None => None,
-        };
+            Some(cp) => check_compatible(cp, &source_type, &sink_type, source.as_ref(), &state)?,
+            None => {}
+        }
 
         sink.open().await.map_err(fail)?;
         // The same sink type also after a reset: its prepared data is part of a durable
         // checkpoint, and its labels must not be reused.
-        let same_sink = restored.as_ref().filter(|cp| cp.sink_type == sink_type);
-        if let Some(cp) = same_sink {
+        let start = match restored.as_ref().filter(|cp| cp.sink_type == sink_type) {
             // The crash may have come between saving the checkpoint and committing it.
-            sink.commit(cp.committables.clone()).await.map_err(fail)?;
+            Some(cp) => {
+                finish_commits(sink.as_mut(), state.as_ref(), epoch, cp, reset, &name).await?
+            }
+            None => Start::default(),
+        };
+        if let Some(position) = &start.position {
+            coordinator.restore(&position.schemas.targets);
+            router
+                .restore(
+                    &position.schemas.routed_sources,
+                    &position.schemas.routed_targets,
+                )
+                .map_err(fail)?;
+            tracing::info!(checkpoint = %position.id, state = %state.describe(), "resuming from checkpoint");
         }
-        sink.recover(same_sink.map(|c| c.id)).await.map_err(fail)?;
-        if let Err(e) = source.open(resume.map(|c| c.offset.clone())).await {
+        // `last` is the last checkpoint number used (also across a reset or a rewind), so
+        // the sink's next labels continue after it.
+        sink.recover(&Recovery::new(
+            restored.as_ref().map(|c| c.id),
+            epoch,
+            ownership.earlier.clone(),
+        ))
+        .await
+        .map_err(fail)?;
+        if let Err(e) = source
+            .open(start.position.as_ref().map(|p| p.offset.clone()))
+            .await
+        {
             let _ = sink.close().await;
             let _ = source.close().await;
             return Err(fail(e));
@@ -369,6 +448,9 @@ impl Pipeline {
             applier,
             coordinator,
             state,
+            epoch,
+            settled: ownership.earlier.is_empty(),
+            committed: start.position.clone(),
             settings: &settings,
             source_type: &source_type,
             sink_type: &sink_type,
@@ -376,11 +458,14 @@ impl Pipeline {
             metrics,
             router,
             transformer,
-            source_tables: resume
-                .map(|cp| cp.schemas.source_tables.iter().cloned().collect())
+            source_tables: start
+                .position
+                .as_ref()
+                .map(|p| p.schemas.source_tables.iter().cloned().collect())
                 .unwrap_or_default(),
             summary: RunSummary {
-                resumed: resume.is_some(),
+                resumed: start.position.is_some(),
+                rewound_from: start.rewound_from,
                 last_checkpoint: restored.as_ref().map(|c| c.id),
                 ..RunSummary::default()
             },
@@ -399,6 +484,139 @@ impl Pipeline {
         close.map_err(fail)?;
         Ok(summary)
     }
+}
+
+/// How a pipeline's state store was chosen.
+#[derive(Debug, Clone, Copy)]
+enum StateOrigin {
+    /// The default directory derived from the pipeline's name.
+    Default,
+    /// `state.dir: none`.
+    Memory,
+    /// A directory named in the definition or on the command line, or a store handed in.
+    Given,
+}
+
+impl StateOrigin {
+    fn of(location: &StateLocation) -> Self {
+        match location {
+            StateLocation::Default(_) => Self::Default,
+            StateLocation::Memory => Self::Memory,
+            StateLocation::Directory(_) => Self::Given,
+        }
+    }
+}
+
+/// A checkpoint's position: where the source resumes and the schemas there.
+#[derive(Debug, Clone)]
+struct Position {
+    id: CheckpointId,
+    offset: SourceOffset,
+    schemas: SchemaState,
+}
+
+impl Position {
+    fn of(checkpoint: &Checkpoint) -> Self {
+        Self {
+            id: checkpoint.id,
+            offset: checkpoint.offset.clone(),
+            schemas: checkpoint.schemas.clone(),
+        }
+    }
+
+    /// The last fully committed position `checkpoint` names, its schemas resolved.
+    fn committed_before(checkpoint: &Checkpoint) -> Option<Self> {
+        checkpoint.committed.as_ref().map(|c| Self {
+            id: c.id,
+            offset: c.offset.clone(),
+            schemas: c
+                .schemas
+                .clone()
+                .unwrap_or_else(|| checkpoint.schemas.clone()),
+        })
+    }
+
+    /// As a checkpoint whose schemas are `current` stores it.
+    fn stored(&self, current: &SchemaState) -> CommittedPosition {
+        CommittedPosition {
+            id: self.id,
+            offset: self.offset.clone(),
+            schemas: (self.schemas != *current).then(|| self.schemas.clone()),
+        }
+    }
+}
+
+/// Where a run starts once the last checkpoint's commits are finished.
+#[derive(Default)]
+struct Start {
+    /// The position to resume from; `None` starts as configured (first start, reset,
+    /// rewind with nothing fully committed).
+    position: Option<Position>,
+    /// The checkpoint the target lost, when the run rewound.
+    rewound_from: Option<CheckpointId>,
+}
+
+/// Commits the saved checkpoint's committables again (idempotent) and decides where the
+/// run starts: after it; after the last fully committed checkpoint when the target lost
+/// its transactions ([`Error::TransactionLost`]); from the source's configured start on
+/// `--reset`, whatever the commit did.
+async fn finish_commits(
+    sink: &mut dyn Sink,
+    state: &dyn StateStore,
+    epoch: OwnerEpoch,
+    checkpoint: &Checkpoint,
+    reset: bool,
+    pipeline: &str,
+) -> Result<Start, RuntimeError> {
+    state.verify(epoch).await?;
+    let error = match sink.commit(checkpoint.committables.clone()).await {
+        Ok(()) if reset => return Ok(Start::default()),
+        Ok(()) => {
+            return Ok(Start {
+                position: Some(Position::of(checkpoint)),
+                rewound_from: None,
+            });
+        }
+        Err(e) if reset || e.is_transaction_lost() => e,
+        Err(e) => {
+            return Err(RuntimeError::Connector {
+                pipeline: pipeline.to_string(),
+                source: e,
+            });
+        }
+    };
+    let id = checkpoint.id;
+    if reset {
+        tracing::warn!(checkpoint = %id, error = %error, "--reset: the last checkpoint's transactions could not be committed; starting over anyway (what they held is aborted, or ends with the target's transaction timeout)");
+    } else if let Some(committed) = &checkpoint.committed {
+        tracing::warn!(
+            lost = %id,
+            rewind_to = %committed.id,
+            error = %error,
+            "checkpoint {id}'s prepared transactions are gone from the target (aborted or expired before their commit): rewinding to checkpoint {}, the last fully committed one, and loading everything after it again; tables without a primary key may receive some rows twice if part of checkpoint {id} had been committed",
+            committed.id
+        );
+    } else {
+        tracing::warn!(
+            lost = %id,
+            error = %error,
+            "checkpoint {id}'s prepared transactions are gone from the target (aborted or expired before their commit) and no checkpoint before it was fully committed: starting over from the source's configured start; tables without a primary key may receive some rows twice if part of checkpoint {id} had been committed"
+        );
+    }
+    // Nothing of the lost checkpoint may be committed later by anyone: abort what is left
+    // of it (best effort: a part already committed or already gone cannot be aborted).
+    state.verify(epoch).await?;
+    if let Err(e) = sink.abort(checkpoint.committables.clone()).await {
+        tracing::warn!(checkpoint = %id, error = %e, "could not abort the rest of the checkpoint's transactions; the target's transaction timeout ends them");
+    }
+    Ok(if reset {
+        Start::default()
+    } else {
+        Start {
+            position: Position::committed_before(checkpoint),
+            rewound_from: Some(id),
+        }
+    })
 }
 
 /// Refuses to resume from a checkpoint written by an incompatible definition.
@@ -592,6 +810,15 @@ struct Writer<'a> {
     applier: Box<dyn SchemaApplier>,
     coordinator: SchemaCoordinator,
     state: Arc<dyn StateStore>,
+    /// This run's owner epoch: written into every checkpoint, verified before every
+    /// commit and abort.
+    epoch: OwnerEpoch,
+    /// Whether the store forgot the earlier runs (after this run's first durable
+    /// checkpoint; at once when there were none).
+    settled: bool,
+    /// The last checkpoint whose commit completed: carried by every new checkpoint so
+    /// that a restart can rewind to it.
+    committed: Option<Position>,
     settings: &'a PipelineSettings,
     source_type: &'a str,
     sink_type: &'a str,
@@ -729,6 +956,58 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// What a failed save leaves: a checkpoint that was not saved has its prepared work
+    /// aborted (while this run still owns the state); one that may have been saved keeps
+    /// it for the restart to commit (or abort, if the save did not survive).
+    async fn failed_save(
+        &mut self,
+        id: CheckpointId,
+        committables: Vec<Committable>,
+        error: RuntimeError,
+    ) -> RuntimeError {
+        match error {
+            RuntimeError::StateMaybeSaved { location, message } => RuntimeError::StateMaybeSaved {
+                location,
+                message: format!(
+                    "{message}; checkpoint {id}'s prepared transactions are left as they are: the restart commits them if the checkpoint was saved, and aborts them otherwise"
+                ),
+            },
+            fenced @ RuntimeError::Fenced { .. } => fenced,
+            error => {
+                match self.state.verify(self.epoch).await {
+                    Ok(()) => {
+                        if let Err(e) = self.sink.abort(committables).await {
+                            tracing::warn!(checkpoint = %id, error = %e, "could not abort what the unsaved checkpoint prepared; the restart's recovery or the target's transaction timeout ends it");
+                        }
+                    }
+                    Err(fenced) => {
+                        tracing::warn!(checkpoint = %id, error = %fenced, "not aborting what the unsaved checkpoint prepared");
+                    }
+                }
+                error
+            }
+        }
+    }
+
+    /// A commit that failed; when the target lost the prepared transactions, the message
+    /// says where the restart rewinds to.
+    fn failed_commit(&self, id: CheckpointId, error: Error) -> RuntimeError {
+        if !error.is_transaction_lost() {
+            return self.fail(error);
+        }
+        let rewind = match &self.committed {
+            Some(c) => format!(
+                "rewinds to checkpoint {}, the last fully committed one, and loads everything after it again",
+                c.id
+            ),
+            None => "starts over from the source's configured start, since no checkpoint before it was fully committed".into(),
+        };
+        self.fail(Error::transaction_lost(
+            format!("committing checkpoint {id}"),
+            format!("{error}; the pipeline stops, and a restart {rewind}"),
+        ))
+    }
+
     fn schema_state(&self) -> SchemaState {
         let (routed_sources, routed_targets) = self.router.export();
         SchemaState {
@@ -746,6 +1025,8 @@ impl Writer<'_> {
     ) -> Result<(), RuntimeError> {
         let started = Instant::now();
         let committables = self.sink.prepare(id).await.map_err(|e| self.fail(e))?;
+        let schemas = self.schema_state();
+        let committed = self.committed.as_ref().map(|c| c.stored(&schemas));
         let cp = Checkpoint::new(
             &self.settings.name,
             self.source_type,
@@ -754,16 +1035,23 @@ impl Writer<'_> {
             offset.clone(),
             committables.clone(),
         )
-        .with_schemas(self.schema_state());
+        .with_schemas(schemas)
+        .with_owner(self.epoch)
+        .with_committed(committed);
         if let Err(e) = self.state.save(&cp).await {
-            // The prepared data will be aborted on restart (or by the target's timeout).
-            let _ = self.sink.abort(committables).await;
-            return Err(e);
+            return Err(self.failed_save(id, committables, e).await);
         }
-        self.sink
-            .commit(committables)
-            .await
-            .map_err(|e| self.fail(e))?;
+        if !self.settled {
+            // This run's first durable checkpoint: the sink's recovery cleaned up after
+            // the earlier runs, and a restart starts from here, not before them.
+            self.state.settle(self.epoch).await?;
+            self.settled = true;
+        }
+        self.state.verify(self.epoch).await?;
+        if let Err(e) = self.sink.commit(committables).await {
+            return Err(self.failed_commit(id, e));
+        }
+        self.committed = Some(Position::of(&cp));
         self.summary.checkpoints += 1;
         self.metrics
             .checkpoint_done(started.elapsed().as_millis() as u64);

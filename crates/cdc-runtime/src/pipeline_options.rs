@@ -1,12 +1,11 @@
 //! The `pipeline` block: Flink CDC's options plus our own (checkpoints, state).
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use cdc_api::{ConfigOption, Options};
 
-use crate::RuntimeError;
 use crate::suggest::did_you_mean;
+use crate::{MEMORY_STATE, RuntimeError, StateLocation};
 
 const NAME: ConfigOption = ConfigOption::optional(
     "name",
@@ -51,7 +50,7 @@ const CHECKPOINT_INTERVAL: ConfigOption = ConfigOption::optional(
 );
 const STATE_DIR: ConfigOption = ConfigOption::optional_no_default(
     "state.dir",
-    "directory for checkpoints; without it a restart starts from scratch (--state-dir overrides)",
+    "directory for checkpoints (--state-dir overrides); default $XDG_STATE_HOME/cdc/<name> or ~/.local/state/cdc/<name>; `none` keeps them in memory only, so a restart starts over",
 );
 
 const METRICS_PORT: ConfigOption = ConfigOption::optional_no_default(
@@ -63,6 +62,12 @@ const PROGRESS_INTERVAL: ConfigOption = ConfigOption::optional(
     "10s",
     "how often a progress line (changes, rate, checkpoints) is logged; 0s turns it off",
 );
+
+/// Whether `name` is the default pipeline name (no `pipeline.name` set): the default state
+/// directory is then shared by every pipeline without a name.
+pub(crate) fn is_default_name(name: &str) -> bool {
+    NAME.default == Some(name)
+}
 
 /// Every option of the `pipeline` block.
 pub fn pipeline_options() -> Vec<ConfigOption> {
@@ -124,8 +129,9 @@ pub struct PipelineSettings {
     pub schema_change_timeout: Duration,
     /// `checkpoint.interval`.
     pub checkpoint_interval: Duration,
-    /// `state.dir`.
-    pub state_dir: Option<PathBuf>,
+    /// `state.dir`: a directory, [`MEMORY_STATE`] for memory only, or when unset the
+    /// default directory derived from `name`.
+    pub state: StateLocation,
     /// `metrics.port`.
     pub metrics_port: Option<u16>,
     /// `progress.interval` (None = off).
@@ -218,8 +224,21 @@ impl PipelineSettings {
                 "must be at least 100ms".into(),
             ));
         }
+        let name = options.string(&NAME).unwrap_or_default();
+        let state = match options.string(&STATE_DIR) {
+            Some(dir) if dir.trim().is_empty() => {
+                return Err(bad(
+                    STATE_DIR.name,
+                    format!(
+                        "is empty; name a directory, or '{MEMORY_STATE}' to keep the state in memory only"
+                    ),
+                ));
+            }
+            Some(dir) => StateLocation::from_value(dir),
+            None => StateLocation::default_for(&name),
+        };
         Ok(Self {
-            name: options.string(&NAME).unwrap_or_default(),
+            name,
             local_time_zone: options.string(&LOCAL_TIME_ZONE).unwrap_or_default(),
             batch_mode,
             schema_change_behavior,
@@ -229,7 +248,7 @@ impl PipelineSettings {
                 .map_err(wrap)?
                 .unwrap_or(Duration::from_secs(180)),
             checkpoint_interval,
-            state_dir: options.string(&STATE_DIR).map(PathBuf::from),
+            state,
             metrics_port: match options.u64(&METRICS_PORT).map_err(wrap)? {
                 None => None,
                 Some(p) => Some(
@@ -266,6 +285,36 @@ mod tests {
         assert_eq!(s.schema_change_behavior, SchemaChangeBehavior::Lenient);
         assert!(!s.batch_mode && !s.route_first_match);
         assert_eq!(s.schema_change_timeout, Duration::from_secs(180));
+        // Durable by default: a directory derived from the name (where depends on the
+        // environment, so only its shape is checked).
+        assert!(
+            matches!(s.state, StateLocation::Default(_)),
+            "{:?}",
+            s.state
+        );
+        if let StateLocation::Default(Some(dir)) = &s.state {
+            assert!(dir.ends_with(format!(
+                "cdc/{}",
+                dir.file_name().unwrap().to_string_lossy()
+            )));
+            assert!(
+                dir.to_string_lossy().contains("Flink-CDC-Pipeline-Job-"),
+                "{dir:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn state_dir_names_a_directory_or_none_for_memory() {
+        let s = settings(&[("state.dir", "/var/lib/cdc/x")]).unwrap();
+        assert_eq!(s.state, StateLocation::Directory("/var/lib/cdc/x".into()));
+        let s = settings(&[("state.dir", "none")]).unwrap();
+        assert_eq!(s.state, StateLocation::Memory);
+        let e = settings(&[("state.dir", " ")]).unwrap_err().to_string();
+        assert!(
+            e.contains("pipeline.state.dir") && e.contains("'none'"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -62,7 +62,7 @@ async fn run_with(
     register_event_set(&name, evolving_events());
     let text = format!(
         "source: {{type: values, event-set: {name}}}\nsink: {{type: values, sink-id: {name}{extra_sink}}}\n\
-         pipeline: {{name: {name}, schema.change.behavior: {behavior}}}\n"
+         pipeline: {{state.dir: none, name: {name}, schema.change.behavior: {behavior}}}\n"
     );
     let def = PipelineDefinition::from_yaml_str(&text, "b.yaml").unwrap();
     Pipeline::build(&def, &test_registry())
@@ -196,7 +196,7 @@ async fn try_evolve_tolerates_a_failed_change() {
         register_event_set(&name, evolving_events()[..4].to_vec());
         let text = format!(
             "source: {{type: values, event-set: {name}}}\nsink: {{type: refusing, sink-id: {name}}}\n\
-             pipeline: {{name: {name}, schema.change.behavior: {behavior}}}\n"
+             pipeline: {{state.dir: none, name: {name}, schema.change.behavior: {behavior}}}\n"
         );
         let def = PipelineDefinition::from_yaml_str(&text, "r.yaml").unwrap();
         let result = Pipeline::build(&def, &registry)
@@ -318,7 +318,7 @@ async fn a_stalled_sink_keeps_memory_bounded() {
         .register_source(EndlessFactory)
         .register_sink(SlowFactory);
     let def = PipelineDefinition::from_yaml_str(
-        "source: {type: endless}\nsink: {type: slow}\npipeline: {name: stalled}\n",
+        "source: {type: endless}\nsink: {type: slow}\npipeline: {state.dir: none, name: stalled}\n",
         "s.yaml",
     )
     .unwrap();

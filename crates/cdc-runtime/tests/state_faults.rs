@@ -10,12 +10,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_trait::async_trait;
 use cdc_api::{
-    CheckpointId, Column, DataChangeEvent, DataType, DataTypeKind, Event, Schema,
+    CheckpointId, Column, DataChangeEvent, DataType, DataTypeKind, Event, OwnerEpoch, Schema,
     SchemaChangeEvent, SourceOffset, TableId, Value,
 };
 use cdc_runtime::{
-    Checkpoint, FileStateStore, MemoryStateStore, Pipeline, PipelineDefinition, RuntimeError,
-    StateStore,
+    Checkpoint, FileStateStore, MemoryStateStore, Ownership, Pipeline, PipelineDefinition,
+    RuntimeError, StateStore,
 };
 use cdc_testkit::{register_event_set, test_registry, values_database};
 
@@ -27,6 +27,18 @@ struct FullAfter {
 
 #[async_trait]
 impl StateStore for FullAfter {
+    async fn claim(&self) -> Result<Ownership, RuntimeError> {
+        self.inner.claim().await
+    }
+
+    async fn verify(&self, epoch: OwnerEpoch) -> Result<(), RuntimeError> {
+        self.inner.verify(epoch).await
+    }
+
+    async fn settle(&self, epoch: OwnerEpoch) -> Result<(), RuntimeError> {
+        self.inner.settle(epoch).await
+    }
+
     async fn load(&self) -> Result<Option<Checkpoint>, RuntimeError> {
         self.inner.load().await
     }
@@ -132,10 +144,11 @@ async fn a_full_state_disk_stops_the_pipeline_and_a_restart_loses_nothing() {
 
 #[tokio::test]
 async fn a_torn_temporary_file_from_a_crash_mid_write_is_ignored() {
-    // A crash while writing leaves `checkpoint.json.tmp` half written; the rename never
+    // A crash while writing leaves a temporary file half written; the rename never
     // happened, so the previous checkpoint is the valid one.
     let dir = tempfile::tempdir().unwrap();
     let store = FileStateStore::new(dir.path());
+    let owner = store.claim().await.unwrap().epoch;
     let cp = Checkpoint::new(
         "p",
         "values",
@@ -143,13 +156,13 @@ async fn a_torn_temporary_file_from_a_crash_mid_write_is_ignored() {
         CheckpointId(4),
         SourceOffset(serde_json::json!({"next": 40})),
         Vec::new(),
-    );
-    store.save(&cp).await.unwrap();
-    std::fs::write(
-        dir.path().join("checkpoint.json.tmp"),
-        b"{\"format_version\":2,\"pipe",
     )
-    .unwrap();
+    .with_owner(owner);
+    store.save(&cp).await.unwrap();
+    let torn = dir
+        .path()
+        .join(format!("checkpoint.json.tmp.{}.99", std::process::id()));
+    std::fs::write(&torn, b"{\"format_version\":3,\"pipe").unwrap();
     assert_eq!(store.load().await.unwrap(), Some(cp.clone()));
     let next = Checkpoint {
         id: CheckpointId(5),
@@ -157,6 +170,10 @@ async fn a_torn_temporary_file_from_a_crash_mid_write_is_ignored() {
     };
     store.save(&next).await.unwrap();
     assert_eq!(store.load().await.unwrap(), Some(next));
+    // The next claim of the directory removes the leftover.
+    drop(store);
+    FileStateStore::new(dir.path()).claim().await.unwrap();
+    assert!(!torn.exists());
 }
 
 /// Runs `inner_disk_full_and_read_only` in a private mount namespace (`unshare -Urm`), where
@@ -200,6 +217,7 @@ async fn inner_disk_full_and_read_only() {
     let dir = tempfile::tempdir().unwrap();
     mount(&["-t", "tmpfs", "-o", "size=64k", "tmpfs"], dir.path());
     let store = FileStateStore::new(dir.path().join("state"));
+    let owner = store.claim().await.unwrap().epoch;
     let checkpoint = |id: u64| {
         Checkpoint::new(
             "p",
@@ -209,6 +227,7 @@ async fn inner_disk_full_and_read_only() {
             SourceOffset(serde_json::json!({"next": id, "pad": "x".repeat(2000)})),
             Vec::new(),
         )
+        .with_owner(owner)
     };
     store.save(&checkpoint(1)).await.unwrap();
 
@@ -238,6 +257,14 @@ async fn inner_disk_full_and_read_only() {
     let err = store.save(&checkpoint(3)).await.unwrap_err().to_string();
     assert!(err.contains("Read-only file system"), "{err}");
     assert_eq!(store.load().await.unwrap(), Some(checkpoint(2)));
+    // Holding the lock did not keep the disk from going read-only, and a new run on it
+    // is refused with the reason.
+    let err = FileStateStore::new(dir.path().join("state"))
+        .claim()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("Read-only file system"), "{err}");
     mount(&["-o", "remount,rw"], dir.path());
     let _ = Command::new("umount").arg(dir.path()).status();
 }

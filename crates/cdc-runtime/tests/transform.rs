@@ -53,7 +53,7 @@ fn definition(set: &str, transform: &str, extra: &str) -> PipelineDefinition {
         "source: {{type: values, event-set: {set}}}\n\
          sink: {{type: values, sink-id: {set}}}\n\
          transform:\n{transform}\n{extra}\
-         pipeline: {{name: {set}, schema.change.behavior: evolve, local-time-zone: UTC}}\n"
+         pipeline: {{state.dir: none, name: {set}, schema.change.behavior: evolve, local-time-zone: UTC}}\n"
     );
     PipelineDefinition::from_yaml_str(&text, "test.yaml").unwrap()
 }

@@ -81,7 +81,7 @@ fn yaml(set: &str, sink: &str, extra_source: &str) -> PipelineDefinition {
     let text = format!(
         "source: {{type: values, event-set: {set}, batch-size: 37{extra_source}}}\n\
          sink: {{type: values, sink-id: {sink}}}\n\
-         pipeline: {{name: test-{sink}, checkpoint.interval: 100ms, schema.change.behavior: evolve}}\n"
+         pipeline: {{state.dir: none, name: test-{sink}, checkpoint.interval: 100ms, schema.change.behavior: evolve}}\n"
     );
     PipelineDefinition::from_yaml_str(&text, "test.yaml").unwrap()
 }
@@ -220,7 +220,7 @@ async fn metrics_endpoint_serves_the_named_series() {
     let text = format!(
         "source: {{type: values, event-set: metrics, unbounded: true}}\n\
          sink: {{type: values, sink-id: metrics}}\n\
-         pipeline: {{name: metrics, checkpoint.interval: 100ms, metrics.port: {port}}}\n"
+         pipeline: {{state.dir: none, name: metrics, checkpoint.interval: 100ms, metrics.port: {port}}}\n"
     );
     let def = PipelineDefinition::from_yaml_str(&text, "m.yaml").unwrap();
     let handle = Pipeline::build(&def, &test_registry()).unwrap().spawn();
@@ -312,7 +312,7 @@ async fn routes_rename_tables_and_merge_shards() {
                 route:\n\
                 \x20 - {source-table: 'shard_\\.*.users', sink-table: all.users, description: merge shards}\n\
                 \x20 - {source-table: 'app.\\.*', sink-table: 'ods.ods_<>', replace-symbol: '<>'}\n\
-                pipeline: {name: routes, schema.change.behavior: evolve}\n";
+                pipeline: {state.dir: none, name: routes, schema.change.behavior: evolve}\n";
     let def = PipelineDefinition::from_yaml_str(text, "routes.yaml").unwrap();
     Pipeline::build(&def, &test_registry())
         .unwrap()
@@ -446,7 +446,7 @@ async fn target_schemas_survive_a_restart() {
         let text = format!(
             "source: {{type: values, event-set: lenient-restart{extra}}}\n\
              sink: {{type: values, sink-id: lenient-restart}}\n\
-             pipeline: {{name: lenient-restart, checkpoint.interval: 100ms}}\n"
+             pipeline: {{state.dir: none, name: lenient-restart, checkpoint.interval: 100ms}}\n"
         );
         let def = PipelineDefinition::from_yaml_str(&text, "l.yaml").unwrap();
         let result = Pipeline::build(&def, &test_registry())
@@ -528,7 +528,7 @@ async fn sharded_merge_continues_after_a_restart() {
             "source: {{type: values, event-set: merge-restart{extra}}}\n\
              sink: {{type: values, sink-id: merge-restart}}\n\
              route: [{{source-table: 's\\.*.users', sink-table: all.users}}]\n\
-             pipeline: {{name: merge-restart, checkpoint.interval: 100ms, schema.change.behavior: evolve}}\n"
+             pipeline: {{state.dir: none, name: merge-restart, checkpoint.interval: 100ms, schema.change.behavior: evolve}}\n"
         );
         let def = PipelineDefinition::from_yaml_str(&text, "m.yaml").unwrap();
         let result = Pipeline::build(&def, &test_registry())

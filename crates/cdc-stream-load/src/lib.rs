@@ -1,13 +1,17 @@
 //! # cdc-stream-load
 //!
-//! What the Doris and StarRocks sinks share because it really is the same in both: how a
-//! value and a row's fields are written into a JSON Stream Load body, the pipeline's time
-//! zone, and following an FE's redirect over HTTP(S) without leaking credentials.
-//! Protocols, labels, transactions and DDL differ and stay in each sink.
+//! What the Doris and StarRocks sinks share because it really is the same in both: the
+//! load driver (buffers, loads in flight, labels, retries, recovery, the exactly-once
+//! bookkeeping: [`driver`]), how a value and a row's fields are written into a JSON Stream
+//! Load body, the pipeline's time zone, and following an FE's redirect over HTTP(S) without
+//! leaking credentials. The HTTP calls, the row encodings and DDL differ and stay in each
+//! sink, behind [`driver::LoadProtocol`].
 #![warn(missing_docs)]
 
+pub mod driver;
 pub mod http;
 mod json;
+pub mod label;
 mod node;
 mod row;
 mod zone;

@@ -552,7 +552,8 @@ impl Sink for ValuesSink {
         Ok(())
     }
 
-    async fn recover(&mut self, last: Option<CheckpointId>) -> Result<()> {
+    async fn recover(&mut self, recovery: &cdc_api::Recovery) -> Result<()> {
+        let last = recovery.last;
         let mut db = lock(&self.db);
         let last = last.unwrap_or(CheckpointId(0));
         db.prepared.retain(|id, _| *id <= last);

@@ -239,7 +239,8 @@ impl Sink for MemorySink {
         Ok(())
     }
 
-    async fn recover(&mut self, last: Option<CheckpointId>) -> Result<()> {
+    async fn recover(&mut self, recovery: &cdc_api::Recovery) -> Result<()> {
+        let last = recovery.last;
         if self.flaw != Flaw::RecoverKeepsPrepared {
             let last = last.map_or(0, |c| c.0);
             let mut store = self.store.lock().unwrap();

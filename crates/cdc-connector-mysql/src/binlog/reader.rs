@@ -232,6 +232,37 @@ pub(crate) fn replication_setup(heartbeat: Option<Duration>) -> Vec<String> {
     ]
 }
 
+/// A driver error of the replication connection. The server ending the stream because
+/// another reader connected with this reader's server id is permanent: reconnecting would
+/// kick that reader out in turn, and the two would take turns forever (each time re-reading
+/// from its last position), so the reader stops with one error that names the id and says
+/// what to do. Everything else is sorted as usual (a lost connection is retried).
+fn binlog_error(config: &MySqlSourceConfig, context: &str, e: mysql_async::Error) -> Error {
+    if !crate::error::is_same_server_id(&e) {
+        return crate::error::from_mysql(context, e);
+    }
+    let id = config.server_id;
+    let said = match &e {
+        mysql_async::Error::Server(s) => {
+            format!("server error {} ({}): {}", s.code, s.state, s.message)
+        }
+        other => other.to_string(),
+    };
+    Error::permanent(
+        context,
+        format!(
+            "{}:{} ended this reader's binlog stream because another reader connected with the same server-id {id} ({said})",
+            config.hostname, config.port
+        ),
+    )
+    .with_hint(format!(
+        "server-id {id} is used by another reader as well: another pipeline, another copy of this pipeline, or a replica. \
+         Give every pipeline its own `server-id` (or leave it unset: the default is derived from the pipeline name, hostname, port and tables), \
+         and make sure only one copy of this pipeline runs; SHOW SLAVE HOSTS (MySQL 8.4+: SHOW REPLICAS) on the server lists the ids of the readers connected now"
+    ))
+    .with_source(e)
+}
+
 fn protocol(what: &str, detail: impl std::fmt::Display) -> Error {
     Error::permanent(format!("reading the binlog ({what})"), detail.to_string())
 }
@@ -338,7 +369,8 @@ impl BinlogReader {
             ),
         };
         let mut stream = conn.get_binlog_stream(request).await.map_err(|e| {
-            fail(crate::error::from_mysql(
+            fail(binlog_error(
+                &self.config,
                 &format!("requesting the binlog {at}"),
                 e,
             ))
@@ -385,7 +417,7 @@ impl BinlogReader {
                 Some(Ok(e)) => e,
                 Some(Err(e)) => {
                     return Err((
-                        crate::error::from_mysql("reading the binlog", e),
+                        binlog_error(&self.config, "reading the binlog", e),
                         st.offset(),
                     ));
                 }

@@ -32,13 +32,14 @@ pub fn yaml(db: &MariaDb, sink: &str, tables: &str, extra: &str) -> String {
     )
 }
 
-/// Builds the pipeline (with the MySQL source registered).
+/// Builds the pipeline (with the MySQL source registered), its state in memory: each test
+/// starts fresh and writes nothing into the default state directory under `$HOME`.
 pub fn build(yaml: &str) -> Result<Pipeline, cdc_runtime::RuntimeError> {
     init_logs();
     let mut registry = cdc_testkit::test_registry();
     registry.register_source(cdc_connector_mysql::MySqlSourceFactory);
     let def = PipelineDefinition::from_yaml_str(yaml, "test.yaml")?;
-    Pipeline::build(&def, &registry)
+    Ok(Pipeline::build(&def, &registry)?.with_state_store(Arc::new(MemoryStateStore::default())))
 }
 
 /// Builds the pipeline with a shared state store.

@@ -63,8 +63,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use cdc_api::{
     BoxError, CheckpointId, Column, ColumnPosition, Committable, DataChangeEvent, DataType,
-    DataTypeKind, Event, Schema, SchemaApplier, SchemaChangeEvent, SchemaChangeKind, Sink,
-    SinkParts, TableId, Value,
+    DataTypeKind, Event, OwnerEpoch, Recovery, Schema, SchemaApplier, SchemaChangeEvent,
+    SchemaChangeKind, Sink, SinkParts, TableId, Value,
 };
 
 use super::report::{
@@ -406,6 +406,7 @@ pub async fn check_cases(harness: impl SinkHarness, cases: &[Case]) -> Result<Re
                     pipeline: format!("conformance-{}", case.name().replace('_', "-")),
                     database: database.clone(),
                     case,
+                    epochs: Arc::default(),
                 };
                 status_of(isolated(run_case(case, cx)).await)
             }
@@ -1119,9 +1120,26 @@ struct Ctx {
     pipeline: String,
     database: String,
     case: Case,
+    /// The owner epochs of the instances started so far, as a state store hands them out.
+    epochs: Arc<std::sync::Mutex<Vec<OwnerEpoch>>>,
 }
 
 impl Ctx {
+    /// A recovery as the runtime builds it: a new epoch, every earlier one to clean up.
+    fn recovery(&self, last: Option<CheckpointId>) -> Recovery {
+        let mut epochs = self
+            .epochs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let epoch = OwnerEpoch(millis.max(epochs.last().map_or(0, |e| e.0 + 1)));
+        let earlier = epochs.clone();
+        epochs.push(epoch);
+        Recovery::new(last, epoch, earlier)
+    }
+
     fn table(&self, suffix: &str, keyed: bool) -> TestTable {
         TestTable::new(
             TableId::new(&self.database, format!("{}{suffix}", self.case.name())),
@@ -1160,11 +1178,11 @@ impl Ctx {
             )
             .await?;
         }
-        let last = restored.map(|s| s.id);
+        let recovery = self.recovery(restored.map(|s| s.id));
         call(
-            format!("sink.recover({last:?})"),
+            format!("sink.recover({recovery:?})"),
             limit,
-            instance.sink.recover(last),
+            instance.sink.recover(&recovery),
         )
         .await?;
         Ok(instance)
