@@ -570,12 +570,12 @@ pub(crate) async fn run(s: Settings) -> Result<String, BoxError> {
     let mut alo_p99 = None;
     for (label, table, two_phase) in [
         (
-            "at-least-once (default): `sink.buffer-flush.interval`",
+            "at-least-once (`sink.enable-2pc: false`): `sink.buffer-flush.interval`",
             "lat_alo",
             false,
         ),
         (
-            "exactly-once: `sink.enable-2pc`, `checkpoint.interval`",
+            "exactly-once (the default, 2PC): `checkpoint.interval`",
             "lat_2pc",
             true,
         ),

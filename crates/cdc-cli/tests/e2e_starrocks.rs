@@ -132,9 +132,18 @@ async fn wait_in_sync(
 
 /// No transaction is left begun or prepared, and no label was made visible twice.
 fn assert_transactions_clean(sr: &StarRocksEmulator) {
+    assert_transactions_settled(sr, 0);
+}
+
+/// As [`assert_transactions_clean`], but up to `killed` at-least-once batch transactions
+/// (labels `..._b<n>`) may remain begun or prepared: a run killed between a batch's
+/// `begin` and its `commit` leaves one per table in flight, invisible, which StarRocks
+/// rolls back after its timeout (docs/connectors/starrocks.md); its rows are replayed.
+fn assert_transactions_settled(sr: &StarRocksEmulator, killed: usize) {
     let open = sr.open_transactions();
+    let batches = open.iter().filter(|t| is_batch_label(&t.label)).count();
     assert!(
-        open.is_empty(),
+        batches == open.len() && batches <= killed * 2,
         "transactions left begun or prepared: {open:?}"
     );
     let mut visible: HashMap<String, usize> = HashMap::new();
@@ -146,6 +155,13 @@ fn assert_transactions_clean(sr: &StarRocksEmulator) {
     let twice: Vec<_> = visible.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "labels committed twice: {twice:?}");
     assert!(!visible.is_empty(), "nothing was committed");
+}
+
+/// An at-least-once batch label: `..._{epoch}_b{n}`.
+fn is_batch_label(label: &str) -> bool {
+    label
+        .rsplit_once("_b")
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// `(name, type, is_key)` of a target table's columns.
@@ -356,7 +372,8 @@ async fn kill_9_rounds(extra_sink: &str, at_least_once: bool) {
         log_text.contains(guarantee),
         "the log does not say '{guarantee}':\n{log_text}"
     );
-    assert_transactions_clean(&sr);
+    // Each killed at-least-once run may leave its batches in flight (two tables).
+    assert_transactions_settled(&sr, if at_least_once { 6 } else { 0 });
     assert_eq!(
         column_types(&sr, "ledger"),
         [

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cdc_api::{
-    Column, ConnectorRegistry, DataChangeEvent, DataType, DataTypeKind, Date, Decimal, Event,
-    OwnerEpoch, Schema, SchemaChangeEvent, TableId, Timestamp, Value,
+    CheckpointId, Column, ConnectorRegistry, DataChangeEvent, DataType, DataTypeKind, Date,
+    Decimal, Event, OwnerEpoch, Schema, SchemaChangeEvent, TableId, Timestamp, Value,
 };
 use cdc_connector_doris::DorisSinkFactory;
 use cdc_runtime::{
@@ -382,6 +382,58 @@ async fn crash_and_resume(after_save: bool, name: &str, auto_redirect: &str) {
         doris.transactions()
     );
     assert_route(&doris, name, auto_redirect == "true");
+}
+
+/// A checkpoint is recorded, the process dies before committing it and stays down longer
+/// than Doris's pre-commit timeout, so Doris aborts the pre-committed loads ("timeout by
+/// txn manager"). The restart's commit finds them aborted: instead of stopping on every
+/// restart, it rewinds to the last fully committed checkpoint and replays from there.
+#[tokio::test]
+async fn commits_refused_as_aborted_after_a_long_downtime_rewind() {
+    let doris = DorisEmulator::start_with(DorisEmulatorOptions {
+        precommit_timeout: Duration::from_secs(1),
+        ..DorisEmulatorOptions::default()
+    })
+    .await
+    .unwrap();
+    let name = "downtime";
+    register_event_set(name, workload());
+    let store = Arc::new(CrashingStore::default());
+    store.crash_at.store(2, Ordering::SeqCst);
+    store.after_save.store(true, Ordering::SeqCst);
+    // The default delivery: two-phase commit.
+    let def = definition(name, name, &doris.fe_address(), &[]);
+    let pipeline = Pipeline::build(&def, &registry())
+        .unwrap()
+        .with_state_store(store.clone());
+    let task = tokio::spawn(pipeline.run(std::future::pending()));
+    tokio::time::timeout(Duration::from_secs(30), store.reached.notified())
+        .await
+        .expect("checkpoint 2 was never reached");
+    task.abort();
+    let _ = task.await;
+    // The downtime: longer than the pre-commit timeout.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    store.crash_at.store(0, Ordering::SeqCst);
+    let pipeline = Pipeline::build(&def, &registry())
+        .unwrap()
+        .with_state_store(store.clone());
+    let summary = tokio::time::timeout(
+        Duration::from_secs(60),
+        pipeline.run(std::future::pending()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(summary.rewound_from, Some(CheckpointId(2)), "{summary:?}");
+    let txns = doris.transactions();
+    assert!(
+        txns.iter().any(|t| t.state == TxnState::Aborted
+            && t.abort_reason.as_deref() == Some("timeout by txn manager")),
+        "nothing expired: {txns:?}"
+    );
+    assert_target(&doris);
+    assert!(txns.iter().all(|t| t.state != TxnState::PreCommitted));
 }
 
 /// Loads and 2PC calls went where `auto-redirect` says: through the FE's redirect, or

@@ -284,16 +284,16 @@ impl Case {
                 "abort of prepared committables discards their rows for good, also when the next run reuses the checkpoint number"
             }
             Self::RecoverCommitsSavedCheckpoint => {
-                "after a crash between prepare and commit, the next run's commit of the saved committables (then recover(Some(n))) makes the rows visible exactly once"
+                "after a crash between prepare and commit, the next run's commit of the saved committables (then recover from checkpoint n) makes the rows visible exactly once"
             }
             Self::RecoverDiscardsUnsavedPrepare => {
-                "after a crash with checkpoint 1 prepared but never saved, recover(None) discards it: the new run's checkpoint 1 shows only the new run's rows"
+                "after a crash with checkpoint 1 prepared but never saved, recover (no checkpoint, the crashed run's epoch in `earlier`) discards it: the new run's checkpoint 1 shows only the new run's rows"
             }
             Self::RecoverDiscardsAfterOlderCheckpoint => {
-                "after a crash with checkpoint n+1 prepared but not saved, recover(Some(n)) discards it: only checkpoint n and what the new run commits are visible"
+                "after a crash with checkpoint n+1 prepared but not saved, recover from checkpoint n discards it: only checkpoint n and what the new run commits are visible"
             }
             Self::WritesAfterRecovery => {
-                "after a restart (open, commit of the saved committables, recover(Some(n)), the table announced again by CreateTable) writes and checkpoints n+1, n+2 keep working"
+                "after a restart (open, commit of the saved committables, recover from checkpoint n, the table announced again by CreateTable) writes and checkpoints n+1, n+2 keep working"
             }
             Self::ReplayAfterCrash => {
                 "after a crash the source replays everything after the last saved checkpoint; once the new run commits, the target holds each change once"
@@ -341,10 +341,10 @@ impl Case {
                 "committables must hold everything needed to commit from a new instance (labels, transaction ids, file names): no state kept only in memory; they are stored as JSON"
             }
             Self::RecoverDiscardsUnsavedPrepare => {
-                "in recover(None) abort every label this pipeline may have prepared (derive them from pipeline, table and checkpoint 1..), or replace a prepared label when it is prepared again"
+                "in recover abort what the runs in `recovery.earlier` prepared for `recovery.next_checkpoint()` (derive their labels from pipeline, table, epoch and checkpoint), and label this run's work with `recovery.epoch`"
             }
             Self::RecoverDiscardsAfterOlderCheckpoint => {
-                "in recover(Some(n)) abort what this pipeline prepared for checkpoints after n before writing new data"
+                "in recover abort what the runs in `recovery.earlier` prepared for checkpoints after `recovery.last` before writing new data"
             }
             Self::WritesAfterRecovery => {
                 "accept a CreateTable for a table that exists (applier and sink), keep no per-run state that a restart loses, and number labels from the checkpoint ids the runtime passes"
