@@ -101,6 +101,19 @@ pub trait Sink: Send {
         Ok(())
     }
 
+    /// Whether the source is reading a snapshot (`true`) or only its change log: told before
+    /// the first event and whenever it changes, in stream order (before the first snapshot
+    /// row, after the last one). While a snapshot is read, an **at-least-once** sink should
+    /// keep rows invisible until the checkpoint that covers them is committed (prepare them
+    /// as an exactly-once sink does): after a crash mid-snapshot the source reads the
+    /// unfinished key ranges again at a later position, and a row the crashed attempt had
+    /// made visible and the source deleted since would otherwise stay in the target.
+    /// Exactly-once sinks can ignore it. Default: nothing.
+    async fn source_snapshotting(&mut self, active: bool) -> Result<()> {
+        let _ = active;
+        Ok(())
+    }
+
     /// Called periodically (about every 100 ms), also when idle: flush what waited too long
     /// (e.g. `sink.buffer-flush.interval`). Default: nothing.
     async fn poll_flush(&mut self) -> Result<()> {

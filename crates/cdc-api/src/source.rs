@@ -75,6 +75,16 @@ pub trait Source: Send {
         Ok(Vec::new())
     }
 
+    /// Whether the events it returns now come from a snapshot (an initial one, or a table
+    /// copied later): called after every batch, so keep it cheap. The runtime tells the
+    /// sink ([`Sink::source_snapshotting`](crate::Sink::source_snapshotting)), so that an
+    /// at-least-once sink keeps snapshot rows invisible until their checkpoint. The default
+    /// is `!self.progress().streaming`: a source that reports no progress counts as
+    /// snapshotting, which is the safe side.
+    fn snapshotting(&self) -> bool {
+        !self.progress().streaming
+    }
+
     /// How far the source is: per-table snapshot progress and change-log lag, for metrics
     /// and the progress view. Called after batches, at most about once a second; keep it
     /// cheap. The default reports nothing.

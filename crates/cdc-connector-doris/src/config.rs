@@ -368,8 +368,9 @@ impl DorisSinkConfig {
             Some(_) => o.bool(&ENABLE_2PC)?.unwrap_or(true),
             None => !batch_mode,
         };
-        if two_phase {
-            // Doris aborts a pre-committed load after the FE's
+        {
+            // Both modes pre-commit (at-least-once while a snapshot is read), and Doris
+            // aborts a pre-committed load after the FE's
             // stream_load_default_precommit_timeout_second (3600 s by default, fe/Config.java).
             cdc_stream_load::driver::check_interval_fits(
                 cdc_stream_load::driver::checkpoint_interval(&ctx.pipeline_options),
@@ -596,7 +597,8 @@ mod tests {
         assert!(with_interval("30min", &[]).is_ok());
         let e = with_interval("45min", &[]).unwrap_err().to_string();
         assert!(e.contains("2700 s") && e.contains("3600 s"), "{e}");
-        assert!(with_interval("45min", &[("sink.enable-2pc", "false")]).is_ok());
+        // At-least-once pre-commits too, while a snapshot is read.
+        assert!(with_interval("45min", &[("sink.enable-2pc", "false")]).is_err());
     }
 
     #[test]

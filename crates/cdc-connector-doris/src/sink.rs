@@ -14,7 +14,8 @@
 //!
 //! # At-least-once (`sink.enable-2pc: false` or `sink.enable.batch-mode: true`)
 //! Plain loads, visible at once; replays after a restart rely on the UNIQUE KEY upsert, as
-//! in Flink CDC.
+//! in Flink CDC. While the source reads a snapshot the driver pre-commits instead, as in
+//! two-phase mode (see the driver's documentation).
 
 use std::sync::Arc;
 
@@ -123,7 +124,7 @@ impl TableEncoder for DorisTableEncoder {
 }
 
 impl DorisProtocol {
-    fn headers(&self, keyed: bool, label: &str) -> Vec<(String, String)> {
+    fn headers(&self, keyed: bool, label: &str, two_phase: bool) -> Vec<(String, String)> {
         let mut h: Vec<(String, String)> = vec![
             ("label".into(), label.into()),
             ("format".into(), "json".into()),
@@ -132,7 +133,7 @@ impl DorisProtocol {
         if keyed && self.config.enable_delete {
             h.push(("hidden_columns".into(), DELETE_SIGN.into()));
         }
-        if self.config.two_phase {
+        if two_phase {
             h.push(("two_phase_commit".into(), "true".into()));
         }
         for (k, v) in &self.config.load_headers {
@@ -194,7 +195,7 @@ impl LoadProtocol for DorisProtocol {
             .stream_load(
                 &job.db,
                 &job.table,
-                &self.headers(job.keyed, &job.label),
+                &self.headers(job.keyed, &job.label, two_phase),
                 job.body.clone(),
                 self.config.load_timeout,
             )
@@ -353,7 +354,7 @@ mod tests {
         };
         // The default is exactly-once: two-phase commit.
         assert_eq!(
-            protocol(&[]).headers(true, "l1"),
+            protocol(&[]).headers(true, "l1", true),
             owned(&[
                 ("label", "l1"),
                 ("format", "json"),
@@ -369,7 +370,7 @@ mod tests {
                 ("sink.properties.timeout", "30"),
                 ("sink.properties.strict_mode", "true"),
             ])
-            .headers(false, "l2"),
+            .headers(false, "l2", true),
             owned(&[
                 ("label", "l2"),
                 ("format", "json"),
@@ -386,7 +387,7 @@ mod tests {
         ] {
             assert_eq!(
                 protocol(&[chosen, ("sink.enable-delete", "false")])
-                    .headers(true, "l3")
+                    .headers(true, "l3", false)
                     .len(),
                 3,
                 "{chosen:?}"

@@ -506,6 +506,66 @@ async fn a_wrong_password_stops_with_the_cause() {
     );
 }
 
+/// At-least-once batch mode while the source reads a snapshot: snapshot rows are
+/// pre-committed and become visible with their checkpoint (a crash mid-snapshot could
+/// otherwise leave rows the source deletes before re-reading the range); once that
+/// checkpoint is committed after the snapshot ended, loads are plain and visible at once.
+#[tokio::test]
+async fn at_least_once_prepares_snapshot_rows_and_streams_visibly_after() {
+    let doris = DorisEmulator::start().await.unwrap();
+    let name = "alo-snapshot";
+    let mut events = workload();
+    let snapshot_events = 2 + 24; // the CreateTables and the inserts
+    for i in 13..=40 {
+        events.push(DataChangeEvent::insert(logs_id(), log(&format!("line {i}"), i)).into());
+    }
+    register_event_set(name, events);
+    let def = definition_in(
+        name,
+        name,
+        &doris.fe_address(),
+        &[("sink.enable.batch-mode", "true")],
+        &[("source.snapshot-events", &snapshot_events.to_string())],
+    );
+    let summary = tokio::time::timeout(
+        Duration::from_secs(60),
+        Pipeline::build(&def, &registry())
+            .unwrap()
+            .run(std::future::pending()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(summary.checkpoints >= 2, "{summary:?}");
+    assert_eq!(
+        doris.table_rows("shop", "orders").unwrap(),
+        expected_orders()
+    );
+    let mut logs: Vec<Vec<Option<String>>> = (1..=40)
+        .map(|i| vec![Some(i.to_string()), Some(format!("line {i}"))])
+        .collect();
+    logs.sort();
+    assert_eq!(doris.table_rows("shop", "logs").unwrap(), logs);
+    let loads = doris.load_log();
+    let first_plain = loads
+        .iter()
+        .position(|l| !l.two_phase_commit)
+        .expect("no plain load after the snapshot");
+    assert!(
+        first_plain > 0,
+        "the snapshot rows were not pre-committed: {loads:?}"
+    );
+    assert!(
+        loads[first_plain..].iter().all(|l| !l.two_phase_commit),
+        "a pre-committed load after the plain ones: {loads:?}"
+    );
+    let txns = doris.transactions();
+    assert!(
+        txns.iter().all(|t| t.state != TxnState::PreCommitted),
+        "{txns:?}"
+    );
+}
+
 /// A checkpoint whose prepare fails (one table's load gives up) aborts the parts it had
 /// already pre-committed for other tables: nothing is left waiting for Doris's timeout.
 #[tokio::test]
@@ -1383,10 +1443,13 @@ async fn the_flush_interval_loads_an_idle_buffer() {
             ("sink.buffer-flush.interval", "1s"),
             ("sink.enable.batch-mode", "true"),
         ],
-        &[("checkpoint.interval", "1h"), ("source.unbounded", "true")],
+        &[
+            ("checkpoint.interval", "30min"),
+            ("source.unbounded", "true"),
+        ],
     );
     let pipeline = Pipeline::build(&def, &registry()).unwrap();
-    // An unbounded source and no checkpoint for an hour: only the interval can load the
+    // An unbounded source and no checkpoint for 30 minutes: only the interval can load the
     // rows, since none arrive after the first ~200 ms.
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(pipeline.run(async move {

@@ -1045,6 +1045,10 @@ impl Source for MySqlSource {
         }
     }
 
+    fn snapshotting(&self) -> bool {
+        !(self.state.binlog.is_some() && self.state.snapshot_pending.is_empty())
+    }
+
     fn progress(&self) -> SourceProgress {
         let streaming = self.state.binlog.is_some() && self.state.snapshot_pending.is_empty();
         SourceProgress {

@@ -374,8 +374,9 @@ impl StarRocksSinkConfig {
             .get("timeout")
             .and_then(|t| t.trim().parse::<u64>().ok())
             .unwrap_or(DEFAULT_LOAD_TIMEOUT.as_secs());
-        if semantic == Semantic::ExactlyOnce {
-            // A prepared transaction lives for the `timeout` sent with `begin`.
+        {
+            // A prepared transaction lives for the `timeout` sent with `begin`; both modes
+            // prepare (at-least-once while a snapshot is read).
             cdc_stream_load::driver::check_interval_fits(
                 cdc_stream_load::driver::checkpoint_interval(&ctx.pipeline_options),
                 Duration::from_secs(load_timeout_secs),
@@ -575,7 +576,8 @@ mod tests {
             "{e}"
         );
         assert!(with_interval("10min", &[("sink.properties.timeout", "1200")]).is_ok());
-        assert!(with_interval("10min", &[("sink.semantic", "at-least-once")]).is_ok());
+        // At-least-once prepares too, while a snapshot is read.
+        assert!(with_interval("10min", &[("sink.semantic", "at-least-once")]).is_err());
     }
 
     #[test]

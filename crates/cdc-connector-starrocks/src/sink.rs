@@ -15,7 +15,9 @@
 //! # At-least-once (`sink.semantic: at-least-once`)
 //! Each load is one transaction committed at once (the default
 //! `sink.at-least-once.use-transaction-stream-load: true`) or one plain Stream Load;
-//! replays after a restart rely on the PRIMARY KEY upsert, as in Flink CDC.
+//! replays after a restart rely on the PRIMARY KEY upsert, as in Flink CDC. While the
+//! source reads a snapshot the driver prepares and commits at checkpoints instead, as in
+//! exactly-once mode (see the driver's documentation).
 
 use std::sync::Arc;
 use std::time::Duration;

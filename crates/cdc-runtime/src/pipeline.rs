@@ -723,6 +723,8 @@ impl PipelineHandle {
 
 enum Message {
     Events(Vec<Event>),
+    /// From here on the source reads a snapshot (`true`) or only its change log.
+    Snapshotting(bool),
     /// Everything sent before this is covered by `offset`.
     Barrier(CheckpointId, SourceOffset),
     /// The source ended or was stopped; a final barrier was sent just before.
@@ -762,6 +764,10 @@ async fn read_source(
     let result = async {
         let mut next_barrier = Instant::now() + interval;
         let mut next_progress = Instant::now();
+        let mut snapshotting = source.snapshotting();
+        if tx.send(Message::Snapshotting(snapshotting)).await.is_err() {
+            return Ok(());
+        }
         loop {
             if Instant::now() >= next_progress {
                 metrics.set_source_progress(source.progress());
@@ -779,7 +785,19 @@ async fn read_source(
                 batch = source.next_batch() => batch?,
             };
             let Some(batch) = batch else { break };
+            // The phase after this batch: a snapshot that starts is announced before its
+            // first rows, one that ended after its last rows.
+            let now_snapshotting = source.snapshotting();
+            let started = now_snapshotting && !snapshotting;
+            let ended = !now_snapshotting && snapshotting;
+            snapshotting = now_snapshotting;
+            if started && tx.send(Message::Snapshotting(true)).await.is_err() {
+                return Ok(());
+            }
             if !batch.is_empty() && tx.send(Message::Events(batch)).await.is_err() {
+                return Ok(());
+            }
+            if ended && tx.send(Message::Snapshotting(false)).await.is_err() {
                 return Ok(());
             }
             if Instant::now() >= next_barrier {
@@ -851,6 +869,11 @@ impl Writer<'_> {
             match message {
                 Message::Events(events) => self
                     .write(events, &supported)
+                    .await
+                    .map_err(|e| self.fail(e))?,
+                Message::Snapshotting(active) => self
+                    .sink
+                    .source_snapshotting(active)
                     .await
                     .map_err(|e| self.fail(e))?,
                 Message::Barrier(id, offset) => self.checkpoint(id, offset).await?,

@@ -28,6 +28,14 @@
 //! Each load is visible at once, labelled uniquely for this run; a retry reuses the label,
 //! so a load whose answer was lost is not applied twice. Buffers are loaded by size, row
 //! count, age ([`DriverConfig::flush_interval`], also while idle) and at every checkpoint.
+//!
+//! Except while the source reads a snapshot ([`Sink::source_snapshotting`]): then rows are
+//! prepared and committed with their checkpoint, exactly as in exactly-once mode, because
+//! after a crash mid-snapshot the source reads the unfinished key ranges again at a later
+//! position, and a visible row the source deleted meanwhile would stay. When the snapshot
+//! ends, what is buffered is prepared into the next checkpoint and loads turn visible only
+//! after that checkpoint's commit, so no visible load overtakes a prepared one of the same
+//! table.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -276,6 +284,11 @@ pub struct StreamLoadSink<P: LoadProtocol> {
     parts: HashMap<TableId, u32>,
     /// Parts prepared for `next_checkpoint`, in load order per table.
     pending: Vec<PreparedLoad>,
+    /// At-least-once: rows are prepared and committed at checkpoints (the source reads a
+    /// snapshot, or one ended and its last checkpoint is not committed yet).
+    holding: bool,
+    /// At-least-once: the snapshot ended; loads turn visible after the next commit.
+    release_after_commit: bool,
     /// After a restart: the earlier runs whose parts for `next_checkpoint` must be aborted
     /// per table, and the tables already cleaned.
     leftovers_of: Vec<OwnerEpoch>,
@@ -304,6 +317,9 @@ impl<P: LoadProtocol> StreamLoadSink<P> {
             next_checkpoint: CheckpointId(1),
             parts: HashMap::new(),
             pending: Vec::new(),
+            // Until the runtime says the source only streams, the safe side.
+            holding: true,
+            release_after_commit: false,
             leftovers_of: Vec::new(),
             recovered: HashSet::new(),
             stats: Arc::default(),
@@ -313,6 +329,11 @@ impl<P: LoadProtocol> StreamLoadSink<P> {
     /// The driver's settings.
     pub fn config(&self) -> &DriverConfig {
         &self.config
+    }
+
+    /// Whether loads are prepared for the upcoming checkpoint (rather than visible at once).
+    fn prepares(&self) -> bool {
+        self.config.exactly_once || self.holding
     }
 
     fn take_buffer(&mut self) -> Vec<u8> {
@@ -348,8 +369,9 @@ impl<P: LoadProtocol> StreamLoadSink<P> {
         t.rows += added;
         t.since.get_or_insert_with(Instant::now);
         let over_bytes = t.body.len() >= self.config.table_max_bytes;
-        // Exactly-once rows wait for the checkpoint; only memory forces an early part.
-        let over_rows = !self.config.exactly_once && t.rows >= self.config.max_rows;
+        // Prepared rows wait for the checkpoint; only memory forces an early part.
+        let over_rows =
+            !(self.config.exactly_once || self.holding) && t.rows >= self.config.max_rows;
         if over_bytes || over_rows {
             self.load_table(&e.table_id).await?;
         } else if self.buffered >= self.config.total_max_bytes {
@@ -383,7 +405,7 @@ impl<P: LoadProtocol> StreamLoadSink<P> {
         t.since = None;
         let keyed = t.keyed;
         let (db, name) = (table.schema_name(), table.table.as_str());
-        let (label, mode) = if self.config.exactly_once {
+        let (label, mode) = if self.prepares() {
             let part = self.parts.entry(table.clone()).or_insert(0);
             let n = *part;
             *part += 1;
@@ -490,7 +512,7 @@ impl<P: LoadProtocol> StreamLoadSink<P> {
 
     /// At-least-once: loads the buffers whose oldest row waited the flush interval.
     async fn load_expired(&mut self) -> Result<()> {
-        if self.config.exactly_once {
+        if self.prepares() {
             return Ok(());
         }
         let interval = self.config.flush_interval;
@@ -728,7 +750,7 @@ impl<P: LoadProtocol> Sink for StreamLoadSink<P> {
     }
 
     async fn prepare(&mut self, checkpoint: CheckpointId) -> Result<Vec<Committable>> {
-        if !self.config.exactly_once {
+        if !self.prepares() && self.pending.is_empty() {
             self.load_all().await?;
             return Ok(Vec::new());
         }
@@ -764,6 +786,15 @@ impl<P: LoadProtocol> Sink for StreamLoadSink<P> {
             let load = PreparedLoad::parse(c, self.config.target)?;
             self.protocol.commit(&load).await?;
         }
+        // Everything prepared before the snapshot ended is visible now: later loads may be
+        // visible at once without overtaking it.
+        if self.release_after_commit && self.pending.is_empty() {
+            self.release_after_commit = false;
+            self.holding = false;
+            tracing::info!(
+                "the snapshot is committed: at-least-once loads are visible at once from here on"
+            );
+        }
         Ok(())
     }
 
@@ -778,15 +809,42 @@ impl<P: LoadProtocol> Sink for StreamLoadSink<P> {
     async fn recover(&mut self, recovery: &Recovery) -> Result<()> {
         self.epoch = recovery.epoch;
         self.next_checkpoint = recovery.next_checkpoint();
-        self.leftovers_of = if self.config.exactly_once {
-            recovery.earlier.clone()
-        } else {
-            Vec::new()
-        };
+        // At-least-once runs prepare too, while a snapshot is read.
+        self.leftovers_of.clone_from(&recovery.earlier);
         self.recovered.clear();
         let known: Vec<TableId> = self.tables.keys().cloned().collect();
         for t in known {
             self.recover_table(&t).await?;
+        }
+        Ok(())
+    }
+
+    async fn source_snapshotting(&mut self, active: bool) -> Result<()> {
+        if self.config.exactly_once {
+            return Ok(());
+        }
+        if active {
+            if !self.holding {
+                tracing::info!(
+                    "the source reads a snapshot: at-least-once rows wait for their checkpoint"
+                );
+            }
+            self.holding = true;
+            self.release_after_commit = false;
+        } else if self.holding {
+            let nothing_held = self.pending.is_empty()
+                && self.in_flight.is_empty()
+                && self.tables.values().all(|t| t.rows == 0);
+            if nothing_held {
+                // Everything prepared so far is committed (the runtime commits right after
+                // each prepare): visible loads cannot overtake anything.
+                self.holding = false;
+                self.release_after_commit = false;
+            } else {
+                // Rows of the snapshot still buffered join the next checkpoint's parts;
+                // loads turn visible once it is committed.
+                self.release_after_commit = true;
+            }
         }
         Ok(())
     }

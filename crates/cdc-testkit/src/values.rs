@@ -83,6 +83,11 @@ const TABLES: ConfigOption = ConfigOption::optional_no_default(
     "tables",
     "comma-separated tables (db.table) to read from the event set; the others' events are skipped (default: all)",
 );
+const SNAPSHOT_EVENTS: ConfigOption = ConfigOption::optional(
+    "snapshot-events",
+    "0",
+    "the first N events count as a snapshot: the source reports snapshotting until it returned them (for tests)",
+);
 const FAIL_AT: ConfigOption = ConfigOption::optional_no_default(
     "fail-at",
     "fail with a permanent error instead of emitting the event at this index (for tests)",
@@ -105,6 +110,7 @@ impl SourceFactory for ValuesSourceFactory {
             UNBOUNDED,
             TABLES,
             FAIL_AT,
+            SNAPSHOT_EVENTS,
         ]
     }
 
@@ -145,6 +151,7 @@ impl SourceFactory for ValuesSourceFactory {
             batch_interval: o.duration(&BATCH_INTERVAL)?.unwrap_or_default(),
             unbounded: o.bool(&UNBOUNDED)?.unwrap_or(false),
             fail_at: o.u64(&FAIL_AT)?.map(|v| v as usize),
+            snapshot_events: o.u64(&SNAPSHOT_EVENTS)?.unwrap_or(0) as usize,
             tables,
             announce: Vec::new(),
         }))
@@ -158,6 +165,8 @@ struct ValuesSource {
     batch_interval: Duration,
     unbounded: bool,
     fail_at: Option<usize>,
+    /// Events before this index count as a snapshot.
+    snapshot_events: usize,
     /// The tables read (all when `None`).
     tables: Option<BTreeSet<TableId>>,
     /// CreateTable events to re-announce after a resume.
@@ -253,7 +262,7 @@ impl Source for ValuesSource {
 
     fn progress(&self) -> SourceProgress {
         SourceProgress {
-            streaming: true,
+            streaming: self.next >= self.snapshot_events,
             ..SourceProgress::default()
         }
     }
