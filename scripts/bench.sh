@@ -122,7 +122,8 @@ end condition, as the references' times run from starting the client to its exit
 
 * counting sink: until the sink has seen every change (source and runtime alone);
 * Doris sink: until every row is visible in the emulator (read from its load log), with
-  `sink.buffer-flush.interval: 1s` at-least-once loads of up to 50,000 rows;
+  `sink.buffer-flush.interval: 1s` at-least-once loads of up to 50,000 rows and
+  `checkpoint.interval: 1s` (at-least-once makes snapshot rows visible at checkpoints);
 * binlog catch-up: the reference table's rows were inserted in transactions of 1000 rows
   into a binlog file of their own; the pipeline starts at the beginning of that file
   (`scan.startup.mode: specific-offset`). References: `mariadb-binlog
@@ -142,9 +143,11 @@ end condition, as the references' times run from starting the client to its exit
   id order, so the visible rows are always a prefix: row `i` is visible at the first poll
   showing more than `i` rows, and its latency is that instant minus its commit
   acknowledgement (errs high by about the poll interval). The first seconds are warm-up,
-  left out. At-least-once runs with `sink.buffer-flush.interval`; exactly-once
-  (`sink.enable-2pc`) makes rows visible at each `checkpoint.interval`, set to the same
-  value;
+  left out. At-least-once (`sink.enable-2pc: false`) runs with
+  `sink.buffer-flush.interval`; exactly-once (the default) makes rows visible at each
+  `checkpoint.interval`, set to the same value. The default `checkpoint.interval` is 10 s,
+  so with default options rows become visible within about 10 s (p99 = the interval plus
+  one load, as the 1 s runs show); docs/semantics.md says why;
 * the Doris figures include the emulator's own work (HTTP, JSON parsing, checking every
   value, storing the rows) on the same two cores: they bound what the sink does against a
   real Doris from below, and the gap to the counting sink is mostly the emulator;

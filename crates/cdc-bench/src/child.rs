@@ -143,23 +143,22 @@ pub(crate) fn visible_rows(
         .iter()
         .skip(since)
         .filter(|r| r.db == db && r.table == table && r.status == "Success");
-    if two_phase {
-        let committed: HashSet<i64> = doris
+    // At-least-once runs pre-commit too, while the source reads a snapshot.
+    let any_two_phase = two_phase || loads.clone().any(|r| r.two_phase_commit);
+    let committed: HashSet<i64> = if any_two_phase {
+        doris
             .transactions()
             .into_iter()
             .filter(|t| t.state == TxnState::Committed && t.db == db && t.table == table)
             .map(|t| t.txn_id)
-            .collect();
-        loads
-            .filter(|r| committed.contains(&r.txn_id))
-            .map(|r| r.loaded_rows)
-            .sum()
+            .collect()
     } else {
-        loads
-            .filter(|r| !r.two_phase_commit)
-            .map(|r| r.loaded_rows)
-            .sum()
-    }
+        HashSet::new()
+    };
+    loads
+        .filter(|r| !r.two_phase_commit || committed.contains(&r.txn_id))
+        .map(|r| r.loaded_rows)
+        .sum()
 }
 
 /// Runs a phase with the Doris sink: the time until `args.expect` rows of `db.table` are

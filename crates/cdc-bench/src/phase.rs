@@ -65,7 +65,7 @@ pub(crate) struct PhaseArgs {
     /// `sink.buffer-flush.interval` in milliseconds.
     #[arg(long, default_value_t = 1000)]
     pub(crate) flush_ms: u64,
-    /// Exactly-once: `sink.enable-2pc: true`, `checkpoint.interval` = the flush interval.
+    /// Exactly-once: `sink.enable-2pc: true`. Doris runs take a checkpoint every flush interval.
     #[arg(long)]
     pub(crate) two_phase: bool,
     /// The source's replication server id.
@@ -140,7 +140,9 @@ pub(crate) fn pipeline_yaml(a: &PhaseArgs) -> String {
         ),
     };
     let mut pipeline = format!("pipeline:\n  name: {}\n  local-time-zone: UTC\n", a.name);
-    if a.two_phase {
+    if a.sink == SinkKind::Doris {
+        // Exactly-once makes rows visible at each checkpoint; at-least-once, too, for rows
+        // of a snapshot (and after one ends, from the checkpoint that follows it).
         pipeline.push_str(&format!("  checkpoint.interval: {}ms\n", a.flush_ms));
     }
     format!("{source}{sink}{pipeline}")
