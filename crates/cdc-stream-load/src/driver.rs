@@ -750,10 +750,6 @@ impl<P: LoadProtocol> Sink for StreamLoadSink<P> {
     }
 
     async fn prepare(&mut self, checkpoint: CheckpointId) -> Result<Vec<Committable>> {
-        if !self.prepares() && self.pending.is_empty() {
-            self.load_all().await?;
-            return Ok(Vec::new());
-        }
         // A table this run has not loaded yet may still hold parts an earlier run prepared
         // for this checkpoint. Once it is recorded, the next restart probes later labels
         // only, so they would stay prepared until the server's timeout: free them now.
@@ -768,6 +764,13 @@ impl<P: LoadProtocol> Sink for StreamLoadSink<P> {
         }
         if checkpoint > self.next_checkpoint {
             self.next_checkpoint = checkpoint;
+        }
+        if !self.prepares() && self.pending.is_empty() {
+            // At-least-once while streaming: everything visible, nothing to commit.
+            self.load_all().await?;
+            self.next_checkpoint = checkpoint.next();
+            self.leftovers_of.clear();
+            return Ok(Vec::new());
         }
         if let Err(e) = self.load_all().await {
             self.abort_all_pending().await;
@@ -903,4 +906,285 @@ pub fn check_interval_fits(
             timeout.as_secs()
         ),
     ))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use cdc_api::{Column, DataType, DataTypeKind, Value};
+
+    /// A target that records every call; loads into `fail_tables` fail for good.
+    #[derive(Default)]
+    struct Recorder {
+        calls: Mutex<Vec<String>>,
+        fail_tables: Vec<String>,
+    }
+
+    impl Recorder {
+        fn calls(&self) -> Vec<String> {
+            self.calls.lock().unwrap().clone()
+        }
+        fn record(&self, call: String) {
+            self.calls.lock().unwrap().push(call);
+        }
+    }
+
+    /// One byte per row, so sizes are row counts.
+    struct OneByte;
+
+    impl TableEncoder for OneByte {
+        fn encode(&mut self, body: &mut Vec<u8>, _change: &DataChangeEvent) -> usize {
+            body.push(b'r');
+            1
+        }
+    }
+
+    #[async_trait]
+    impl LoadProtocol for Recorder {
+        type Encoder = OneByte;
+
+        fn encoder(&self, _schema: &Schema) -> OneByte {
+            OneByte
+        }
+
+        async fn attempt(&self, job: &LoadJob) -> Attempt {
+            let mode = match job.mode {
+                LoadMode::Visible => "load",
+                LoadMode::Prepare => "prepare",
+            };
+            self.record(format!(
+                "{mode} {} {} rows={}",
+                job.table, job.label, job.rows
+            ));
+            if self.fail_tables.contains(&job.table) {
+                return Attempt::Stop {
+                    reason: "refused".into(),
+                    error_url: None,
+                };
+            }
+            Attempt::Loaded { txn_id: None }
+        }
+
+        async fn rejected_row(&self, _error_url: &str) -> Option<String> {
+            None
+        }
+
+        async fn commit(&self, load: &PreparedLoad) -> Result<()> {
+            self.record(format!("commit {}", load.label));
+            Ok(())
+        }
+
+        async fn abort(&self, load: &PreparedLoad) -> Result<()> {
+            self.record(format!("abort {}", load.label));
+            Ok(())
+        }
+
+        async fn abort_leftover(&self, _db: &str, table: &str, label: &str) -> Result<Leftover> {
+            self.record(format!("probe {table} {label}"));
+            // Part 0 of every earlier run was prepared, part 1 never used.
+            Ok(if label.ends_with("_0") {
+                Leftover::Aborted
+            } else {
+                Leftover::Unknown
+            })
+        }
+    }
+
+    fn config(exactly_once: bool) -> DriverConfig {
+        DriverConfig {
+            target: "test",
+            labels: LabelScheme {
+                prefix: String::new(),
+                pipeline: "p".into(),
+                extra_chars: &['-'],
+            },
+            exactly_once,
+            table_max_bytes: 1000,
+            total_max_bytes: 1000,
+            max_rows: 1000,
+            flush_interval: Duration::from_secs(3600),
+            max_concurrent_loads: 1,
+            max_retries: 0,
+            max_backoff: Duration::from_millis(1),
+            spare_buffers: 2,
+            initial_buffer: 0,
+            max_spare_capacity: 1 << 20,
+        }
+    }
+
+    fn create(table: &str) -> Event {
+        let schema = Schema::new(vec![Column::new("id", DataType::new(DataTypeKind::Int))])
+            .with_primary_key(["id"]);
+        SchemaChangeEvent::CreateTable {
+            table_id: TableId::new("db", table),
+            schema,
+        }
+        .into()
+    }
+
+    fn rows(table: &str, n: i32) -> Vec<Event> {
+        (0..n)
+            .map(|i| DataChangeEvent::insert(TableId::new("db", table), vec![Value::Int(i)]).into())
+            .collect()
+    }
+
+    fn sink(protocol: &Arc<Recorder>, exactly_once: bool) -> StreamLoadSink<Recorder> {
+        StreamLoadSink::new(Arc::clone(protocol), config(exactly_once))
+    }
+
+    #[tokio::test]
+    async fn exactly_once_prepares_at_the_checkpoint_under_the_epoch_label() {
+        let target = Arc::new(Recorder::default());
+        let mut s = sink(&target, true);
+        s.recover(&Recovery::new(
+            Some(CheckpointId(4)),
+            OwnerEpoch(35),
+            vec![],
+        ))
+        .await
+        .unwrap();
+        s.write(vec![create("t")]).await.unwrap();
+        s.write(rows("t", 3)).await.unwrap();
+        assert!(target.calls().is_empty(), "loaded before the checkpoint");
+        let committables = s.prepare(CheckpointId(5)).await.unwrap();
+        assert_eq!(target.calls(), ["prepare t p_db_t_z_5_0 rows=3"]);
+        s.commit(committables).await.unwrap();
+        assert_eq!(target.calls()[1], "commit p_db_t_z_5_0");
+    }
+
+    #[tokio::test]
+    async fn recovery_aborts_the_earlier_runs_parts_of_the_next_checkpoint_once() {
+        let target = Arc::new(Recorder::default());
+        let mut s = sink(&target, true);
+        let earlier = vec![OwnerEpoch::LEGACY, OwnerEpoch(1)];
+        s.recover(&Recovery::new(
+            Some(CheckpointId(7)),
+            OwnerEpoch(2),
+            earlier,
+        ))
+        .await
+        .unwrap();
+        s.write(vec![create("t"), create("idle")]).await.unwrap();
+        s.write(rows("t", 1)).await.unwrap();
+        s.prepare(CheckpointId(8)).await.unwrap();
+        s.prepare(CheckpointId(9)).await.unwrap();
+        let probes: Vec<String> = target
+            .calls()
+            .into_iter()
+            .filter(|c| c.starts_with("probe"))
+            .collect();
+        // Every known table (also one without rows), every earlier run, parts until
+        // unknown; only checkpoint 8, only once.
+        let mut want = vec![];
+        for table in ["idle", "t"] {
+            want.push(format!("probe {table} p_db_{table}_8_0"));
+            want.push(format!("probe {table} p_db_{table}_8_1"));
+            want.push(format!("probe {table} p_db_{table}_1_8_0"));
+            want.push(format!("probe {table} p_db_{table}_1_8_1"));
+        }
+        let mut got = probes.clone();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "{probes:?}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_prepare_aborts_the_parts_it_prepared() {
+        let target = Arc::new(Recorder {
+            fail_tables: vec!["bad".into()],
+            ..Recorder::default()
+        });
+        // Both loads start (two at once); one fails, the other is prepared.
+        let mut s = StreamLoadSink::new(
+            Arc::clone(&target),
+            DriverConfig {
+                max_concurrent_loads: 2,
+                ..config(true)
+            },
+        );
+        s.write(vec![create("good"), create("bad")]).await.unwrap();
+        s.write(rows("good", 2)).await.unwrap();
+        s.write(rows("bad", 2)).await.unwrap();
+        assert!(s.prepare(CheckpointId(1)).await.is_err());
+        let calls = target.calls();
+        let prepared: Vec<&String> = calls
+            .iter()
+            .filter(|c| c.starts_with("prepare good"))
+            .collect();
+        assert_eq!(prepared.len(), 1, "{calls:?}");
+        let label = prepared[0].split(' ').nth(2).unwrap();
+        assert!(calls.contains(&format!("abort {label}")), "{calls:?}");
+    }
+
+    #[tokio::test]
+    async fn the_total_bound_loads_the_largest_buffer_and_a_full_one_goes_early() {
+        let target = Arc::new(Recorder::default());
+        let mut s = StreamLoadSink::new(
+            Arc::clone(&target),
+            DriverConfig {
+                table_max_bytes: 4,
+                total_max_bytes: 5,
+                ..config(true)
+            },
+        );
+        s.recover(&Recovery::fresh(OwnerEpoch(1))).await.unwrap();
+        s.write(vec![create("a"), create("b")]).await.unwrap();
+        s.write(rows("a", 3)).await.unwrap();
+        s.write(rows("b", 2)).await.unwrap();
+        // 3 + 2 bytes reach the total bound: the largest buffer is prepared early.
+        s.wait_all().await.unwrap();
+        assert_eq!(target.calls(), ["prepare a p_db_a_1_1_0 rows=3"]);
+        s.write(rows("b", 2)).await.unwrap();
+        s.wait_all().await.unwrap();
+        // b alone reaches its table bound.
+        assert_eq!(target.calls()[1], "prepare b p_db_b_1_1_0 rows=4");
+        let committables = s.prepare(CheckpointId(1)).await.unwrap();
+        assert_eq!(committables.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn at_least_once_holds_snapshot_rows_until_the_commit_after_the_snapshot() {
+        let target = Arc::new(Recorder::default());
+        let mut s = sink(&target, false);
+        s.recover(&Recovery::fresh(OwnerEpoch(1))).await.unwrap();
+        s.source_snapshotting(true).await.unwrap();
+        s.write(vec![create("t")]).await.unwrap();
+        s.write(rows("t", 2)).await.unwrap();
+        s.flush().await.unwrap();
+        // The snapshot ends with rows prepared and not committed: still held.
+        s.source_snapshotting(false).await.unwrap();
+        s.write(rows("t", 1)).await.unwrap();
+        s.flush().await.unwrap();
+        let committables = s.prepare(CheckpointId(1)).await.unwrap();
+        assert_eq!(committables.len(), 2);
+        s.commit(committables).await.unwrap();
+        // Committed: from here on visible at once.
+        s.write(rows("t", 1)).await.unwrap();
+        s.flush().await.unwrap();
+        let calls = target.calls();
+        assert_eq!(
+            calls,
+            [
+                "prepare t p_db_t_1_1_0 rows=2",
+                "prepare t p_db_t_1_1_1 rows=1",
+                "commit p_db_t_1_1_0",
+                "commit p_db_t_1_1_1",
+                "load t p_db_t_1_b1 rows=1",
+            ]
+        );
+        assert!(s.prepare(CheckpointId(2)).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn at_least_once_streams_at_once_when_nothing_is_held() {
+        let target = Arc::new(Recorder::default());
+        let mut s = sink(&target, false);
+        s.recover(&Recovery::fresh(OwnerEpoch(1))).await.unwrap();
+        s.source_snapshotting(false).await.unwrap();
+        s.write(vec![create("t")]).await.unwrap();
+        s.write(rows("t", 2)).await.unwrap();
+        s.flush().await.unwrap();
+        assert_eq!(target.calls(), ["load t p_db_t_1_b1 rows=2"]);
+    }
 }
