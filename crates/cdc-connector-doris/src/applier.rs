@@ -157,10 +157,11 @@ impl DorisSchemaApplier {
                         format!("the Doris schema-change job was cancelled: {msg}"),
                     ));
                 }
-                // In 2PC mode our own pre-committed loads hold the job until the next
-                // checkpoint commits them; waiting here would wait for ourselves. Loads
-                // meanwhile are written in both schemas by Doris.
-                Some("WAITING_TXN") if self.config.two_phase => return Ok(()),
+                // Our own pre-committed loads (2PC, and at-least-once while a snapshot is
+                // read) hold the job until the next checkpoint commits them; waiting here
+                // would wait for ourselves. Loads meanwhile are written in both schemas by
+                // Doris.
+                Some("WAITING_TXN") => return Ok(()),
                 Some(_) => {}
             }
             tokio::time::sleep(pause).await;
