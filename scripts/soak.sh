@@ -28,7 +28,7 @@ report=$(sed -n '/^SOAK REPORT BEGIN$/,/^SOAK REPORT END$/p' "$log" | sed '1d;$d
 {
   echo "# Soak run"
   echo
-  echo "\`scripts/soak.sh $minutes ${SOAK_SEED:-} ${3:-exactly-once}\` on $(date -u +%Y-%m-%d): $(nproc) cores,"
+  echo "\`scripts/soak.sh $minutes ${2:-\"\"} ${3:-exactly-once}\` on $(date -u +%Y-%m-%d): $(nproc) cores,"
   echo "$(mariadbd --version 2>/dev/null | awk '{print $3}' || echo 'MariaDB ?'), $(rustc --version), debug build."
   echo "The real \`cdc\` binary replicates a private MariaDB (three tables: a keyed one with"
   echo "inserts/updates/deletes, a keyless append-only one, an upserted one that gains columns)"

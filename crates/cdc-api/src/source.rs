@@ -15,6 +15,10 @@ use crate::{Event, Result, SourceOffset, SourceProgress, TableId};
 ///   second) so the runtime can take checkpoints.
 /// * A table's `CreateTable` event precedes its first data event, also after a resume (a
 ///   source re-announces the schemas of the tables it captures when it opens).
+/// * Start a new batch with every other schema change: the runtime then takes a checkpoint
+///   just before it, so everything before the change is committed in the target before
+///   the change is applied (a target's schema-change job waits for earlier transactions).
+///   The [`offset`](Self::offset) after every batch must be exact for this.
 /// * Transient failures are retried inside the source; what it returns as an error has
 ///   already exhausted its retries or is permanent.
 ///

@@ -768,6 +768,10 @@ async fn read_source(
         if tx.send(Message::Snapshotting(snapshotting)).await.is_err() {
             return Ok(());
         }
+        // The offset after everything sent so far, and whether a barrier covers it yet:
+        // a batch that starts with a schema change gets a checkpoint just before it.
+        let mut sent_offset = source.offset()?;
+        let mut unbarriered = false;
         loop {
             if Instant::now() >= next_progress {
                 metrics.set_source_progress(source.progress());
@@ -794,8 +798,28 @@ async fn read_source(
             if started && tx.send(Message::Snapshotting(true)).await.is_err() {
                 return Ok(());
             }
-            if !batch.is_empty() && tx.send(Message::Events(batch)).await.is_err() {
-                return Ok(());
+            if unbarriered && starts_with_schema_change(&batch) {
+                // Everything before the change is committed before it is applied: a
+                // target's schema-change job waits for earlier transactions (StarRocks
+                // WAITING_TXN), and ours would otherwise stay prepared until a checkpoint
+                // that cannot come while the change waits.
+                if tx
+                    .send(Message::Barrier(next_id, sent_offset.clone()))
+                    .await
+                    .is_err()
+                {
+                    return Ok(());
+                }
+                next_id = next_id.next();
+                next_barrier = Instant::now() + interval;
+                unbarriered = false;
+            }
+            if !batch.is_empty() {
+                if tx.send(Message::Events(batch)).await.is_err() {
+                    return Ok(());
+                }
+                sent_offset = source.offset()?;
+                unbarriered = true;
             }
             if ended && tx.send(Message::Snapshotting(false)).await.is_err() {
                 return Ok(());
@@ -807,6 +831,7 @@ async fn read_source(
                 }
                 next_id = next_id.next();
                 next_barrier = Instant::now() + interval;
+                unbarriered = false;
             }
         }
         metrics.set_source_progress(source.progress());
@@ -821,6 +846,15 @@ async fn read_source(
     }
     let closed = source.close().await;
     result.and(closed)
+}
+
+/// Whether a batch begins with a schema change that may start a job in the target (a
+/// table's creation does not).
+fn starts_with_schema_change(batch: &[Event]) -> bool {
+    matches!(
+        batch.first(),
+        Some(Event::SchemaChange(change)) if !matches!(change, SchemaChangeEvent::CreateTable { .. })
+    )
 }
 
 struct Writer<'a> {

@@ -236,6 +236,12 @@ impl Source for ValuesSource {
             tokio::time::sleep(self.batch_interval).await;
         }
         let mut end = (self.next + self.batch_size).min(self.events.len());
+        // A schema change starts a batch of its own (the runtime checkpoints before it).
+        if let Some(i) = self.events[self.next + 1..end].iter().position(|e| {
+            matches!(e, Event::SchemaChange(c) if !matches!(c, SchemaChangeEvent::CreateTable { .. }))
+        }) {
+            end = self.next + 1 + i;
+        }
         if let Some(fail_at) = self.fail_at {
             if fail_at == self.next {
                 return Err(Error::permanent(

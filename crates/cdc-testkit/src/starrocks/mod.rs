@@ -44,8 +44,10 @@
 //! bytes, CHAR up to 255, DECIMAL precision up to 38, `DATETIME` without a scale,
 //! `DISTRIBUTED BY HASH(..) [BUCKETS n]`, `PROPERTIES`, `replication_num` at most 1),
 //! `ALTER TABLE` ADD / DROP / `RENAME COLUMN a TO b` / MODIFY COLUMN as **asynchronous
-//! jobs**: the statement returns at once, the job is PENDING, then RUNNING, and FINISHED
-//! after [`StarRocksEmulatorOptions::alter_job_duration`], when the new schema takes
+//! jobs**: the statement returns at once, the job is PENDING, WAITING_TXN while a
+//! transaction on the table that began before it is not finished (a prepared one that
+//! nobody commits holds it, as in StarRocks), then RUNNING, and FINISHED after
+//! [`StarRocksEmulatorOptions::alter_job_duration`] of its own time, when the new schema takes
 //! effect (loads meanwhile see the old one); a second ALTER of the table while a job runs is
 //! refused (`... is not NORMAL. Do not allow doing ALTER ops`). Jobs are listed by
 //! `SHOW ALTER TABLE COLUMN FROM db WHERE TableName = "t" ORDER BY CreateTime DESC LIMIT 1`.

@@ -164,11 +164,36 @@ impl State {
         let now = Instant::now();
         let clock = self.clock_text();
         for i in 0..self.jobs.len() {
+            // StarRocks (fe/.../alter/SchemaChangeJobV2.java, runWaitingTxnJob): after
+            // PENDING a job is WAITING_TXN until every transaction on its table that began
+            // before it (id below its watershed, here its job id from the same counter) is
+            // finished: GlobalTransactionMgr.isPreviousTransactionsFinished, where
+            // TransactionState.isRunning counts PREPARE, PREPARED and COMMITTED. A prepared
+            // Stream Load transaction that nobody commits holds the job.
+            let waiting = {
+                let job = &self.jobs[i];
+                job.action.is_some()
+                    && self.txns.iter().any(|(id, t)| {
+                        *id < job.job_id
+                            && t.db == job.db
+                            && t.table == job.table
+                            && matches!(
+                                t.state,
+                                StarRocksTxnState::Prepare | StarRocksTxnState::Prepared
+                            )
+                    })
+            };
             let job = &mut self.jobs[i];
             if job.action.is_none() {
                 continue;
             }
             let age = now.duration_since(job.started);
+            if waiting && age * 3 >= job.duration {
+                // Held at the end of PENDING: the rest of the job runs once it may.
+                job.state = "WAITING_TXN";
+                job.started = now.checked_sub(job.duration / 3).unwrap_or(now);
+                continue;
+            }
             if age < job.duration {
                 job.state = if age * 3 < job.duration {
                     "PENDING"
