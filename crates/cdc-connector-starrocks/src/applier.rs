@@ -3,8 +3,8 @@
 //! StarRocks runs ADD / DROP / RENAME / MODIFY COLUMN as asynchronous jobs: the statement
 //! returns at once and the new schema takes effect when the job is FINISHED, so rows of
 //! the new shape must not be loaded before. After each ALTER we poll
-//! `SHOW ALTER TABLE COLUMN ... ORDER BY CreateTime DESC LIMIT 1` until the job is
-//! FINISHED (or CANCELLED: an error with its message), for at most
+//! `SHOW ALTER TABLE COLUMN FROM db WHERE TableName = ..` until no job of the table is
+//! unfinished (a new CANCELLED one is an error with its message), for at most
 //! `table.schema-change.timeout`. Only one job may run per table; a statement refused
 //! because another job holds the table is retried until the same timeout.
 //!
@@ -14,7 +14,7 @@
 //! columns; CREATE uses IF NOT EXISTS and DROP TABLE IF EXISTS. Table comments are set with
 //! `ALTER TABLE .. COMMENT = ".."` (StarRocks >= 3.1), where Flink CDC ignores them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -204,54 +204,66 @@ impl StarRocksSchemaApplier {
         }
     }
 
-    /// The newest schema-change job of the table: (JobId, State, Msg).
-    async fn newest_job(&mut self, table: &TableId) -> Result<Option<(String, String, String)>> {
+    /// Every schema-change job of the table: (JobId, State, Msg).
+    async fn jobs(&mut self, table: &TableId) -> Result<Vec<(String, String, String)>> {
         let rows = self
             .run(
                 "watching schema changes of",
                 table,
-                &ddl::show_alter_job(table),
+                &ddl::show_alter_jobs(table),
             )
             .await?;
-        Ok(rows.into_iter().next().map(|r| {
-            let get = |k: &str| r.get(k).cloned().flatten().unwrap_or_default();
-            (get("JobId"), get("State"), get("Msg"))
-        }))
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let get = |k: &str| r.get(k).cloned().flatten().unwrap_or_default();
+                (get("JobId"), get("State"), get("Msg"))
+            })
+            .collect())
     }
 
-    /// Runs an ALTER and waits for its job.
+    /// Runs an ALTER and waits until no job of the table is unfinished.
+    ///
+    /// Not "the newest job": `CreateTime` has one-second resolution and ties keep job-id
+    /// order, so after a quick job in the same second `ORDER BY CreateTime DESC LIMIT 1`
+    /// names the older, finished one, and rows of the new shape would be loaded while the
+    /// new job still runs.
     async fn alter(&mut self, what: &str, table: &TableId, sql: &str) -> Result<()> {
-        let before = self.newest_job(table).await?.map(|j| j.0);
+        let before: HashSet<String> = self.jobs(table).await?.into_iter().map(|j| j.0).collect();
         self.run(what, table, sql).await?;
         let started = Instant::now();
         let mut pause = Duration::from_millis(50);
         loop {
-            match self.newest_job(table).await? {
-                // No job of ours: the change was synchronous (fast schema evolution).
-                None => return Ok(()),
-                Some((id, _, _)) if Some(&id) == before.as_ref() => return Ok(()),
-                Some((_, state, _)) if state == "FINISHED" => return Ok(()),
-                Some((id, state, msg)) if state == "CANCELLED" => {
-                    return Err(Error::permanent(
-                        format!("{what} {table} in StarRocks (`{}`)", first_line(sql)),
-                        format!("schema-change job {id} was CANCELLED: {msg}"),
-                    ));
-                }
-                Some((id, state, _)) => {
-                    if started.elapsed() >= self.config.schema_change_timeout {
-                        return Err(Error::permanent(
-                            format!("{what} {table} in StarRocks (`{}`)", first_line(sql)),
-                            format!(
-                                "schema-change job {id} is still {state} after {:?} (table.schema-change.timeout)",
-                                self.config.schema_change_timeout
-                            ),
-                        )
-                        .with_hint("raise table.schema-change.timeout, or check the job with SHOW ALTER TABLE COLUMN"));
-                    }
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(MAX_POLL);
-                }
+            let jobs = self.jobs(table).await?;
+            if let Some((id, _, msg)) = jobs
+                .iter()
+                .find(|(id, state, _)| state == "CANCELLED" && !before.contains(id))
+            {
+                return Err(Error::permanent(
+                    format!("{what} {table} in StarRocks (`{}`)", first_line(sql)),
+                    format!("schema-change job {id} was CANCELLED: {msg}"),
+                ));
             }
+            // No job at all, or only finished ones: the change took effect (fast schema
+            // evolution creates none).
+            let Some((id, state, _)) = jobs
+                .iter()
+                .find(|(_, state, _)| state != "FINISHED" && state != "CANCELLED")
+            else {
+                return Ok(());
+            };
+            if started.elapsed() >= self.config.schema_change_timeout {
+                return Err(Error::permanent(
+                    format!("{what} {table} in StarRocks (`{}`)", first_line(sql)),
+                    format!(
+                        "schema-change job {id} is still {state} after {:?} (table.schema-change.timeout)",
+                        self.config.schema_change_timeout
+                    ),
+                )
+                .with_hint("raise table.schema-change.timeout, or check the job with SHOW ALTER TABLE COLUMN"));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(MAX_POLL);
         }
     }
 }

@@ -217,9 +217,9 @@ pub(crate) fn alter_comment(table: &TableId, comment: &str) -> String {
 }
 
 /// The newest schema-change job of a table.
-pub(crate) fn show_alter_job(table: &TableId) -> String {
+pub(crate) fn show_alter_jobs(table: &TableId) -> String {
     format!(
-        "SHOW ALTER TABLE COLUMN FROM {} WHERE TableName = {} ORDER BY CreateTime DESC LIMIT 1",
+        "SHOW ALTER TABLE COLUMN FROM {} WHERE TableName = {}",
         ident(table.schema_name()),
         literal(&table.table)
     )
@@ -318,8 +318,8 @@ mod tests {
         assert_eq!(truncate_table(&t), "TRUNCATE TABLE `d`.`t`");
         assert_eq!(drop_table(&t), "DROP TABLE IF EXISTS `d`.`t`");
         assert_eq!(
-            show_alter_job(&t),
-            "SHOW ALTER TABLE COLUMN FROM `d` WHERE TableName = \"t\" ORDER BY CreateTime DESC LIMIT 1"
+            show_alter_jobs(&t),
+            "SHOW ALTER TABLE COLUMN FROM `d` WHERE TableName = \"t\""
         );
         assert_eq!(ident("a`b"), "`a``b`");
         assert_eq!(

@@ -598,6 +598,59 @@ async fn a_table_without_primary_key_stops_with_advice() {
     assert!(err.contains("primary-keys"), "{err}");
 }
 
+/// Two column jobs in the same second: a quick ADD COLUMN (FINISHED), then a VARCHAR
+/// widening. `SHOW ALTER ... ORDER BY CreateTime DESC LIMIT 1` names the finished ADD job
+/// (one-second `CreateTime`, ties in job-id order), so an applier watching "the newest job"
+/// let a 90-character name reach the table while the widening still ran, and StarRocks
+/// refused it as too long for VARCHAR(80). The applier waits until no job of the table is
+/// unfinished.
+#[tokio::test]
+async fn a_second_job_in_the_same_second_is_waited_for() {
+    let sr = StarRocksEmulator::start_with(StarRocksEmulatorOptions {
+        alter_job_duration: Duration::from_millis(600),
+        ..StarRocksEmulatorOptions::default()
+    })
+    .await
+    .unwrap();
+    let t = orders_id();
+    let mut events = create_tables();
+    events.push(DataChangeEvent::insert(t.clone(), order(1, "a", "1")).into());
+    events.push(
+        SchemaChangeEvent::AddColumn {
+            table_id: t.clone(),
+            columns: vec![(
+                Column::new("qty", DataType::new(DataTypeKind::Int)),
+                cdc_api::ColumnPosition::Last,
+            )],
+        }
+        .into(),
+    );
+    events.push(
+        SchemaChangeEvent::AlterColumnType {
+            table_id: t.clone(),
+            types: vec![(
+                "name".into(),
+                DataType::new(DataTypeKind::VarChar { length: 100 }),
+            )],
+            comments: std::collections::BTreeMap::new(),
+        }
+        .into(),
+    );
+    // VARCHAR(20) characters are VARCHAR(80) bytes in StarRocks (4 bytes a character).
+    let long = "n".repeat(90);
+    let mut row = order(2, &long, "2");
+    row.push(Value::Int(7));
+    events.push(DataChangeEvent::insert(t.clone(), row).into());
+    run("same-second-jobs", events, &sr, &[]).await.unwrap();
+    let names: Vec<Option<String>> = sr
+        .table_rows("shop", "orders")
+        .unwrap()
+        .into_iter()
+        .map(|r| r[1].clone())
+        .collect();
+    assert_eq!(names, [Some("a".to_string()), Some(long)]);
+}
+
 #[tokio::test]
 async fn schema_changes_reach_starrocks_after_their_jobs_finish() {
     let t = orders_id();

@@ -152,6 +152,21 @@ impl SrType {
 
     /// Converts a loaded text value into the text `SELECT` shows.
     pub(crate) fn convert(self, raw: &str, column: &str) -> Result<String, ValueError> {
+        if let Self::Varchar(len) | Self::Char(len) = self {
+            // StarRocks counts bytes and words the error as
+            // OlapTableSink::_print_varchar_error_msg (be/src/exec/tablet_sink.cpp) does.
+            if raw.len() > len as usize {
+                let shown: String = if raw.len() > 100 {
+                    format!("{}...", raw.chars().take(100).collect::<String>())
+                } else {
+                    raw.to_string()
+                };
+                return Err(ValueError::Range(format!(
+                    "String '{shown}'(length={}) is too long. The max length of '{column}' is {len}",
+                    raw.len()
+                )));
+            }
+        }
         let text = self.as_doris().convert(raw, column)?;
         Ok(match self {
             // StarRocks prints the fraction of a DATETIME only when it is not zero.

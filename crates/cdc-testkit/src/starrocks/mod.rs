@@ -50,7 +50,8 @@
 //! [`StarRocksEmulatorOptions::alter_job_duration`] of its own time, when the new schema takes
 //! effect (loads meanwhile see the old one); a second ALTER of the table while a job runs is
 //! refused (`... is not NORMAL. Do not allow doing ALTER ops`). Jobs are listed by
-//! `SHOW ALTER TABLE COLUMN FROM db WHERE TableName = "t" ORDER BY CreateTime DESC LIMIT 1`.
+//! `SHOW ALTER TABLE COLUMN FROM db [WHERE TableName = "t"] [ORDER BY CreateTime [DESC]]
+//! [LIMIT n]`, with a `CreateTime` of one-second resolution and ties in job-id order.
 //! Also `TRUNCATE TABLE`, `DROP TABLE`, `SELECT`, `DESC`, `SHOW COLUMNS`,
 //! `SHOW CREATE TABLE`, `SHOW DATABASES`, `SHOW TABLES`, `USE`.
 //!

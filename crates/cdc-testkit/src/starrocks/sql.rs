@@ -682,7 +682,7 @@ fn alter_table(
         ));
     }
     let job_id = state.next_id();
-    let create_time = state.clock_text();
+    let create_time = state.job_time_text();
     state.jobs.push(AlterJob {
         job_id,
         db: db.clone(),
@@ -775,6 +775,7 @@ fn show(state: &mut State, p: &mut Parser, cur: Option<&str>) -> Result<QueryRes
         }
         let mut table_filter = None;
         let mut desc = false;
+        let mut order_by_time = false;
         let mut limit = None;
         while !p.done() {
             if p.eat_kw("WHERE") {
@@ -783,7 +784,7 @@ fn show(state: &mut State, p: &mut Parser, cur: Option<&str>) -> Result<QueryRes
                 table_filter = Some(p.string()?);
             } else if p.eat_kw("ORDER") {
                 p.kw("BY")?;
-                p.ident()?;
+                order_by_time = p.ident()?.eq_ignore_ascii_case("CreateTime");
                 if p.eat_kw("DESC") {
                     desc = true;
                 } else {
@@ -800,8 +801,18 @@ fn show(state: &mut State, p: &mut Parser, cur: Option<&str>) -> Result<QueryRes
             .iter()
             .filter(|j| j.db == db && table_filter.as_ref().is_none_or(|t| &j.table == t))
             .collect();
+        // StarRocks lists jobs in job-id order; ORDER BY CreateTime sorts by a text of
+        // one-second resolution (`yyyy-MM-dd HH:mm:ss`, ShowAlterStmt / SchemaChangeJobV2
+        // getInfo), and jobs created in the same second keep job-id order, also under
+        // DESC: the newest of two same-second jobs is listed second.
         jobs.sort_by_key(|j| j.job_id);
-        if desc {
+        if order_by_time {
+            if desc {
+                jobs.sort_by(|a, b| b.create_time.cmp(&a.create_time));
+            } else {
+                jobs.sort_by(|a, b| a.create_time.cmp(&b.create_time));
+            }
+        } else if desc {
             jobs.reverse();
         }
         if let Some(n) = limit {

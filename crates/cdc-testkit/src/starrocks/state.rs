@@ -138,16 +138,17 @@ impl State {
         self.next_id
     }
 
-    /// A wall-clock-looking time: `2024-01-01 00:00:00` plus the emulator's age, so jobs
-    /// created later sort later.
-    pub(crate) fn clock_text(&self) -> String {
+    /// The time of a schema-change job as `SHOW ALTER TABLE COLUMN` prints it:
+    /// `2024-01-01 00:00:00` plus the emulator's age, in whole seconds (`yyyy-MM-dd
+    /// HH:mm:ss`, TimeUtils.longToTimeString in the FE), so jobs created in the same second
+    /// tie.
+    pub(crate) fn job_time_text(&self) -> String {
         let s = self.epoch.elapsed().as_secs();
         format!(
-            "2024-01-01 {:02}:{:02}:{:02}.{:03}",
+            "2024-01-01 {:02}:{:02}:{:02}",
             (s / 3600) % 24,
             (s / 60) % 60,
-            s % 60,
-            self.epoch.elapsed().subsec_millis()
+            s % 60
         )
     }
 
@@ -162,7 +163,7 @@ impl State {
     /// Moves time-driven state on: finishes schema-change jobs, expires transactions.
     pub(crate) fn tick(&mut self) {
         let now = Instant::now();
-        let clock = self.clock_text();
+        let clock = self.job_time_text();
         for i in 0..self.jobs.len() {
             // StarRocks (fe/.../alter/SchemaChangeJobV2.java, runWaitingTxnJob): after
             // PENDING a job is WAITING_TXN until every transaction on its table that began
