@@ -130,8 +130,7 @@ impl DorisSchemaApplier {
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
-        let base = Duration::from_millis(200).saturating_mul(1 << attempt.min(10));
-        base.min(self.config.check_interval)
+        cdc_stream_load::driver::backoff(attempt, self.config.check_interval)
     }
 
     async fn run(&self, what: &str, table: &TableId, sql: &str) -> Result<Json> {

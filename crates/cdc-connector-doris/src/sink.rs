@@ -150,8 +150,7 @@ impl LoadProtocol for DorisProtocol {
     type Encoder = DorisTableEncoder;
 
     fn encoder(&self, schema: &Schema) -> DorisTableEncoder {
-        let keyed = !schema.primary_key.is_empty()
-            && schema.primary_key_indexes().len() == schema.primary_key.len();
+        let keyed = cdc_stream_load::driver::is_keyed(schema);
         DorisTableEncoder {
             rows: RowEncoder::new(schema, self.config.zone),
             key_indexes: schema.primary_key_indexes(),
@@ -246,9 +245,7 @@ impl LoadProtocol for DorisProtocol {
 }
 
 fn backoff(config: &DorisSinkConfig, attempt: u32) -> std::time::Duration {
-    std::time::Duration::from_millis(200)
-        .saturating_mul(1 << attempt.min(10))
-        .min(config.check_interval)
+    cdc_stream_load::driver::backoff(attempt, config.check_interval)
 }
 
 /// Commits or aborts one pre-committed load, retrying transient failures.

@@ -167,11 +167,10 @@ impl StarRocksSchemaApplier {
                             self.config.max_retries
                         )));
                     }
-                    tokio::time::sleep(
-                        Duration::from_millis(200)
-                            .saturating_mul(1 << attempt.min(6))
-                            .min(self.config.max_backoff),
-                    )
+                    tokio::time::sleep(cdc_stream_load::driver::backoff(
+                        attempt,
+                        self.config.max_backoff,
+                    ))
                     .await;
                 }
             }

@@ -193,9 +193,7 @@ impl LoadProtocol for StarRocksProtocol {
 }
 
 fn backoff(config: &StarRocksSinkConfig, attempt: u32) -> Duration {
-    Duration::from_millis(200)
-        .saturating_mul(1 << attempt.min(10))
-        .min(config.max_backoff)
+    cdc_stream_load::driver::backoff(attempt, config.max_backoff)
 }
 
 /// Headers of a load body (stream load or transaction `load`): the forced JSON settings,

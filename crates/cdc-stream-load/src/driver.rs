@@ -91,12 +91,18 @@ pub struct DriverConfig {
 }
 
 impl DriverConfig {
-    /// The pause before attempt `attempt` (exponential from 200 ms, at most `max_backoff`).
+    /// The pause before attempt `attempt` (see [`backoff`]).
     pub fn backoff(&self, attempt: u32) -> Duration {
-        Duration::from_millis(200)
-            .saturating_mul(1 << attempt.min(10))
-            .min(self.max_backoff)
+        backoff(attempt, self.max_backoff)
     }
+}
+
+/// The pause before retry `attempt` of a call to the target: exponential from 200 ms, at
+/// most `max`. Used for loads and for every protocol call the sinks retry.
+pub fn backoff(attempt: u32, max: Duration) -> Duration {
+    Duration::from_millis(200)
+        .saturating_mul(1 << attempt.min(10))
+        .min(max)
 }
 
 /// How a batch is to be loaded.
@@ -629,7 +635,7 @@ impl<P: LoadProtocol> StreamLoadSink<P> {
 }
 
 /// Whether every primary key column is in the schema (deletes and upserts apply).
-fn is_keyed(schema: &Schema) -> bool {
+pub fn is_keyed(schema: &Schema) -> bool {
     !schema.primary_key.is_empty() && schema.primary_key_indexes().len() == schema.primary_key.len()
 }
 
