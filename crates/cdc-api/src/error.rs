@@ -159,8 +159,38 @@ impl Error {
         matches!(self, Self::Transient { .. })
     }
 
-    /// The same error turned permanent (for example after the retries ran out), keeping its
-    /// message and adding `why` to the context.
+    /// The same transient error once the connector's own retries ran out, with `why` (how
+    /// many attempts, which option bounds them) added to its message. It stays transient:
+    /// the cause may still go away, and the runtime's restart strategy tries again from the
+    /// last checkpoint after a backoff. Other kinds are returned unchanged.
+    ///
+    /// ```
+    /// use cdc_api::Error;
+    /// let e = Error::transient("loading into shop.orders", "connection reset")
+    ///     .retries_exhausted("after 4 attempts (sink.max-retries)");
+    /// assert!(e.is_retryable());
+    /// assert_eq!(
+    ///     e.to_string(),
+    ///     "loading into shop.orders: connection reset (after 4 attempts (sink.max-retries))"
+    /// );
+    /// ```
+    pub fn retries_exhausted(self, why: &str) -> Self {
+        match self {
+            Self::Transient {
+                context,
+                message,
+                source,
+            } => Self::Transient {
+                context,
+                message: format!("{message} ({why})"),
+                source,
+            },
+            other => other,
+        }
+    }
+
+    /// The same error turned permanent: retrying, also by a restart, cannot help. Keeps
+    /// its message and adds `why` to it.
     pub fn into_permanent(self, why: &str) -> Self {
         match self {
             Self::Transient {

@@ -536,3 +536,98 @@ async fn every_type_reaches_doris_as_flink_cdc_renders_it() {
         snap[1]
     );
 }
+
+/// `schema.change.behavior: exception` stops at the first schema change with everything
+/// before it in the target, committed and checkpointed (Flink CDC flushes its sink before
+/// the schema operator throws): a restart after the user allowed the change resumes at it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exception_stops_with_everything_before_the_change_committed() {
+    let Some(db) = MariaDb::start_or_skip().await else {
+        return;
+    };
+    db.execute(
+        "CREATE DATABASE shop; CREATE TABLE shop.customers (id INT PRIMARY KEY, name VARCHAR(20)); \
+         INSERT INTO shop.customers VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd');",
+    )
+    .await
+    .unwrap();
+    let doris = DorisEmulator::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let yaml = |behavior: &str| {
+        pipeline_yaml(&db, &doris, "")
+            .replace(
+                "schema.change.behavior: evolve",
+                &format!("schema.change.behavior: {behavior}"),
+            )
+            .replace(
+                "state.dir: none",
+                &format!("state.dir: {}", state.display()),
+            )
+            // Long enough that only the checkpoint before the change can commit the rows.
+            .replace("checkpoint.interval: 300ms", "checkpoint.interval: 60s")
+    };
+    let mut registry = cdc_api::ConnectorRegistry::new();
+    registry
+        .register_source(cdc_connector_mysql::MySqlSourceFactory)
+        .register_sink(cdc_connector_doris::DorisSinkFactory);
+    let def =
+        cdc_runtime::PipelineDefinition::from_yaml_str(&yaml("exception"), "exc.yaml").unwrap();
+    let handle = cdc_runtime::Pipeline::build(&def, &registry)
+        .unwrap()
+        .spawn();
+    // The snapshot is read (its rows wait for a checkpoint), then the binlog.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !handle.metrics().source_progress().streaming {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the snapshot did not end"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    db.execute(
+        "INSERT INTO shop.customers VALUES (5, 'e'); \
+         ALTER TABLE shop.customers ADD COLUMN score INT; \
+         INSERT INTO shop.customers VALUES (6, 'f', 60);",
+    )
+    .await
+    .unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(30), handle.join())
+        .await
+        .expect("the pipeline did not stop at the schema change")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("add.column is not allowed by schema.change.behavior: exception"),
+        "{err}"
+    );
+    let rows = sorted(doris.table_rows("shop", "customers").unwrap_or_default());
+    let want: Vec<Vec<Option<String>>> = (1..=5)
+        .map(|i| {
+            vec![
+                Some(i.to_string()),
+                Some(((b'a' + i - 1) as char).to_string()),
+            ]
+        })
+        .collect();
+    assert_eq!(
+        rows, want,
+        "the rows before the change are not all in the target"
+    );
+    let pending: Vec<_> = doris
+        .transactions()
+        .into_iter()
+        .filter(|t| matches!(t.state, cdc_testkit::TxnState::PreCommitted))
+        .collect();
+    assert!(pending.is_empty(), "left pre-committed: {pending:?}");
+
+    // The user allows the change: the restart resumes exactly at it.
+    let resumed = yaml("evolve").replace("checkpoint.interval: 60s", "checkpoint.interval: 300ms");
+    let def = cdc_runtime::PipelineDefinition::from_yaml_str(&resumed, "exc.yaml").unwrap();
+    let handle = cdc_runtime::Pipeline::build(&def, &registry)
+        .unwrap()
+        .spawn();
+    wait_in_sync(&db, &doris, &["customers"], None).await;
+    handle.stop();
+    handle.join().await.unwrap();
+}

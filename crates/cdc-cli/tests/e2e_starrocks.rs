@@ -747,3 +747,70 @@ async fn schema_changes_and_injected_faults_during_streaming_lose_nothing() {
         "no load was retried: {log:?}"
     );
 }
+
+/// A target away for longer than the sink's own retries (`sink.max-retries`) costs the
+/// time it is away, not the pipeline: the runtime restarts from the last checkpoint with a
+/// backoff (`restart-strategy`) until the target is back, in both delivery modes, and the
+/// table then equals the source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_away_longer_than_the_retries_costs_time_not_the_pipeline() {
+    let Some(db) = MariaDb::start_or_skip().await else {
+        return;
+    };
+    db.execute(
+        "CREATE DATABASE shop; CREATE TABLE shop.items (id INT PRIMARY KEY, v INT); \
+         INSERT INTO shop.items VALUES (1, 1), (2, 2), (3, 3);",
+    )
+    .await
+    .unwrap();
+    let sr = StarRocksEmulator::start().await.unwrap();
+    for (round, extra) in [
+        "  sink.max-retries: 1\n",
+        "  sink.max-retries: 1\n  sink.semantic: at-least-once\n",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let yaml = pipeline_yaml(&db, &sr, 5800 + round as u32, "UTC", extra).replace(
+            "  state.dir: none\n",
+            "  state.dir: none\n  restart-strategy.exponential-delay.initial-backoff: 200ms\n  restart-strategy.exponential-delay.max-backoff: 1s\n",
+        );
+        let def = cdc_runtime::PipelineDefinition::from_yaml_str(&yaml, "away.yaml").unwrap();
+        let handle = cdc_runtime::Pipeline::build(&def, &registry())
+            .unwrap()
+            .spawn();
+        wait_in_sync(&db, &sr, &["items"], None, None).await;
+
+        sr.inject(StarRocksFault::BeDown(true));
+        let base = 100 * (round as i64 + 1);
+        for i in 0..5 {
+            db.execute(&format!(
+                "INSERT INTO shop.items VALUES ({}, {i}); UPDATE shop.items SET v = v + 1 WHERE id = 1; \
+                 DELETE FROM shop.items WHERE id = {};",
+                base + i,
+                base + i - 1
+            ))
+            .await
+            .unwrap();
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while handle.metrics().restarts() < 2 {
+            assert!(
+                !handle.is_finished(),
+                "round {round}: the pipeline stopped while the target was away"
+            );
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "round {round}: no restarts while the target was away"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(!handle.is_finished(), "round {round}");
+        sr.inject(StarRocksFault::BeDown(false));
+        wait_in_sync(&db, &sr, &["items"], None, None).await;
+        handle.stop();
+        let summary = handle.join().await.unwrap();
+        assert!(summary.restarts >= 2, "round {round}: {summary:?}");
+        assert_transactions_clean(&sr);
+    }
+}

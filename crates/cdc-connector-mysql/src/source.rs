@@ -375,7 +375,7 @@ impl MySqlSource {
             };
             if !err.is_retryable() || attempt > c.connect_max_retries {
                 return Err(
-                    err.into_permanent(&format!("after {attempt} attempts (connect.max-retries)"))
+                    err.retries_exhausted(&format!("after {attempt} attempts (connect.max-retries)"))
                 );
             }
             tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;

@@ -162,7 +162,7 @@ impl StarRocksSchemaApplier {
                 Err(SqlError::Transport(m)) => {
                     attempt += 1;
                     if attempt > self.config.max_retries {
-                        return Err(Error::transient(context(), m).into_permanent(&format!(
+                        return Err(Error::transient(context(), m).retries_exhausted(&format!(
                             "gave up after {} retries (sink.max-retries)",
                             self.config.max_retries
                         )));

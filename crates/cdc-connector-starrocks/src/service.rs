@@ -11,7 +11,7 @@
 //! from an `https` node keeps `https` even when the Location says `http`. A Location that
 //! carries `user:pass@` has it taken out before the URL is used or shown.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -53,6 +53,11 @@ pub(crate) fn as_answer(attempt: &Attempt) -> Answer<'_> {
 #[derive(Debug)]
 pub(crate) struct StarRocksService {
     client: Client,
+    /// The same client without a connection pool: every request on a new connection.
+    fresh: Client,
+    /// The last answer was a failure (no answer, or 5xx): the server may have closed the
+    /// connection behind it, so the next request goes on a new one.
+    suspect: AtomicBool,
     load_urls: Vec<String>,
     username: String,
     password: Password,
@@ -74,18 +79,25 @@ impl StarRocksService {
         timeout: Duration,
     ) -> Result<Self, String> {
         install_crypto_provider();
-        let mut builder = Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(30));
-        if let Some(certs) = ca {
-            builder = builder.tls_certs_only(certs);
-        }
-        let client = builder
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {}", describe(e)))?;
+        let build = |pooled: bool| {
+            let mut builder = Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(connect_timeout)
+                .pool_idle_timeout(Duration::from_secs(30));
+            if !pooled {
+                builder = builder.pool_max_idle_per_host(0);
+            }
+            if let Some(certs) = ca.clone() {
+                builder = builder.tls_certs_only(certs);
+            }
+            builder
+                .build()
+                .map_err(|e| format!("cannot build the HTTP client: {}", describe(e)))
+        };
         Ok(Self {
-            client,
+            client: build(true)?,
+            fresh: build(false)?,
+            suspect: AtomicBool::new(false),
             load_urls,
             username,
             password,
@@ -185,20 +197,43 @@ impl StarRocksService {
         let mut password = self.password.expose().to_string();
         take_credentials(&mut url, &mut user, &mut password);
         let tls = url.scheme() == "https";
+        let mut fresh = self.suspect.swap(false, Ordering::Relaxed);
         for _ in 0..=MAX_REDIRECTS {
-            let mut request = self
-                .client
-                .request(method.clone(), url.clone())
-                .basic_auth(&user, Some(&password))
-                .timeout(self.timeout);
-            for (k, v) in headers {
-                request = request.header(*k, *v);
-            }
-            if let Some(b) = &body {
-                request = request.body(b.clone());
-            }
-            let response = request.send().await.map_err(describe)?;
+            let request = |client: &Client| {
+                let mut request = client
+                    .request(method.clone(), url.clone())
+                    .basic_auth(&user, Some(&password))
+                    .timeout(self.timeout);
+                for (k, v) in headers {
+                    request = request.header(*k, *v);
+                }
+                if let Some(b) = &body {
+                    request = request.body(b.clone());
+                }
+                request
+            };
+            let client = if fresh { &self.fresh } else { &self.client };
+            let response = match request(client).send().await {
+                Ok(response) => response,
+                // A pooled connection the server had closed (after an error answer, or
+                // idle) fails at once with a reset or a broken pipe: that is not the
+                // server's answer to this request, so it is sent again, once, on a new
+                // connection, and not counted as an attempt. Safe: every request here is
+                // idempotent by its label. A timeout is the server's answer (slow).
+                Err(e) if !fresh && !e.is_timeout() => {
+                    tracing::debug!(error = %describe(e), "request failed on a pooled connection; sending it again on a new one");
+                    fresh = true;
+                    request(&self.fresh)
+                        .send()
+                        .await
+                        .map_err(|e| self.failed(describe(e)))?
+                }
+                Err(e) => return Err(self.failed(describe(e))),
+            };
             let status = response.status();
+            if status.is_server_error() {
+                self.suspect.store(true, Ordering::Relaxed);
+            }
             if is_redirect(status) {
                 let location = response
                     .headers()
@@ -208,7 +243,10 @@ impl StarRocksService {
                 url = follow(&url, location, tls, &mut user, &mut password)?;
                 continue;
             }
-            let body = response.bytes().await.map_err(describe)?;
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| self.failed(describe(e)))?;
             return Ok(HttpAnswer {
                 status: status.as_u16(),
                 body,
@@ -217,5 +255,92 @@ impl StarRocksService {
         Err(format!(
             "more than {MAX_REDIRECTS} redirects, last to {url}"
         ))
+    }
+
+    /// A request that got no answer: the next one goes on a new connection.
+    fn failed(&self, error: String) -> String {
+        self.suspect.store(true, Ordering::Relaxed);
+        error
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicU32;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{\"Status\":\"OK\"}";
+
+    /// Reads one request (headers and a Content-Length body) from `socket`.
+    async fn read_request(socket: &mut tokio::net::TcpStream) -> bool {
+        let mut data = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                if data.len() >= end + 4 + length {
+                    return true;
+                }
+            }
+            match socket.read(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => data.extend_from_slice(&buf[..n]),
+            }
+        }
+    }
+
+    /// A server that answers the first request of a connection and resets the connection
+    /// on the second (as a server that closed a kept-alive connection behind an answer):
+    /// the client's second request fails on the pooled connection and must go again on a
+    /// new one, without the caller seeing a failure.
+    #[tokio::test]
+    async fn a_request_on_a_connection_the_server_closed_goes_again_on_a_new_one() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let connections = Arc::new(AtomicU32::new(0));
+        let seen = connections.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                seen.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(async move {
+                    if !read_request(&mut socket).await {
+                        return;
+                    }
+                    socket.write_all(OK).await.unwrap();
+                    if read_request(&mut socket).await {
+                        // Close with a reset instead of an answer.
+                        socket.set_zero_linger().unwrap();
+                    }
+                });
+            }
+        });
+        let service = StarRocksService::new(
+            vec![format!("http://{address}")],
+            "root".into(),
+            Password::new(String::new()),
+            None,
+            Duration::from_secs(5),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let body = Bytes::from_static(b"{\"id\":1}");
+        for round in 0..3 {
+            let answer = service
+                .txn(TxnOp::Load, "db", "t", "label", &[], Some(body.clone()))
+                .await;
+            let answer = answer.unwrap_or_else(|e| panic!("round {round}: {e}"));
+            assert_eq!(answer.status, 200, "round {round}");
+        }
+        // Rounds 2 and 3 each found their pooled connection reset and used a new one.
+        assert_eq!(connections.load(Ordering::Relaxed), 3);
     }
 }

@@ -429,10 +429,12 @@ async fn commit_txn(
         }
         attempt += 1;
         if attempt > config.max_retries {
-            return Err(Error::transient(context(), reason).into_permanent(&format!(
-                "gave up after {} retries (sink.max-retries)",
-                config.max_retries
-            )));
+            return Err(
+                Error::transient(context(), reason).retries_exhausted(&format!(
+                    "gave up after {} retries (sink.max-retries)",
+                    config.max_retries
+                )),
+            );
         }
         tokio::time::sleep(backoff(config, attempt)).await;
     }
@@ -463,10 +465,12 @@ async fn rollback(
             } => {
                 attempt += 1;
                 if attempt > config.max_retries {
-                    return Err(Error::transient(context(), reason).into_permanent(&format!(
-                        "gave up after {} retries (sink.max-retries)",
-                        config.max_retries
-                    )));
+                    return Err(
+                        Error::transient(context(), reason).retries_exhausted(&format!(
+                            "gave up after {} retries (sink.max-retries)",
+                            config.max_retries
+                        )),
+                    );
                 }
                 tokio::time::sleep(backoff(config, attempt)).await;
             }

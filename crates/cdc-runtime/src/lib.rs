@@ -29,6 +29,7 @@ mod error;
 mod metrics;
 mod pipeline;
 mod pipeline_options;
+mod restart;
 mod route;
 mod schema_coordinator;
 mod state;
@@ -40,6 +41,7 @@ pub use error::RuntimeError;
 pub use metrics::PipelineMetrics;
 pub use pipeline::{Pipeline, PipelineHandle, RunSummary};
 pub use pipeline_options::{PipelineSettings, SchemaChangeBehavior, pipeline_options};
+pub use restart::RestartStrategy;
 pub use state::{
     Checkpoint, CommittedPosition, FileStateStore, MEMORY_STATE, MemoryStateStore, Ownership,
     SchemaState, StateLocation, StateStore, TargetSchemas, default_state_dir,

@@ -23,6 +23,7 @@ pub struct PipelineMetrics {
     checkpoints: AtomicU64,
     last_checkpoint_unix_ms: AtomicU64,
     last_checkpoint_duration_ms: AtomicU64,
+    restarts: AtomicU64,
 }
 
 fn op_label(op: OperationType) -> &'static str {
@@ -132,6 +133,15 @@ impl PipelineMetrics {
             .unwrap_or_else(PoisonError::into_inner)
             .values()
             .sum()
+    }
+
+    pub(crate) fn restarted(&self) {
+        self.restarts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Restarts after failed runs (`restart-strategy.*`).
+    pub fn restarts(&self) -> u64 {
+        self.restarts.load(Ordering::Relaxed)
     }
 
     /// Checkpoints completed.
@@ -249,6 +259,12 @@ impl PipelineMetrics {
                 "counter",
                 "Checkpoints completed.",
                 self.checkpoints() as f64,
+            ),
+            (
+                "cdc_pipeline_restarts_total",
+                "counter",
+                "Restarts from the last checkpoint after a failed run (restart-strategy).",
+                self.restarts() as f64,
             ),
             (
                 "cdc_last_checkpoint_timestamp_seconds",

@@ -14,18 +14,20 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use cdc_api::{
     CheckpointId, Committable, ConfigOption, ConnectorRegistry, Error, Event, FactoryContext,
     Options, OwnerEpoch, Recovery, SchemaApplier, SchemaChangeEvent, SchemaChangeKind, Sink,
-    Source, SourceOffset, TableId,
+    SinkFactory, Source, SourceFactory, SourceOffset, TableId,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::metrics::{self, PipelineMetrics};
 use crate::pipeline_options::is_default_name;
+use crate::restart::{Restarts, may_recover};
 use crate::route::Router;
 use crate::schema_coordinator::SchemaCoordinator;
 use crate::suggest::did_you_mean;
@@ -56,6 +58,9 @@ pub struct RunSummary {
     /// ([`Error::TransactionLost`]), so that this run rewound to the last fully committed
     /// one before it (or started over when there was none).
     pub rewound_from: Option<CheckpointId>,
+    /// Restarts after failed runs before this outcome (`restart-strategy.*`); the other
+    /// figures are those of the last run.
+    pub restarts: u32,
 }
 
 /// A pipeline ready to run: a source, a sink, its applier, settings and a state store.
@@ -63,12 +68,9 @@ pub struct Pipeline {
     settings: PipelineSettings,
     source_type: String,
     sink_type: String,
-    source: Box<dyn Source>,
-    sink: Box<dyn Sink>,
-    applier: Box<dyn SchemaApplier>,
-    coordinator: SchemaCoordinator,
-    router: Router,
-    transformer: Transformer,
+    /// The connectors for the first run; a restart builds new ones from `blueprint`.
+    parts: Option<Parts>,
+    blueprint: Blueprint,
     state: Arc<dyn StateStore>,
     /// How `state` was chosen, for the line the run logs about it.
     state_origin: StateOrigin,
@@ -139,9 +141,6 @@ impl Pipeline {
     ) -> Result<Self, RuntimeError> {
         let origin = definition.origin.as_str();
         let settings = PipelineSettings::from_options(&definition.pipeline, origin)?;
-        let router = Router::new(&definition.routes, settings.route_first_match, origin)?;
-        let transformer =
-            Transformer::new(&definition.transforms, &settings.local_time_zone, origin)?;
 
         let source_type = definition.source.connector_type.as_str();
         let source_factory = registry.source(source_type).ok_or_else(|| {
@@ -182,38 +181,20 @@ impl Pipeline {
             sink_type,
         )?;
 
-        let wrap = |e: Error| RuntimeError::definition(origin, e.to_string());
-        let source = source_factory
-            .create(&FactoryContext {
-                pipeline_name: settings.name.clone(),
-                options: definition.source.options.clone(),
-                pipeline_options: definition.pipeline.clone(),
-            })
-            .map_err(wrap)?;
-        let parts = sink_factory
-            .create(&FactoryContext {
-                pipeline_name: settings.name.clone(),
-                options: definition.sink.connector.options.clone(),
-                pipeline_options: definition.pipeline.clone(),
-            })
-            .map_err(wrap)?;
-        let coordinator = SchemaCoordinator::new(
-            settings.schema_change_behavior,
-            definition.sink.include_schema_changes.as_deref(),
-            &definition.sink.exclude_schema_changes,
-        );
+        let blueprint = Blueprint {
+            source_factory,
+            sink_factory,
+            definition: definition.clone(),
+        };
+        let parts = blueprint.build(&settings)?;
         let state = settings.state.open();
         let state_origin = StateOrigin::of(&settings.state);
         Ok(Self {
             settings,
             source_type: source_type.to_string(),
             sink_type: sink_type.to_string(),
-            source,
-            sink: parts.sink,
-            applier: parts.applier,
-            coordinator,
-            router,
-            transformer,
+            parts: Some(parts),
+            blueprint,
             state,
             state_origin,
             metrics: Arc::default(),
@@ -234,9 +215,14 @@ impl Pipeline {
             source,
         };
         let mut out: Vec<(&'static str, String)> = Vec::new();
-        let source = self.source.preflight().await.map_err(fail)?;
+        let parts = match self.parts.take() {
+            Some(parts) => parts,
+            None => self.blueprint.build(&self.settings)?,
+        };
+        let parts = self.parts.insert(parts);
+        let source = parts.source.preflight().await.map_err(fail)?;
         out.extend(source.into_iter().map(|l| ("source", l)));
-        let sink = self.applier.preflight().await.map_err(fail)?;
+        let sink = parts.applier.preflight().await.map_err(fail)?;
         out.extend(sink.into_iter().map(|l| ("sink", l)));
         Ok(out)
     }
@@ -303,14 +289,18 @@ impl Pipeline {
     /// and at the end a final checkpoint is taken. Errors come back after the last good
     /// checkpoint is kept.
     ///
-    /// First the run claims the state ([`StateStore::claim`]; refused while another run
+    /// A run that fails with an error a restart may get past (the connector's retries ran
+    /// out on a target or source that is away, a lost transaction) is followed by another
+    /// from the last checkpoint, as `restart-strategy.*` says (by default Flink's
+    /// exponential delay: 1 s growing to 1 min, unbounded); other errors end it at once.
+    ///
+    /// Each run first claims the state ([`StateStore::claim`]; refused while another run
     /// holds it), before it touches the target; the claim ends with the run.
     pub async fn run(
-        self,
+        mut self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<RunSummary, RuntimeError> {
-        let state = Arc::clone(&self.state);
-        let location = state.describe();
+        let location = self.state.describe();
         match self.state_origin {
             StateOrigin::Default => {
                 tracing::info!(
@@ -326,50 +316,140 @@ impl Pipeline {
             StateOrigin::Memory => tracing::warn!("state: {location}: a restart starts over"),
             StateOrigin::Given => tracing::info!("state: {location}"),
         }
+        // The metrics endpoint and the progress log span every run, restarts included.
+        let _metrics_server = match self.settings.metrics_port {
+            Some(port) => Some(AbortOnDrop(
+                metrics::serve(port, self.metrics.clone())
+                    .await
+                    .map_err(|e| {
+                        RuntimeError::definition(
+                            "pipeline.metrics.port",
+                            format!("cannot listen on port {port}: {e}"),
+                        )
+                    })?,
+            )),
+            None => None,
+        };
+        let _progress = self
+            .settings
+            .progress_interval
+            .map(|every| AbortOnDrop(tokio::spawn(log_progress(self.metrics.clone(), every))));
+        let (stop_tx, mut stop_rx) = watch::channel(false);
+        let _shutdown = AbortOnDrop(tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("stop requested: finishing with a final checkpoint");
+            let _ = stop_tx.send(true);
+        }));
+        let mut restarts = Restarts::new(self.settings.restart.clone());
+        let mut reset = self.reset;
+        let mut first = self.parts.take();
+        // What every run shares; the connectors themselves are each run's own.
+        let runner = Runner {
+            settings: self.settings,
+            source_type: self.source_type,
+            sink_type: self.sink_type,
+            blueprint: self.blueprint,
+            state: self.state,
+            metrics: self.metrics,
+            opened: AtomicBool::new(false),
+        };
+        loop {
+            let parts = match first.take() {
+                Some(parts) => parts,
+                None => runner.blueprint.build(&runner.settings)?,
+            };
+            let outcome = runner.run_once(parts, reset, stop_rx.clone()).await;
+            // Only the first run starts over; a restart resumes from its checkpoints.
+            reset = false;
+            let error = match outcome {
+                Ok(mut summary) => {
+                    summary.restarts = restarts.attempts();
+                    return Ok(summary);
+                }
+                Err(error) => error,
+            };
+            // A pipeline that never got as far as reading (an unreachable host, a wrong
+            // password at the first start) stops with the error at once: restarts are for
+            // a pipeline that worked and lost its source or target for a while.
+            if !may_recover(&error) || !runner.opened.load(Ordering::Relaxed) || *stop_rx.borrow() {
+                return Err(error);
+            }
+            let Some(delay) = restarts.next_delay(Instant::now()) else {
+                tracing::error!(
+                    restarts = restarts.attempts(),
+                    "no restart left (restart-strategy); the pipeline stops"
+                );
+                return Err(error);
+            };
+            runner.metrics.restarted();
+            tracing::warn!(
+                error = %error,
+                restart = restarts.attempts(),
+                "the run failed with an error a restart may get past; restarting from the last checkpoint in {delay:.1?} (restart-strategy)"
+            );
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                _ = stop_rx.wait_for(|stop| *stop) => {
+                    tracing::warn!("stop requested while waiting to restart");
+                    return Err(error);
+                }
+            }
+        }
+    }
+}
+
+/// What the runs of one pipeline share.
+struct Runner {
+    settings: PipelineSettings,
+    source_type: String,
+    sink_type: String,
+    blueprint: Blueprint,
+    state: Arc<dyn StateStore>,
+    metrics: Arc<PipelineMetrics>,
+    /// Whether a run got as far as opening the source (after the sink's recovery).
+    opened: AtomicBool,
+}
+
+impl Runner {
+    /// One run: claims the state, resumes from its last checkpoint, and runs until the end,
+    /// a stop, or an error.
+    async fn run_once(
+        &self,
+        parts: Parts,
+        reset: bool,
+        stop: watch::Receiver<bool>,
+    ) -> Result<RunSummary, RuntimeError> {
+        let state = Arc::clone(&self.state);
         let ownership = state.claim().await?;
         tracing::debug!(epoch = %ownership.epoch, earlier = ?ownership.earlier, "claimed the pipeline's state");
         let epoch = ownership.epoch;
-        let outcome = self.run_owned(ownership, shutdown).await;
+        let outcome = self.run_owned(parts, reset, ownership, stop).await;
         state.release(epoch).await;
         outcome
     }
 
     async fn run_owned(
-        self,
+        &self,
+        parts: Parts,
+        reset: bool,
         ownership: Ownership,
-        shutdown: impl Future<Output = ()> + Send + 'static,
+        mut stop: watch::Receiver<bool>,
     ) -> Result<RunSummary, RuntimeError> {
-        let Self {
-            settings,
-            source_type,
-            sink_type,
+        let Parts {
             mut source,
             mut sink,
             applier,
             mut coordinator,
             mut router,
             transformer,
-            state,
-            state_origin: _,
-            metrics,
-            reset,
-        } = self;
+        } = parts;
+        let settings = &self.settings;
+        let source_type = &self.source_type;
+        let sink_type = &self.sink_type;
+        let state = Arc::clone(&self.state);
+        let metrics = self.metrics.clone();
         let epoch = ownership.epoch;
         let name = settings.name.clone();
-        let _metrics_server = match settings.metrics_port {
-            Some(port) => Some(AbortOnDrop(
-                metrics::serve(port, metrics.clone()).await.map_err(|e| {
-                    RuntimeError::definition(
-                        "pipeline.metrics.port",
-                        format!("cannot listen on port {port}: {e}"),
-                    )
-                })?,
-            )),
-            None => None,
-        };
-        let _progress = settings
-            .progress_interval
-            .map(|every| AbortOnDrop(tokio::spawn(log_progress(metrics.clone(), every))));
         let fail = |source: Error| RuntimeError::Connector {
             pipeline: name.clone(),
             source,
@@ -380,14 +460,14 @@ impl Pipeline {
             Some(cp) if reset => {
                 tracing::warn!(checkpoint = %cp.id, state = %state.describe(), "--reset: starting over from the source's configured start; the checkpoint only finishes its commits and continues its numbering");
             }
-            Some(cp) => check_compatible(cp, &source_type, &sink_type, source.as_ref(), &state)?,
+            Some(cp) => check_compatible(cp, source_type, sink_type, source.as_ref(), &state)?,
             None => {}
         }
 
         sink.open().await.map_err(fail)?;
         // The same sink type also after a reset: its prepared data is part of a durable
         // checkpoint, and its labels must not be reused.
-        let start = match restored.as_ref().filter(|cp| cp.sink_type == sink_type) {
+        let start = match restored.as_ref().filter(|cp| &cp.sink_type == sink_type) {
             // The crash may have come between saving the checkpoint and committing it.
             Some(cp) => {
                 finish_commits(sink.as_mut(), state.as_ref(), epoch, cp, reset, &name).await?
@@ -421,6 +501,7 @@ impl Pipeline {
             let _ = source.close().await;
             return Err(fail(e));
         }
+        self.opened.store(true, Ordering::Relaxed);
 
         let first_id = restored.as_ref().map_or(CheckpointId(1), |c| c.id.next());
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
@@ -438,8 +519,7 @@ impl Pipeline {
             },
         ));
         let shutdown_task = tokio::spawn(async move {
-            shutdown.await;
-            tracing::info!("stop requested: finishing with a final checkpoint");
+            let _ = stop.wait_for(|stop| *stop).await;
             let _ = stop_tx.send(true);
         });
 
@@ -451,9 +531,9 @@ impl Pipeline {
             epoch,
             settled: ownership.earlier.is_empty(),
             committed: start.position.clone(),
-            settings: &settings,
-            source_type: &source_type,
-            sink_type: &sink_type,
+            settings,
+            source_type,
+            sink_type,
             done: done_tx,
             metrics,
             router,
@@ -483,6 +563,64 @@ impl Pipeline {
         }
         close.map_err(fail)?;
         Ok(summary)
+    }
+}
+
+/// The connectors and stages one run consumes.
+struct Parts {
+    source: Box<dyn Source>,
+    sink: Box<dyn Sink>,
+    applier: Box<dyn SchemaApplier>,
+    coordinator: SchemaCoordinator,
+    router: Router,
+    transformer: Transformer,
+}
+
+/// What a restart needs to build the connectors again: the factories and the definition.
+struct Blueprint {
+    source_factory: Arc<dyn SourceFactory>,
+    sink_factory: Arc<dyn SinkFactory>,
+    definition: PipelineDefinition,
+}
+
+impl Blueprint {
+    fn build(&self, settings: &PipelineSettings) -> Result<Parts, RuntimeError> {
+        let definition = &self.definition;
+        let origin = definition.origin.as_str();
+        let router = Router::new(&definition.routes, settings.route_first_match, origin)?;
+        let transformer =
+            Transformer::new(&definition.transforms, &settings.local_time_zone, origin)?;
+        let wrap = |e: Error| RuntimeError::definition(origin, e.to_string());
+        let source = self
+            .source_factory
+            .create(&FactoryContext {
+                pipeline_name: settings.name.clone(),
+                options: definition.source.options.clone(),
+                pipeline_options: definition.pipeline.clone(),
+            })
+            .map_err(wrap)?;
+        let parts = self
+            .sink_factory
+            .create(&FactoryContext {
+                pipeline_name: settings.name.clone(),
+                options: definition.sink.connector.options.clone(),
+                pipeline_options: definition.pipeline.clone(),
+            })
+            .map_err(wrap)?;
+        let coordinator = SchemaCoordinator::new(
+            settings.schema_change_behavior,
+            definition.sink.include_schema_changes.as_deref(),
+            (definition.sink.exclude_schema_changes_given)
+                .then_some(definition.sink.exclude_schema_changes.as_slice()),
+        );
+        Ok(Parts {
+            source,
+            sink: parts.sink,
+            applier: parts.applier,
+            coordinator,
+            router,
+            transformer,
+        })
     }
 }
 

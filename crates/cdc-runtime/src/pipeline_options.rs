@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use cdc_api::{ConfigOption, Options};
 
+use crate::restart::{self, RestartStrategy};
 use crate::suggest::did_you_mean;
 use crate::{MEMORY_STATE, RuntimeError, StateLocation};
 
@@ -29,8 +30,8 @@ const RUNTIME_MODE: ConfigOption = ConfigOption::optional(
 );
 const BEHAVIOR: ConfigOption = ConfigOption::optional(
     "schema.change.behavior",
-    "lenient",
-    "exception, evolve, try_evolve, lenient or ignore",
+    "evolve",
+    "exception, evolve, try_evolve, lenient or ignore (evolve by default, as flink-cdc.sh runs with the conf/flink-cdc.yaml Flink CDC ships)",
 );
 const ROUTE_MODE: ConfigOption =
     ConfigOption::optional("route-mode", "ALL_MATCH", "ALL_MATCH or FIRST_MATCH");
@@ -42,6 +43,11 @@ const RPC_TIMEOUT: ConfigOption = ConfigOption::optional(
 const UID_PREFIX: ConfigOption = ConfigOption::optional_no_default(
     "operator.uid.prefix",
     "accepted for compatibility; there are no Flink operators to name",
+);
+const PARTITIONING_STRATEGY: ConfigOption = ConfigOption::optional(
+    "sink.partitioning.strategy",
+    "SINK_DEFINED",
+    "SINK_DEFINED, PRIMARY_KEY or TABLE_ID: how Flink CDC spreads changes over parallel sink writers; here one writer takes every change in source order, which keeps each strategy's promise (one table, and one key, never split)",
 );
 const CHECKPOINT_INTERVAL: ConfigOption = ConfigOption::optional(
     "checkpoint.interval",
@@ -80,11 +86,15 @@ pub fn pipeline_options() -> Vec<ConfigOption> {
         ROUTE_MODE,
         RPC_TIMEOUT,
         UID_PREFIX,
+        PARTITIONING_STRATEGY,
         CHECKPOINT_INTERVAL,
         STATE_DIR,
         METRICS_PORT,
         PROGRESS_INTERVAL,
     ]
+    .into_iter()
+    .chain(restart::OPTIONS)
+    .collect()
 }
 
 /// Flink CDC pipeline keys that cannot work here, with the reason.
@@ -136,6 +146,8 @@ pub struct PipelineSettings {
     pub metrics_port: Option<u16>,
     /// `progress.interval` (None = off).
     pub progress_interval: Option<Duration>,
+    /// `restart-strategy.*`.
+    pub restart: RestartStrategy,
 }
 
 impl PipelineSettings {
@@ -210,6 +222,18 @@ impl PipelineSettings {
                 ));
             }
         };
+        // Accepted because a single writer gives what every strategy promises; the value
+        // is still checked, as Flink CDC parses it.
+        let strategy = options.string(&PARTITIONING_STRATEGY).unwrap_or_default();
+        if !["SINK_DEFINED", "PRIMARY_KEY", "TABLE_ID"]
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(strategy.trim()))
+        {
+            return Err(bad(
+                PARTITIONING_STRATEGY.name,
+                format!("'{strategy}' is not one of SINK_DEFINED, PRIMARY_KEY, TABLE_ID"),
+            ));
+        }
         let parallelism = options.u64(&PARALLELISM).map_err(wrap)?.unwrap_or(1);
         if parallelism == 0 {
             return Err(bad(PARALLELISM.name, "must be at least 1".into()));
@@ -262,6 +286,7 @@ impl PipelineSettings {
                 .duration(&PROGRESS_INTERVAL)
                 .map_err(wrap)?
                 .filter(|d| !d.is_zero()),
+            restart: RestartStrategy::from_options(options, origin)?,
         })
     }
 }
@@ -282,7 +307,9 @@ mod tests {
     fn defaults_follow_flink_cdc() {
         let s = settings(&[]).unwrap();
         assert_eq!(s.name, "Flink CDC Pipeline Job");
-        assert_eq!(s.schema_change_behavior, SchemaChangeBehavior::Lenient);
+        // Flink CDC's distribution runs pipelines with schema.change.behavior: EVOLVE
+        // (flink-cdc-dist/src/main/flink-cdc-bin/conf/flink-cdc.yaml).
+        assert_eq!(s.schema_change_behavior, SchemaChangeBehavior::Evolve);
         assert!(!s.batch_mode && !s.route_first_match);
         assert_eq!(s.schema_change_timeout, Duration::from_secs(180));
         // Durable by default: a directory derived from the name (where depends on the

@@ -33,6 +33,9 @@ struct Control {
     recoveries: Mutex<Vec<Recovery>>,
     /// The target loses the first checkpoint prepared after a schema change.
     lose_after_schema_change: Mutex<bool>,
+    /// This many commits fail with a transient error (a target away for longer than the
+    /// connector's own retries), before anything is committed.
+    transient_commit_failures: Mutex<u32>,
 }
 
 static CONTROLS: LazyLock<Mutex<HashMap<String, Arc<Control>>>> = LazyLock::new(Mutex::default);
@@ -122,6 +125,16 @@ impl Sink for Recording {
     async fn commit(&mut self, committables: Vec<Committable>) -> Result<()> {
         let numbers = ids(&committables);
         self.record(format!("commit {numbers:?}"));
+        {
+            let mut left = self.control.transient_commit_failures.lock().unwrap();
+            if *left > 0 {
+                *left -= 1;
+                return Err(
+                    Error::transient("committing", "connection refused (injected)")
+                        .retries_exhausted("after 4 attempts (sink.max-retries)"),
+                );
+            }
+        }
         if numbers
             .iter()
             .any(|id| self.control.failing.lock().unwrap().contains(id))
@@ -276,9 +289,19 @@ async fn run(
     store: Arc<dyn StateStore>,
     reset: bool,
 ) -> std::result::Result<RunSummary, RuntimeError> {
+    run_with(name, store, reset, ", restart-strategy.type: none").await
+}
+
+/// [`run`] with more `pipeline` options (`, key: value`).
+async fn run_with(
+    name: &str,
+    store: Arc<dyn StateStore>,
+    reset: bool,
+    extra_pipeline: &str,
+) -> std::result::Result<RunSummary, RuntimeError> {
     tokio::time::timeout(
         Duration::from_secs(60),
-        Pipeline::build(&definition(name, ""), &registry())
+        Pipeline::build(&definition(name, extra_pipeline), &registry())
             .unwrap()
             .with_state_store(store)
             .with_reset(reset)
@@ -709,5 +732,119 @@ async fn a_file_state_taken_over_mid_run_stops_the_run_without_aborting() {
     assert!(
         !calls.contains(&format!("commit [{last}]")),
         "checkpoint {last} not committed: {calls:?}"
+    );
+}
+
+/// Quick restarts for the tests (Flink's exponential delay with a 20 ms start).
+const FAST_RESTARTS: &str = ", restart-strategy.exponential-delay.initial-backoff: 20ms, \
+     restart-strategy.exponential-delay.max-backoff: 100ms";
+
+/// By default a run that fails with a transient error (the connector's retries ran out)
+/// is followed by another from the last checkpoint, in the same process: the commit that
+/// failed is finished by the restart's recovery, and nothing is lost or doubled.
+#[tokio::test]
+async fn a_transient_failure_restarts_from_the_last_checkpoint() {
+    let name = "restart-transient";
+    let evs = events(300);
+    register_event_set(name, evs.clone());
+    *control(name).transient_commit_failures.lock().unwrap() = 3;
+    let store = Arc::new(MemoryStateStore::default());
+    let summary = run_with(name, store, false, FAST_RESTARTS).await.unwrap();
+    assert_eq!(summary.restarts, 3, "{summary:?}");
+    assert!(summary.resumed, "the last run resumed from a checkpoint");
+    assert_eq!(committed_log(name), evs);
+    // The first two restarts failed again finishing the saved checkpoint's commit (before
+    // their recovery); the third recovered with the failed runs listed as earlier ones.
+    let recoveries = control(name).recoveries.lock().unwrap().clone();
+    assert_eq!(recoveries.len(), 2);
+    assert_eq!(recoveries[1].earlier.len(), 3, "{recoveries:?}");
+}
+
+/// A target that lost a checkpoint's transactions while running: the restart rewinds to
+/// the last fully committed checkpoint by itself.
+#[tokio::test]
+async fn a_lost_checkpoint_restarts_and_rewinds_by_itself() {
+    let name = "restart-lost";
+    let evs = events(400);
+    register_event_set(name, evs.clone());
+    control(name).lost.lock().unwrap().insert(3);
+    let store = Arc::new(MemoryStateStore::default());
+    let summary = run_with(name, store, false, FAST_RESTARTS).await.unwrap();
+    assert_eq!(summary.restarts, 1);
+    assert_eq!(summary.rewound_from, Some(CheckpointId(3)));
+    assert_eq!(committed_log(name), evs);
+}
+
+/// The strategy bounds the restarts; a permanent error never restarts.
+#[tokio::test]
+async fn restarts_are_bounded_and_permanent_errors_stop_at_once() {
+    let name = "restart-bounded";
+    register_event_set(name, events(300));
+    *control(name).transient_commit_failures.lock().unwrap() = 100;
+    let store = Arc::new(MemoryStateStore::default());
+    let err = run_with(
+        name,
+        store,
+        false,
+        ", restart-strategy.type: fixed-delay, restart-strategy.fixed-delay.attempts: 2, \
+         restart-strategy.fixed-delay.delay: 10ms",
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("connection refused (injected)"),
+        "{err}"
+    );
+    // The first run's commit and one by each of the two restarts.
+    let commits = calls(name)
+        .iter()
+        .filter(|c| c.starts_with("commit"))
+        .count();
+    assert_eq!(commits, 3, "{:?}", calls(name));
+
+    let name = "restart-permanent";
+    register_event_set(name, events(300));
+    control(name).failing.lock().unwrap().insert(2);
+    let store = Arc::new(MemoryStateStore::default());
+    let err = run_with(name, store, false, FAST_RESTARTS)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("the target refuses"), "{err}");
+    assert_eq!(control(name).recoveries.lock().unwrap().len(), 1);
+}
+
+/// A stop asked for while the pipeline waits to restart ends it at once, with the error.
+#[tokio::test]
+async fn a_stop_while_waiting_to_restart_ends_the_pipeline() {
+    let name = "restart-stopped";
+    register_event_set(name, events(300));
+    *control(name).transient_commit_failures.lock().unwrap() = 100;
+    let handle = Pipeline::build(
+        &definition(
+            name,
+            ", restart-strategy.exponential-delay.initial-backoff: 1h, \
+             restart-strategy.exponential-delay.max-backoff: 1h",
+        ),
+        &registry(),
+    )
+    .unwrap()
+    .with_state_store(Arc::new(MemoryStateStore::default()))
+    .spawn();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while handle.metrics().restarts() == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no restart was planned"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    handle.stop();
+    let err = tokio::time::timeout(Duration::from_secs(10), handle.join())
+        .await
+        .expect("the stop did not end the wait")
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("connection refused (injected)"),
+        "{err}"
     );
 }

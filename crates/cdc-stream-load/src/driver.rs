@@ -687,10 +687,12 @@ async fn run_load<P: LoadProtocol>(
                 if attempt > config.max_retries {
                     count(&|s| s.failures += 1);
                     protocol.discard(&job).await;
-                    return Err(Error::transient(context(), reason).into_permanent(&format!(
-                        "gave up after {} retries (sink.max-retries)",
-                        config.max_retries
-                    )));
+                    return Err(
+                        Error::transient(context(), reason).retries_exhausted(&format!(
+                            "gave up after {} retries (sink.max-retries)",
+                            config.max_retries
+                        )),
+                    );
                 }
                 count(&|s| s.retries += 1);
                 tracing::warn!(label = %job.label, attempt, %reason, "load failed; retrying with the same label");

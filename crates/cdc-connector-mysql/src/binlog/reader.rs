@@ -289,7 +289,7 @@ impl BinlogReader {
                     if failures > self.config.connect_max_retries.max(1) * 10 {
                         let _ = self
                             .tx
-                            .send(Err(e.into_permanent("gave up reconnecting")))
+                            .send(Err(e.retries_exhausted("gave up reconnecting")))
                             .await;
                         return;
                     }
