@@ -33,7 +33,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cdc_stream_load::http::{describe, is_redirect, take_credentials};
+use cdc_stream_load::http::{describe, first_error_line, is_redirect, take_credentials};
 pub(crate) use cdc_stream_load::http::{follow, install_crypto_provider, read_ca};
 use reqwest::{Client, Method, header};
 use url::Url;
@@ -52,8 +52,6 @@ const MIN_RELIST: Duration = Duration::from_secs(1);
 const MAX_LIST_AGE: Duration = Duration::from_secs(60);
 /// What to do when the BEs the FE lists cannot be used from here.
 pub(crate) const DISCOVERY_HINT: &str = "with auto-redirect false (the default) and no benodes, the sink loads straight into the BEs the FE lists in /api/backends; if those addresses are not reachable from here (e.g. Doris in Docker or Kubernetes advertising internal IPs), set benodes to BE addresses that are, or auto-redirect: true to send loads through the FE";
-/// How much of an error log is read.
-const ERROR_LOG_LIMIT: usize = 64 * 1024;
 
 /// An HTTP answer: status and body.
 #[derive(Debug, Clone)]
@@ -495,22 +493,22 @@ impl DorisService {
         .await
     }
 
-    /// The first line of a load's error log (the first rejected row and why), if readable.
+    /// The first line of a load's error log (the first rejected row and why), if readable;
+    /// credentials go only to a configured FE or BE ([`first_error_line`]).
     pub(crate) async fn first_error_line(&self, error_url: &str) -> Option<String> {
-        let url = Url::parse(error_url).ok()?;
-        let answer = self
-            .send(Method::GET, url, &[], None, Duration::from_secs(10))
-            .await
-            .ok()?;
-        if answer.status != 200 {
-            return None;
+        let mut configured = self.fenodes.clone();
+        if let Route::Benodes(benodes) = &self.route {
+            configured.extend(benodes.iter().cloned());
         }
-        let end = answer.body.len().min(ERROR_LOG_LIMIT);
-        let text = String::from_utf8_lossy(&answer.body[..end]);
-        text.lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .map(|l| l.chars().take(1000).collect())
+        first_error_line(
+            &self.client,
+            error_url,
+            &configured,
+            &self.username,
+            self.password.expose(),
+            Duration::from_secs(10),
+        )
+        .await
     }
 
     async fn send(

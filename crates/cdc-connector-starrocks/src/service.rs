@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cdc_stream_load::http::{describe, is_redirect, take_credentials};
+use cdc_stream_load::http::{describe, first_error_line, is_redirect, take_credentials};
 pub(crate) use cdc_stream_load::http::{follow, install_crypto_provider, read_ca};
 use reqwest::{Client, Method, header};
 use url::Url;
@@ -25,8 +25,8 @@ use crate::retry::{Answer, TxnOp};
 
 /// Hops a request may be redirected (FE -> leader FE -> BE at most).
 const MAX_REDIRECTS: usize = 4;
-/// How much of an error log is read.
-const ERROR_LOG_LIMIT: usize = 64 * 1024;
+/// How long reading an error log may take.
+const ERROR_LOG_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// An HTTP answer.
 #[derive(Debug, Clone)]
@@ -171,19 +171,18 @@ impl StarRocksService {
         self.send(Method::GET, url, &[], None).await
     }
 
-    /// The first line of a load's error log (the first rejected row and why), if readable.
+    /// The first line of a load's error log (the first rejected row and why), if readable;
+    /// credentials go only to a configured FE ([`first_error_line`]).
     pub(crate) async fn first_error_line(&self, error_url: &str) -> Option<String> {
-        let url = Url::parse(error_url).ok()?;
-        let answer = self.send(Method::GET, url, &[], None).await.ok()?;
-        if answer.status != 200 {
-            return None;
-        }
-        let end = answer.body.len().min(ERROR_LOG_LIMIT);
-        let text = String::from_utf8_lossy(&answer.body[..end]);
-        text.lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .map(|l| l.chars().take(1000).collect())
+        first_error_line(
+            &self.fresh,
+            error_url,
+            &self.load_urls,
+            &self.username,
+            self.password.expose(),
+            ERROR_LOG_TIMEOUT,
+        )
+        .await
     }
 
     async fn send(

@@ -25,6 +25,7 @@
 
 pub mod bench_api;
 mod definition;
+mod endpoint;
 mod error;
 mod metrics;
 mod pipeline;

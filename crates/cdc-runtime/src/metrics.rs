@@ -1,14 +1,13 @@
-//! Pipeline counters, a periodic progress line, and a Prometheus text endpoint
-//! (`pipeline.metrics.port`).
+//! Pipeline counters, a periodic progress line, and their Prometheus text (served by
+//! [`endpoint`](crate::endpoint) on `pipeline.metrics.port`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cdc_api::{Event, OperationType, SinkStats, SourceProgress};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Counters of one running pipeline; cheap to share.
 #[derive(Debug, Default)]
@@ -24,6 +23,14 @@ pub struct PipelineMetrics {
     last_checkpoint_unix_ms: AtomicU64,
     last_checkpoint_duration_ms: AtomicU64,
     restarts: AtomicU64,
+    /// When the current run opened its source (Unix ms); 0 while no run is reading.
+    run_started_unix_ms: AtomicU64,
+}
+
+fn now_unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn op_label(op: OperationType) -> &'static str {
@@ -118,10 +125,8 @@ impl PipelineMetrics {
 
     pub(crate) fn checkpoint_done(&self, duration_ms: u64) {
         self.checkpoints.fetch_add(1, Ordering::Relaxed);
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        self.last_checkpoint_unix_ms.store(now, Ordering::Relaxed);
+        self.last_checkpoint_unix_ms
+            .store(now_unix_ms(), Ordering::Relaxed);
         self.last_checkpoint_duration_ms
             .store(duration_ms, Ordering::Relaxed);
     }
@@ -133,6 +138,39 @@ impl PipelineMetrics {
             .unwrap_or_else(PoisonError::into_inner)
             .values()
             .sum()
+    }
+
+    /// A run opened its source and reads.
+    pub(crate) fn run_started(&self) {
+        self.run_started_unix_ms
+            .store(now_unix_ms().max(1), Ordering::Relaxed);
+    }
+
+    /// The run ended (stopped, failed, or about to restart).
+    pub(crate) fn run_ended(&self) {
+        self.run_started_unix_ms.store(0, Ordering::Relaxed);
+    }
+
+    /// Whether the pipeline does its job (`/readyz`): a run reads, and its last checkpoint
+    /// (or its start, before the first) is at most `max_age` old. `Err` says why not.
+    pub fn readiness(&self, max_age: std::time::Duration) -> Result<(), String> {
+        let started = self.run_started_unix_ms.load(Ordering::Relaxed);
+        if started == 0 {
+            return Err("not ready: no run is reading (starting, or waiting to restart)".into());
+        }
+        let last = self
+            .last_checkpoint_unix_ms
+            .load(Ordering::Relaxed)
+            .max(started);
+        let age = now_unix_ms().saturating_sub(last);
+        if u128::from(age) > max_age.as_millis() {
+            return Err(format!(
+                "not ready: no checkpoint for {:.1} s (more than {:.1} s)",
+                age as f64 / 1000.0,
+                max_age.as_secs_f64()
+            ));
+        }
+        Ok(())
     }
 
     pub(crate) fn restarted(&self) {
@@ -329,35 +367,4 @@ fn render_snapshot(out: &mut String, progress: &SourceProgress) {
             u8::from(t.done)
         );
     }
-}
-
-/// Serves `GET /metrics` on `127.0.0.1`-or-any `port` until the task is dropped.
-pub(crate) async fn serve(
-    port: u16,
-    metrics: Arc<PipelineMetrics>,
-) -> std::io::Result<tokio::task::JoinHandle<()>> {
-    let listener = tokio::net::TcpListener::bind(("0.0.0.0", port)).await?;
-    Ok(tokio::spawn(async move {
-        loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let metrics = metrics.clone();
-            tokio::spawn(async move {
-                let mut buf = [0u8; 1024];
-                let n = stream.read(&mut buf).await.unwrap_or(0);
-                let request = String::from_utf8_lossy(&buf[..n]);
-                let (status, body) = if request.starts_with("GET /metrics") {
-                    ("200 OK", metrics.render_prometheus())
-                } else {
-                    ("404 Not Found", "try /metrics\n".to_string())
-                };
-                let response = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(response.as_bytes()).await;
-            });
-        }
-    }))
 }

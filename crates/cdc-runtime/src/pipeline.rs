@@ -14,7 +14,6 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use cdc_api::{
@@ -25,7 +24,8 @@ use cdc_api::{
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::metrics::{self, PipelineMetrics};
+use crate::endpoint::{self, Readiness};
+use crate::metrics::PipelineMetrics;
 use crate::pipeline_options::is_default_name;
 use crate::restart::{Restarts, may_recover};
 use crate::route::Router;
@@ -319,14 +319,24 @@ impl Pipeline {
         // The metrics endpoint and the progress log span every run, restarts included.
         let _metrics_server = match self.settings.metrics_port {
             Some(port) => Some(AbortOnDrop(
-                metrics::serve(port, self.metrics.clone())
-                    .await
-                    .map_err(|e| {
-                        RuntimeError::definition(
-                            "pipeline.metrics.port",
-                            format!("cannot listen on port {port}: {e}"),
-                        )
-                    })?,
+                endpoint::serve(
+                    self.settings.metrics_address,
+                    port,
+                    self.metrics.clone(),
+                    Readiness {
+                        max_checkpoint_age: ready_checkpoint_age(self.settings.checkpoint_interval),
+                    },
+                )
+                .await
+                .map_err(|e| {
+                    RuntimeError::definition(
+                        "pipeline.metrics.port",
+                        format!(
+                            "cannot listen on {}:{port}: {e}",
+                            self.settings.metrics_address
+                        ),
+                    )
+                })?,
             )),
             None => None,
         };
@@ -351,7 +361,6 @@ impl Pipeline {
             blueprint: self.blueprint,
             state: self.state,
             metrics: self.metrics,
-            opened: AtomicBool::new(false),
         };
         loop {
             let parts = match first.take() {
@@ -368,10 +377,10 @@ impl Pipeline {
                 }
                 Err(error) => error,
             };
-            // A pipeline that never got as far as reading (an unreachable host, a wrong
-            // password at the first start) stops with the error at once: restarts are for
-            // a pipeline that worked and lost its source or target for a while.
-            if !may_recover(&error) || !runner.opened.load(Ordering::Relaxed) || *stop_rx.borrow() {
+            // A pipeline without a durable checkpoint never worked (an unreachable host, a
+            // wrong password or certificate at the first start): it stops with the error at
+            // once. Restarts are for a pipeline that lost its source or target for a while.
+            if !may_recover(&error) || *stop_rx.borrow() || !runner.has_checkpoint().await {
                 return Err(error);
             }
             let Some(delay) = restarts.next_delay(Instant::now()) else {
@@ -406,11 +415,14 @@ struct Runner {
     blueprint: Blueprint,
     state: Arc<dyn StateStore>,
     metrics: Arc<PipelineMetrics>,
-    /// Whether a run got as far as opening the source (after the sink's recovery).
-    opened: AtomicBool,
 }
 
 impl Runner {
+    /// Whether the state holds a checkpoint (of this process or an earlier one).
+    async fn has_checkpoint(&self) -> bool {
+        matches!(self.state.load().await, Ok(Some(_)))
+    }
+
     /// One run: claims the state, resumes from its last checkpoint, and runs until the end,
     /// a stop, or an error.
     async fn run_once(
@@ -424,6 +436,7 @@ impl Runner {
         tracing::debug!(epoch = %ownership.epoch, earlier = ?ownership.earlier, "claimed the pipeline's state");
         let epoch = ownership.epoch;
         let outcome = self.run_owned(parts, reset, ownership, stop).await;
+        self.metrics.run_ended();
         state.release(epoch).await;
         outcome
     }
@@ -501,7 +514,7 @@ impl Runner {
             let _ = source.close().await;
             return Err(fail(e));
         }
-        self.opened.store(true, Ordering::Relaxed);
+        self.metrics.run_started();
 
         let first_id = restored.as_ref().map_or(CheckpointId(1), |c| c.id.next());
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
@@ -566,6 +579,12 @@ impl Runner {
     }
 }
 
+/// How old the last checkpoint may be for `/readyz`: three intervals, and at least 30 s so
+/// that one slow checkpoint (a large prepare, a schema change) does not flap readiness.
+fn ready_checkpoint_age(interval: Duration) -> Duration {
+    (interval * 3).max(Duration::from_secs(30))
+}
+
 /// The connectors and stages one run consumes.
 struct Parts {
     source: Box<dyn Source>,
@@ -610,8 +629,7 @@ impl Blueprint {
         let coordinator = SchemaCoordinator::new(
             settings.schema_change_behavior,
             definition.sink.include_schema_changes.as_deref(),
-            (definition.sink.exclude_schema_changes_given)
-                .then_some(definition.sink.exclude_schema_changes.as_slice()),
+            &definition.sink.exclude_schema_changes,
         );
         Ok(Parts {
             source,

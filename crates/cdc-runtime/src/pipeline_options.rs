@@ -61,7 +61,12 @@ const STATE_DIR: ConfigOption = ConfigOption::optional_no_default(
 
 const METRICS_PORT: ConfigOption = ConfigOption::optional_no_default(
     "metrics.port",
-    "serve Prometheus metrics on this port at /metrics (off when unset)",
+    "serve /metrics (Prometheus), /healthz and /readyz on this port (off when unset)",
+);
+const METRICS_ADDRESS: ConfigOption = ConfigOption::optional(
+    "metrics.address",
+    "127.0.0.1",
+    "the address the metrics port listens on: 127.0.0.1 (this machine only), 0.0.0.0 or :: (every interface), or one interface's IP",
 );
 const PROGRESS_INTERVAL: ConfigOption = ConfigOption::optional(
     "progress.interval",
@@ -90,6 +95,7 @@ pub fn pipeline_options() -> Vec<ConfigOption> {
         CHECKPOINT_INTERVAL,
         STATE_DIR,
         METRICS_PORT,
+        METRICS_ADDRESS,
         PROGRESS_INTERVAL,
     ]
     .into_iter()
@@ -144,6 +150,8 @@ pub struct PipelineSettings {
     pub state: StateLocation,
     /// `metrics.port`.
     pub metrics_port: Option<u16>,
+    /// `metrics.address`.
+    pub metrics_address: std::net::IpAddr,
     /// `progress.interval` (None = off).
     pub progress_interval: Option<Duration>,
     /// `restart-strategy.*`.
@@ -281,6 +289,15 @@ impl PipelineSettings {
                         .filter(|p| *p > 0)
                         .ok_or_else(|| bad(METRICS_PORT.name, format!("{p} is not a TCP port")))?,
                 ),
+            },
+            metrics_address: {
+                let text = options.string(&METRICS_ADDRESS).unwrap_or_default();
+                text.trim().parse().map_err(|_| {
+                    bad(
+                        METRICS_ADDRESS.name,
+                        format!("'{text}' is not an IP address (127.0.0.1, 0.0.0.0, ::, ...)"),
+                    )
+                })?
             },
             progress_interval: options
                 .duration(&PROGRESS_INTERVAL)

@@ -109,6 +109,73 @@ pub fn describe(e: reqwest::Error) -> String {
     text
 }
 
+/// The most of a load's error log that is read.
+pub const ERROR_LOG_LIMIT: usize = 64 * 1024;
+
+/// Whether `url` names one of `nodes` (the FE/BE addresses the user configured): the same
+/// scheme, host and port.
+pub fn is_configured_node(url: &Url, nodes: &[String]) -> bool {
+    nodes.iter().any(|node| {
+        Url::parse(node).is_ok_and(|n| {
+            n.scheme() == url.scheme()
+                && n.host_str() == url.host_str()
+                && n.port_or_known_default() == url.port_or_known_default()
+        })
+    })
+}
+
+/// The first non-empty line of a load's error log (`ErrorURL`: the first rejected row and
+/// why), at most 1000 characters, or `None` when it cannot be read.
+///
+/// The URL comes from the server's answer, so it is not trusted with the credentials: they
+/// are sent only to a node of `nodes` (the configured FE/BE addresses) with the same
+/// scheme, host and port. Any other host (usually the BE that ran the load, which serves
+/// the log without authentication in Doris and StarRocks) is asked without them, no
+/// redirect is followed, credentials inside the URL are dropped, at most
+/// [`ERROR_LOG_LIMIT`] bytes are read, and the whole fetch is bounded by `timeout`.
+pub async fn first_error_line(
+    client: &reqwest::Client,
+    error_url: &str,
+    nodes: &[String],
+    user: &str,
+    password: &str,
+    timeout: std::time::Duration,
+) -> Option<String> {
+    let mut url = Url::parse(error_url).ok()?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return None;
+    }
+    let (mut ignored_user, mut ignored_password) = (String::new(), String::new());
+    take_credentials(&mut url, &mut ignored_user, &mut ignored_password);
+    let mut request = client.get(url.clone()).timeout(timeout);
+    if is_configured_node(&url, nodes) {
+        request = request.basic_auth(user, Some(password));
+    }
+    let read = async {
+        let mut response = request.send().await.ok()?;
+        if response.status() != StatusCode::OK {
+            return None;
+        }
+        let mut body: Vec<u8> = Vec::new();
+        while body.len() < ERROR_LOG_LIMIT {
+            match response.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(None) => break,
+                Err(_) if !body.is_empty() => break,
+                Err(_) => return None,
+            }
+        }
+        body.truncate(ERROR_LOG_LIMIT);
+        Some(body)
+    };
+    let body = tokio::time::timeout(timeout, read).await.ok()??;
+    let text = String::from_utf8_lossy(&body);
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(|l| l.chars().take(1000).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +213,129 @@ mod tests {
             let e = follow(&from, location, false, &mut user, &mut password).unwrap_err();
             assert!(!e.contains("s3cr3tpw"), "{e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod error_log_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    fn client() -> reqwest::Client {
+        install_crypto_provider();
+        reqwest::Client::new()
+    }
+
+    /// A server that records each request head and answers with `body` (`size` bytes of
+    /// it, streamed), for `answers` connections.
+    async fn server(body: &'static str, size: usize) -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let seen = heads.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let n = socket.read(&mut buf).await.unwrap_or(0);
+                    seen.lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase());
+                    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n");
+                    let _ = socket.write_all(head.as_bytes()).await;
+                    let mut sent = 0;
+                    while sent < size {
+                        let part = body.as_bytes();
+                        let n = part.len().min(size - sent);
+                        if socket.write_all(&part[..n]).await.is_err() {
+                            return;
+                        }
+                        sent += n;
+                    }
+                });
+            }
+        });
+        (address, heads)
+    }
+
+    #[tokio::test]
+    async fn credentials_go_only_to_configured_nodes() {
+        let client = client();
+        let (node, heads) = server("Reason: column_name[v], too long\n", 33).await;
+        let timeout = Duration::from_secs(5);
+        // A configured node gets the credentials.
+        let line = first_error_line(
+            &client,
+            &format!("{node}/api/_load_error_log?file=a"),
+            std::slice::from_ref(&node),
+            "root",
+            "s3cret",
+            timeout,
+        )
+        .await;
+        assert_eq!(line.as_deref(), Some("Reason: column_name[v], too long"));
+        assert!(heads.lock().unwrap()[0].contains("authorization: basic"));
+        // The same host named by another URL (a hostile or just different ErrorURL: here
+        // the configured list names another port) is asked without them, and credentials
+        // inside the URL are not used either.
+        let hostile = node.replace("http://", "http://evil:pw@");
+        let line = first_error_line(
+            &client,
+            &format!("{hostile}/api/_load_error_log?file=b"),
+            &["http://127.0.0.1:1".to_string()],
+            "root",
+            "s3cret",
+            timeout,
+        )
+        .await;
+        assert!(line.is_some());
+        let head = heads.lock().unwrap()[1].clone();
+        assert!(!head.contains("authorization"), "{head}");
+        // https configured, http named: no credentials in clear.
+        let https = node.replace("http://", "https://");
+        let line = first_error_line(
+            &client,
+            &format!("{node}/x"),
+            &[https],
+            "root",
+            "s3cret",
+            timeout,
+        )
+        .await;
+        assert!(line.is_some());
+        assert!(!heads.lock().unwrap()[2].contains("authorization"));
+        assert!(
+            first_error_line(&client, "file:///etc/passwd", &[], "u", "p", timeout)
+                .await
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_huge_error_log_is_read_only_up_to_the_limit() {
+        let client = client();
+        // 50 MB of one line: only ERROR_LOG_LIMIT bytes are read, the line is cut.
+        let (node, _) = server(
+            "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            50 << 20,
+        )
+        .await;
+        let line = first_error_line(
+            &client,
+            &format!("{node}/log"),
+            &[],
+            "u",
+            "p",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+        assert_eq!(line.len(), 1000);
     }
 }

@@ -21,6 +21,10 @@ pub struct StarRocksEmulatorOptions {
     /// redirects and `ErrorURL`s then say `https://`. The MySQL-protocol port stays plain.
     /// Default false.
     pub tls: bool,
+    /// Where the `ErrorURL` of a load with rejected rows points instead of this BE
+    /// (`http://host:port`): a test knob for a server that names a host the user did not
+    /// configure (the log itself stays here). Default `None`: the BE, as StarRocks does.
+    pub error_url_base: Option<String>,
 }
 
 impl Default for StarRocksEmulatorOptions {
@@ -31,6 +35,7 @@ impl Default for StarRocksEmulatorOptions {
             prepared_timeout: Duration::from_secs(600),
             json_max_bytes: 100 * 1024 * 1024,
             tls: false,
+            error_url_base: None,
         }
     }
 }

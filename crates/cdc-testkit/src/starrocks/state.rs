@@ -393,9 +393,12 @@ impl State {
         self.error_logs
             .insert(file.clone(), lines.join("\n") + "\n");
         let scheme = if self.options.tls { "https" } else { "http" };
-        Some(format!(
-            "{scheme}://127.0.0.1:{be_port}/api/_load_error_log?file={file}"
-        ))
+        let base = self
+            .options
+            .error_url_base
+            .clone()
+            .unwrap_or_else(|| format!("{scheme}://127.0.0.1:{be_port}"));
+        Some(format!("{base}/api/_load_error_log?file={file}"))
     }
 
     pub(crate) fn txn_records(&self) -> Vec<StarRocksTxnRecord> {
