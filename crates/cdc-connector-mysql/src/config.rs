@@ -236,7 +236,8 @@ pub(crate) struct MySqlSourceConfig {
     pub(crate) hostname: String,
     pub(crate) port: u16,
     pub(crate) username: String,
-    pub(crate) password: String,
+    /// Never shown: `Debug` prints `***`.
+    pub(crate) password: cdc_api::Secret,
     pub(crate) filter: TableFilter,
     pub(crate) schema_change_enabled: bool,
     pub(crate) server_id: u32,
@@ -340,7 +341,9 @@ impl MySqlSourceConfig {
             hostname,
             port,
             username: o.required(&USERNAME)?,
-            password: o.get_raw(PASSWORD.name).unwrap_or_default().to_string(),
+            password: cdc_api::Secret::new(
+                o.get_raw(PASSWORD.name).unwrap_or_default().to_string(),
+            ),
             filter,
             schema_change_enabled: o.bool(&SCHEMA_CHANGE_ENABLED)?.unwrap_or(true),
             server_id,
@@ -564,6 +567,17 @@ mod tests {
             options,
             pipeline_options: Options::new("pipeline"),
         }
+    }
+
+    #[test]
+    fn debug_never_shows_the_password() {
+        let c = MySqlSourceConfig::from_context(&ctx(&[("password", "s3cret-pw")])).unwrap();
+        let text = format!("{c:?}");
+        assert!(
+            !text.contains("s3cret-pw") && text.contains("***"),
+            "{text}"
+        );
+        assert_eq!(c.password.expose(), "s3cret-pw");
     }
 
     #[test]

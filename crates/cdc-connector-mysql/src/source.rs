@@ -324,7 +324,7 @@ impl MySqlSource {
             .ip_or_hostname(c.hostname.clone())
             .tcp_port(c.port)
             .user(Some(c.username.clone()))
-            .pass(Some(c.password.clone()))
+            .pass(Some(c.password.expose().to_string()))
             .prefer_socket(false)
             .ssl_opts(ssl)
             .setup(setup)
@@ -352,9 +352,11 @@ impl MySqlSource {
                 Ok(Err(e)) => {
                     if let Some(next) = c.tls.next_attempt(&tls, &context, &e)? {
                         match &next.plaintext_reason {
-                            Some(why) => tracing::info!(
+                            // Loud: the password and the data then cross the network
+                            // readable by anyone on the path.
+                            Some(why) => tracing::warn!(
                                 server = %format!("{}:{}", c.hostname, c.port),
-                                "{why}; connecting in plaintext (ssl.mode: preferred)"
+                                "{why}; connecting in PLAINTEXT: the password and the data are not encrypted (ssl.mode: preferred; use required or verify-identity to refuse this)"
                             ),
                             None => tracing::debug!(
                                 "the server's certificate chains to ssl.ca; checking it against a name it holds (ssl.mode: verify-ca)"
@@ -374,9 +376,9 @@ impl MySqlSource {
                 ),
             };
             if !err.is_retryable() || attempt > c.connect_max_retries {
-                return Err(
-                    err.retries_exhausted(&format!("after {attempt} attempts (connect.max-retries)"))
-                );
+                return Err(err.retries_exhausted(&format!(
+                    "after {attempt} attempts (connect.max-retries)"
+                )));
             }
             tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
         }
@@ -898,6 +900,11 @@ impl Source for MySqlSource {
                 self.state.binlog.clone_from(&binlog_start);
             }
         }
+        // Tables restored from a checkpoint were never checked (or by an older version).
+        for meta in &self.state.tables {
+            meta.check_charsets()?;
+        }
+        let database_charsets = database_charsets(&mut conn).await?;
         self.snapshot_progress = snapshot_estimates(&mut conn, &to_snapshot).await;
         let _ = conn.disconnect().await;
 
@@ -992,6 +999,7 @@ impl Source for MySqlSource {
                 stop_at: None,
                 skip_before_ms,
                 compare_conn: None,
+                database_charsets,
             };
             reader.run(start).await;
         }));
@@ -1162,4 +1170,24 @@ mod preflight_tests {
             vec!["GRANT SELECT, REPLICATION SLAVE, BINLOG MONITOR ON *.* TO `cdc`@`%`".to_string()];
         assert!(missing_privileges(&mariadb).is_empty());
     }
+}
+
+/// Every database's default character set and the server's: a table created later
+/// without one takes its database's.
+async fn database_charsets(
+    conn: &mut mysql_async::Conn,
+) -> Result<crate::binlog::reader::DatabaseCharsets> {
+    let err = |e| crate::error::from_mysql("reading the databases' character sets", e);
+    let by_database: Vec<(String, String)> = conn
+        .query("SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA")
+        .await
+        .map_err(err)?;
+    let server: Option<String> = conn
+        .query_first("SELECT @@character_set_server")
+        .await
+        .map_err(err)?;
+    Ok(crate::binlog::reader::DatabaseCharsets {
+        by_database: by_database.into_iter().collect(),
+        server: server.unwrap_or_else(|| "utf8mb4".into()),
+    })
 }

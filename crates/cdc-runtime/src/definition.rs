@@ -66,7 +66,9 @@ pub struct SinkBlock {
     pub connector: ConnectorBlock,
     /// `include.schema.changes`, when given.
     pub include_schema_changes: Option<Vec<String>>,
-    /// `exclude.schema.changes`.
+    /// `exclude.schema.changes`; when the key is not written and the file's
+    /// `schema.change.behavior` is `lenient` or not written, `drop.table` and
+    /// `truncate.table`, as Flink CDC's parser sets it (an explicit `[]` lets them through).
     pub exclude_schema_changes: Vec<String>,
 }
 
@@ -134,12 +136,11 @@ impl PipelineDefinition {
         let exclude = sink_options
             .remove("exclude.schema.changes")
             .map(|v| tag_list(&v, &at("sink.exclude.schema.changes")))
-            .transpose()?
-            .unwrap_or_default();
-        let sink = SinkBlock {
+            .transpose()?;
+        let mut sink = SinkBlock {
             connector: connector_block("sink", &sink_options, &at("sink"))?,
             include_schema_changes: include,
-            exclude_schema_changes: exclude,
+            exclude_schema_changes: Vec::new(),
         };
 
         let pipeline_map = block("pipeline")?;
@@ -151,6 +152,20 @@ impl PipelineDefinition {
         }
         let mut pipeline = Options::new("pipeline");
         flatten("", pipeline_map, &mut pipeline, &at("pipeline"), true)?;
+        sink.exclude_schema_changes = match exclude {
+            Some(tags) => tags,
+            // Flink CDC's YamlPipelineDefinitionParser decides this from the file alone,
+            // reading an unwritten behavior as its option default, lenient, even where
+            // flink-cdc.sh then runs the pipeline with conf/flink-cdc.yaml's EVOLVE
+            // (FLINK-36514).
+            None if pipeline
+                .get_raw("schema.change.behavior")
+                .is_none_or(|b| b.trim().eq_ignore_ascii_case("lenient")) =>
+            {
+                vec!["drop.table".to_string(), "truncate.table".to_string()]
+            }
+            None => Vec::new(),
+        };
 
         Ok(Self {
             origin: origin.to_string(),
@@ -388,6 +403,35 @@ fn rules(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Flink CDC's YamlPipelineDefinitionParser (FLINK-36514): without
+    /// `exclude.schema.changes`, a file whose behavior is lenient or not written excludes
+    /// drop.table and truncate.table; any written exclude list, `[]` included, replaces that.
+    #[test]
+    fn lenient_excludes_drop_and_truncate_table_unless_exclude_is_written() {
+        let exclude = |sink: &str, pipeline: &str| {
+            let yaml = format!(
+                "source: {{type: values}}\nsink: {{type: values{sink}}}\npipeline: {{name: p{pipeline}}}\n"
+            );
+            PipelineDefinition::from_yaml_str(&yaml, "p.yaml")
+                .unwrap()
+                .sink
+                .exclude_schema_changes
+        };
+        let defaults = ["drop.table", "truncate.table"];
+        assert_eq!(exclude("", ""), defaults);
+        assert_eq!(exclude("", ", schema.change.behavior: LENIENT"), defaults);
+        assert_eq!(
+            exclude(", include.schema.changes: [truncate.table]", ""),
+            defaults
+        );
+        assert!(exclude("", ", schema.change.behavior: evolve").is_empty());
+        assert!(exclude(", exclude.schema.changes: []", "").is_empty());
+        assert_eq!(
+            exclude(", exclude.schema.changes: [drop.column]", ""),
+            ["drop.column"]
+        );
+    }
 
     #[test]
     fn parses_the_reference_example() {

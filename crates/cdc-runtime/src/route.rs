@@ -330,31 +330,87 @@ fn merge(
     (next, changes)
 }
 
-/// The narrowest type holding both (STRING when nothing narrower does).
+/// The type a merged column takes when two sources disagree: Flink CDC's
+/// `SchemaMergingUtils.getLeastCommonType`. Nullable when either side is. Integers widen to
+/// the larger integer; TINYINT/SMALLINT with FLOAT give FLOAT, other integers with a float
+/// DOUBLE; a DECIMAL with a DECIMAL or an integer gives a DECIMAL holding both; timestamps
+/// give the most zoned kind with the larger precision; DATE with a timestamp gives that
+/// timestamp kind at full precision; every other pair that differs (text of two lengths,
+/// CHAR and VARCHAR, two TIME precisions, two binary lengths, numbers with text, DECIMAL
+/// with FLOAT/DOUBLE, ...) gives STRING.
 fn widen(a: &DataType, b: &DataType) -> DataType {
     use DataTypeKind as K;
     let nullable = a.nullable || b.nullable;
-    let rank = |k: &K| match k {
-        K::TinyInt => Some(1),
-        K::SmallInt => Some(2),
-        K::Int => Some(3),
-        K::BigInt => Some(4),
-        _ => None,
-    };
-    let kind = match (&a.kind, &b.kind) {
-        (x, y) if x == y => x.clone(),
-        (x, y) if rank(x).is_some() && rank(y).is_some() => {
-            if rank(x) >= rank(y) {
-                x.clone()
-            } else {
-                y.clone()
+    let kind = if a.kind == b.kind {
+        a.kind.clone()
+    } else {
+        match (&a.kind, &b.kind) {
+            (x, y) if timestamp_level(x).is_some() && timestamp_level(y).is_some() => {
+                merge_timestamps(x, y)
+            }
+            (K::Decimal { .. }, _) | (_, K::Decimal { .. }) => merge_decimals(&a.kind, &b.kind),
+            (x, y) => {
+                let theirs = merge_ladder(y);
+                merge_ladder(x)
+                    .into_iter()
+                    .find(|k| theirs.contains(k))
+                    .unwrap_or(K::String)
             }
         }
-        (
-            K::VarChar { length: x } | K::Char { length: x },
-            K::VarChar { length: y } | K::Char { length: y },
-        ) => K::VarChar { length: *x.max(y) },
-        (K::Float, K::Double) | (K::Double, K::Float) => K::Double,
+    };
+    DataType::new(kind).with_nullable(nullable)
+}
+
+/// The widest fraction precision a timestamp holds here (Flink CDC's is 9; MySQL, Doris
+/// and StarRocks stop at 6).
+const MAX_TIMESTAMP_PRECISION: u8 = 6;
+
+/// Flink CDC's decimal limit; wider MySQL decimals (up to 65 digits) keep their own width.
+const MAX_MERGED_DECIMAL_PRECISION: u8 = 38;
+
+/// TIMESTAMP < TIMESTAMP_LTZ < TIMESTAMP_TZ, with the precision.
+fn timestamp_level(k: &DataTypeKind) -> Option<(u8, u8)> {
+    match k {
+        DataTypeKind::Timestamp { precision } => Some((0, *precision)),
+        DataTypeKind::TimestampLtz { precision } => Some((1, *precision)),
+        DataTypeKind::TimestampTz { precision } => Some((2, *precision)),
+        _ => None,
+    }
+}
+
+fn merge_timestamps(x: &DataTypeKind, y: &DataTypeKind) -> DataTypeKind {
+    let (Some((lx, px)), Some((ly, py))) = (timestamp_level(x), timestamp_level(y)) else {
+        return DataTypeKind::String;
+    };
+    timestamp_kind(lx.max(ly), px.max(py))
+}
+
+fn timestamp_kind(level: u8, precision: u8) -> DataTypeKind {
+    match level {
+        0 => DataTypeKind::Timestamp { precision },
+        1 => DataTypeKind::TimestampLtz { precision },
+        _ => DataTypeKind::TimestampTz { precision },
+    }
+}
+
+/// The digits an integer type needs, as Flink CDC counts them for a decimal.
+fn integer_digits(k: &DataTypeKind) -> Option<u8> {
+    match k {
+        DataTypeKind::TinyInt => Some(3),
+        DataTypeKind::SmallInt => Some(5),
+        DataTypeKind::Int => Some(10),
+        DataTypeKind::BigInt => Some(19),
+        _ => None,
+    }
+}
+
+/// `SchemaMergingUtils.mergeDecimalType`: a DECIMAL with a DECIMAL keeps the larger integer
+/// part and the larger scale; with an integer it keeps its scale and makes room for the
+/// integer's digits; beyond the precision limit fraction digits are given up; with
+/// anything else the result is STRING.
+fn merge_decimals(x: &DataTypeKind, y: &DataTypeKind) -> DataTypeKind {
+    use DataTypeKind as K;
+    let (precision, scale, limit) = match (x, y) {
         (
             K::Decimal {
                 precision: p1,
@@ -365,23 +421,89 @@ fn widen(a: &DataType, b: &DataType) -> DataType {
                 scale: s2,
             },
         ) => {
+            let int_digits = (p1 - s1).max(p2 - s2);
             let scale = *s1.max(s2);
-            let int = (p1 - s1).max(p2 - s2);
-            if u16::from(int) + u16::from(scale) <= 38 {
-                K::Decimal {
-                    precision: int + scale,
-                    scale,
-                }
-            } else {
-                K::String
-            }
+            (
+                u16::from(int_digits) + u16::from(scale),
+                scale,
+                MAX_MERGED_DECIMAL_PRECISION.max(*p1).max(*p2),
+            )
         }
-        (K::Timestamp { precision: x }, K::Timestamp { precision: y }) => K::Timestamp {
-            precision: *x.max(y),
-        },
-        _ => K::String,
+        (K::Decimal { precision, scale }, other) | (other, K::Decimal { precision, scale }) => {
+            let Some(digits) = integer_digits(other) else {
+                return K::String;
+            };
+            (
+                u16::from(*precision).max(u16::from(*scale) + u16::from(digits)),
+                *scale,
+                MAX_MERGED_DECIMAL_PRECISION.max(*precision),
+            )
+        }
+        _ => return K::String,
     };
-    DataType::new(kind).with_nullable(nullable)
+    // Flink CDC's createDecimalBounded: the integer part stays, the scale gives way.
+    let lost = precision.saturating_sub(u16::from(limit));
+    match u16::from(scale).checked_sub(lost) {
+        Some(scale) => K::Decimal {
+            precision: (precision - lost) as u8,
+            scale: scale as u8,
+        },
+        None => K::String,
+    }
+}
+
+/// The types a kind widens to, narrowest first: Flink CDC's TYPE_MERGING_TREE. The first
+/// entry of one ladder that the other ladder also has is the merged type. Decimals and
+/// timestamps are handled before; entries standing for Flink's widest DECIMAL and
+/// TIMESTAMP are only there so that integers and dates meet them at the same rung.
+fn merge_ladder(k: &DataTypeKind) -> Vec<DataTypeKind> {
+    use DataTypeKind as K;
+    let widest_decimal = K::Decimal {
+        precision: MAX_MERGED_DECIMAL_PRECISION,
+        scale: 0,
+    };
+    let p = MAX_TIMESTAMP_PRECISION;
+    match k {
+        K::TinyInt => vec![
+            K::TinyInt,
+            K::SmallInt,
+            K::Int,
+            K::BigInt,
+            widest_decimal,
+            K::Float,
+            K::Double,
+            K::String,
+        ],
+        K::SmallInt => vec![
+            K::SmallInt,
+            K::Int,
+            K::BigInt,
+            widest_decimal,
+            K::Float,
+            K::Double,
+            K::String,
+        ],
+        K::Int => vec![K::Int, K::BigInt, widest_decimal, K::Double, K::String],
+        K::BigInt => vec![K::BigInt, widest_decimal, K::Double, K::String],
+        K::Float => vec![K::Float, K::Double, K::String],
+        K::Double => vec![K::Double, K::String],
+        K::Date => vec![
+            K::Date,
+            timestamp_kind(0, p),
+            timestamp_kind(1, p),
+            timestamp_kind(2, p),
+            K::String,
+        ],
+        K::Timestamp { .. } => vec![
+            timestamp_kind(0, p),
+            timestamp_kind(1, p),
+            timestamp_kind(2, p),
+            K::String,
+        ],
+        K::TimestampLtz { .. } => vec![timestamp_kind(1, p), timestamp_kind(2, p), K::String],
+        K::TimestampTz { .. } => vec![timestamp_kind(2, p), K::String],
+        _ => vec![K::String],
+    }
 }
 
 #[cfg(test)]
@@ -449,6 +571,89 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    /// SchemaMergingUtils.getLeastCommonType, pair by pair (SchemaMergingUtilsTest has the
+    /// same expectations; TIMESTAMP's full precision is 6 here, 9 there).
+    #[test]
+    fn merged_types_follow_flink_cdc() {
+        use DataTypeKind as K;
+        let dec = |precision, scale| K::Decimal { precision, scale };
+        let ts = |precision| K::Timestamp { precision };
+        let ltz = |precision| K::TimestampLtz { precision };
+        let tz = |precision| K::TimestampTz { precision };
+        let cases = [
+            (
+                K::VarChar { length: 10 },
+                K::VarChar { length: 68 },
+                K::String,
+            ),
+            (K::VarChar { length: 10 }, K::String, K::String),
+            (K::Char { length: 3 }, K::VarChar { length: 3 }, K::String),
+            (K::Char { length: 3 }, K::Char { length: 5 }, K::String),
+            (K::TinyInt, K::SmallInt, K::SmallInt),
+            (K::SmallInt, K::BigInt, K::BigInt),
+            (K::Int, K::BigInt, K::BigInt),
+            (K::TinyInt, K::Float, K::Float),
+            (K::SmallInt, K::Float, K::Float),
+            (K::Int, K::Float, K::Double),
+            (K::BigInt, K::Float, K::Double),
+            (K::Int, K::Double, K::Double),
+            (K::Float, K::Double, K::Double),
+            (K::Int, K::String, K::String),
+            (K::Boolean, K::Int, K::String),
+            (K::Boolean, K::String, K::String),
+            (dec(10, 2), dec(5, 4), dec(12, 4)),
+            (dec(38, 0), dec(38, 37), dec(38, 0)),
+            (dec(10, 2), K::Int, dec(12, 2)),
+            (dec(10, 5), K::BigInt, dec(24, 5)),
+            (dec(30, 10), K::BigInt, dec(30, 10)),
+            (dec(38, 25), K::BigInt, dec(38, 19)),
+            (dec(20, 0), K::TinyInt, dec(20, 0)),
+            (dec(10, 2), K::Double, K::String),
+            (dec(10, 2), K::Float, K::String),
+            (dec(10, 2), K::String, K::String),
+            (dec(50, 10), dec(20, 5), dec(50, 10)),
+            (ts(0), ts(3), ts(3)),
+            (ts(6), ltz(3), ltz(6)),
+            (ltz(0), tz(2), tz(2)),
+            (K::Date, ts(3), ts(6)),
+            (K::Date, ltz(0), ltz(6)),
+            (K::Date, tz(0), tz(6)),
+            (K::Date, K::Time { precision: 0 }, K::String),
+            (
+                K::Time { precision: 0 },
+                K::Time { precision: 3 },
+                K::String,
+            ),
+            (
+                K::Binary { length: 4 },
+                K::VarBinary { length: 4 },
+                K::String,
+            ),
+            (
+                K::VarBinary { length: 4 },
+                K::VarBinary { length: 8 },
+                K::String,
+            ),
+            (K::Json, K::String, K::String),
+            (K::Int, K::Date, K::String),
+        ];
+        for (a, b, want) in cases {
+            for (x, y) in [(&a, &b), (&b, &a)] {
+                let got = widen(
+                    &DataType::new(x.clone()).not_null(),
+                    &DataType::new(y.clone()).not_null(),
+                );
+                assert_eq!(got, DataType::new(want.clone()).not_null(), "{x} + {y}");
+            }
+        }
+        // Nullable when either side is; equal types stay as they are.
+        let v10 = DataType::new(K::VarChar { length: 10 });
+        assert_eq!(widen(&v10.clone().not_null(), &v10), v10);
+        assert_eq!(widen(&v10, &v10.clone().not_null()), v10);
+        let int = DataType::new(K::Int).not_null();
+        assert_eq!(widen(&int, &int), int);
     }
 
     #[test]

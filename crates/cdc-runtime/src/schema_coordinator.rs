@@ -3,11 +3,11 @@
 //! the source schema to the target schema by column name when the two differ (for example
 //! under `lenient`, a dropped column stays in the target and gets NULL).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use cdc_api::{
-    Column, ColumnPosition, DataChangeEvent, Error, Schema, SchemaChangeEvent, SchemaChangeKind,
-    TableId, Value,
+    Column, ColumnPosition, DataChangeEvent, DataType, Error, Schema, SchemaChangeEvent,
+    SchemaChangeKind, TableId, Value,
 };
 
 use crate::{SchemaChangeBehavior, TargetSchemas};
@@ -16,9 +16,6 @@ pub(crate) struct SchemaCoordinator {
     behavior: SchemaChangeBehavior,
     /// Kinds the user lets through to this sink (include/exclude lists).
     accepted: BTreeSet<SchemaChangeKind>,
-    /// Whether `include.schema.changes` named truncate/drop table explicitly (lenient
-    /// forwards them only then).
-    explicitly_included: BTreeSet<SchemaChangeKind>,
     tables: HashMap<TableId, TableSchemas>,
     /// Tables whose target schema the sink has been told in this run (by a CreateTable).
     /// A sink instance starts knowing nothing; after a resume the runtime knows tables the
@@ -54,18 +51,18 @@ impl TableSchemas {
 }
 
 impl SchemaCoordinator {
+    /// `include`/`exclude` are the sink's lists as the definition resolved them (under
+    /// `lenient` the exclude list already holds Flink CDC's default drop/truncate table).
     pub(crate) fn new(
         behavior: SchemaChangeBehavior,
         include: Option<&[String]>,
         exclude: &[String],
     ) -> Self {
-        let explicitly_included: BTreeSet<_> = include
-            .unwrap_or_default()
-            .iter()
-            .flat_map(|t| SchemaChangeKind::matching(t))
-            .collect();
         let mut accepted: BTreeSet<_> = match include {
-            Some(_) => explicitly_included.clone(),
+            Some(tags) => tags
+                .iter()
+                .flat_map(|t| SchemaChangeKind::matching(t))
+                .collect(),
             None => SchemaChangeKind::ALL.into_iter().collect(),
         };
         accepted.insert(SchemaChangeKind::CreateTable);
@@ -77,7 +74,6 @@ impl SchemaCoordinator {
         Self {
             behavior,
             accepted,
-            explicitly_included,
             tables: HashMap::new(),
             told_sink: HashSet::new(),
         }
@@ -170,9 +166,7 @@ impl SchemaCoordinator {
                 .with_hint("use evolve or lenient to let schema changes through"));
             }
             SchemaChangeBehavior::Evolve | SchemaChangeBehavior::TryEvolve => vec![change.clone()],
-            SchemaChangeBehavior::Lenient => {
-                lenient(change, &known.target, &self.explicitly_included)
-            }
+            SchemaChangeBehavior::Lenient => lenient(change, &known.target),
         };
         let mut out = Vec::new();
         for c in candidates {
@@ -255,39 +249,69 @@ impl SchemaCoordinator {
     }
 }
 
-/// Flink CDC's lenient rewrite: nothing the target holds is lost.
-fn lenient(
-    change: &SchemaChangeEvent,
-    target: &Schema,
-    explicitly_included: &BTreeSet<SchemaChangeKind>,
-) -> Vec<SchemaChangeEvent> {
+/// Flink CDC's lenient rewrite (SchemaDerivator.lenientizeSchemaChangeEvent): nothing the
+/// target holds is lost. `target` is the target's schema before the change.
+///
+/// * AddColumn: the column becomes nullable and goes last (rows written before it have no
+///   value for it, and the target's column order need not follow the source's).
+/// * DropColumn: the column stays; a NOT NULL one becomes nullable, since rows get NULL in it
+///   from now on.
+/// * RenameColumn: the new name is added last as a nullable copy of the old column; the old
+///   column stays and becomes nullable when it was NOT NULL.
+/// * Everything else (type and comment changes, truncate and drop table) goes through as it
+///   is; whether truncate/drop table reach the sink is up to the include/exclude lists.
+///
+/// Where Flink CDC would fail (adding a column the target already has, for example one kept
+/// from an earlier drop, or renaming a column the target never received) nothing is added;
+/// a re-added column whose type changed gets the new type, made nullable.
+fn lenient(change: &SchemaChangeEvent, target: &Schema) -> Vec<SchemaChangeEvent> {
     let table_id = change.table_id().clone();
+    let make_nullable = |names: &mut dyn Iterator<Item = &String>| -> Option<SchemaChangeEvent> {
+        let types: Vec<(String, DataType)> = names
+            .filter_map(|n| target.column(n))
+            .filter(|c| !c.data_type.nullable)
+            .map(|c| (c.name.clone(), c.data_type.clone().with_nullable(true)))
+            .collect();
+        (!types.is_empty()).then(|| SchemaChangeEvent::AlterColumnType {
+            table_id: table_id.clone(),
+            types,
+            comments: BTreeMap::new(),
+        })
+    };
     match change {
         SchemaChangeEvent::AddColumn { columns, .. } => {
-            let columns = columns
-                .iter()
-                .filter(|(c, _)| target.column_index(&c.name).is_none())
-                .map(|(c, p)| {
-                    let mut c = c.clone();
-                    c.data_type.nullable = true;
-                    let p = match p {
-                        ColumnPosition::Before(n) | ColumnPosition::After(n)
-                            if target.column_index(n).is_none() =>
-                        {
-                            ColumnPosition::Last
-                        }
-                        other => other.clone(),
-                    };
-                    (c, p)
-                })
-                .collect::<Vec<_>>();
-            if columns.is_empty() {
-                Vec::new()
-            } else {
-                vec![SchemaChangeEvent::AddColumn { table_id, columns }]
+            let mut added = Vec::new();
+            let mut retyped = Vec::new();
+            for (column, _) in columns {
+                let mut c = column.clone();
+                c.data_type.nullable = true;
+                match target.column(&c.name) {
+                    None => added.push((c, ColumnPosition::Last)),
+                    Some(kept) if kept.data_type.kind != c.data_type.kind => {
+                        retyped.push((c.name.clone(), c.data_type));
+                    }
+                    Some(_) => {}
+                }
             }
+            let mut out = Vec::new();
+            if !added.is_empty() {
+                out.push(SchemaChangeEvent::AddColumn {
+                    table_id: table_id.clone(),
+                    columns: added,
+                });
+            }
+            if !retyped.is_empty() {
+                out.push(SchemaChangeEvent::AlterColumnType {
+                    table_id,
+                    types: retyped,
+                    comments: BTreeMap::new(),
+                });
+            }
+            out
         }
-        SchemaChangeEvent::DropColumn { .. } => Vec::new(),
+        SchemaChangeEvent::DropColumn { columns, .. } => {
+            make_nullable(&mut columns.iter()).into_iter().collect()
+        }
         SchemaChangeEvent::RenameColumn { renames, .. } => {
             let columns: Vec<(Column, ColumnPosition)> = renames
                 .iter()
@@ -299,31 +323,15 @@ fn lenient(
                     Some((c, ColumnPosition::Last))
                 })
                 .collect();
-            if columns.is_empty() {
-                Vec::new()
-            } else {
-                vec![SchemaChangeEvent::AddColumn { table_id, columns }]
+            let mut out = Vec::new();
+            if !columns.is_empty() {
+                out.push(SchemaChangeEvent::AddColumn {
+                    table_id: table_id.clone(),
+                    columns,
+                });
             }
-        }
-        SchemaChangeEvent::TruncateTable { .. } | SchemaChangeEvent::DropTable { .. } => {
-            if explicitly_included.contains(&change.kind()) {
-                vec![change.clone()]
-            } else {
-                Vec::new()
-            }
-        }
-        SchemaChangeEvent::AlterColumnType {
-            types, comments, ..
-        } => {
-            let types: Vec<_> = types
-                .iter()
-                .map(|(n, t)| (n.clone(), t.clone().with_nullable(true)))
-                .collect();
-            vec![SchemaChangeEvent::AlterColumnType {
-                table_id,
-                types,
-                comments: comments.clone(),
-            }]
+            out.extend(make_nullable(&mut renames.iter().map(|(old, _)| old)));
+            out
         }
         other => vec![other.clone()],
     }
@@ -332,7 +340,7 @@ fn lenient(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cdc_api::{DataType, DataTypeKind};
+    use cdc_api::DataTypeKind;
 
     fn int(name: &str) -> Column {
         Column::new(name, DataType::new(DataTypeKind::Int))
@@ -369,6 +377,107 @@ mod tests {
         assert!(
             matches!(&planned[..], [SchemaChangeEvent::AddColumn { columns, .. }] if columns[0].0.name == "id")
         );
+    }
+
+    fn planned(c: &mut SchemaCoordinator, change: SchemaChangeEvent) -> Vec<SchemaChangeEvent> {
+        let out = c.plan(&change, &SchemaChangeKind::ALL).unwrap();
+        for p in &out {
+            c.applied(p).unwrap();
+        }
+        out
+    }
+
+    /// SchemaDerivator.lenientizeSchemaChangeEvent, case by case.
+    #[test]
+    fn lenient_rewrites_as_flink_cdc() {
+        let t = TableId::new("db", "t");
+        let drops = ["drop.table".to_string(), "truncate.table".into()];
+        let mut c = SchemaCoordinator::new(SchemaChangeBehavior::Lenient, None, &drops);
+        let key = Column::new("k", DataType::new(DataTypeKind::Int).not_null());
+        let must = Column::new("m", DataType::new(DataTypeKind::Int).not_null()).with_comment("x");
+        planned(
+            &mut c,
+            SchemaChangeEvent::CreateTable {
+                table_id: t.clone(),
+                schema: Schema::new(vec![key, int("a"), must]).with_primary_key(["k"]),
+            },
+        );
+        // A type change goes through as it is, nullability included.
+        let double = DataType::new(DataTypeKind::Double).not_null();
+        let out = planned(
+            &mut c,
+            SchemaChangeEvent::AlterColumnType {
+                table_id: t.clone(),
+                types: vec![("a".into(), double.clone())],
+                comments: BTreeMap::new(),
+            },
+        );
+        assert!(
+            matches!(&out[..], [SchemaChangeEvent::AlterColumnType { types, .. }] if types[0].1 == double)
+        );
+        // An added column becomes nullable and goes last, whatever position it had.
+        let out = planned(
+            &mut c,
+            SchemaChangeEvent::AddColumn {
+                table_id: t.clone(),
+                columns: vec![(
+                    Column::new("f", DataType::new(DataTypeKind::Int).not_null()),
+                    ColumnPosition::First,
+                )],
+            },
+        );
+        assert!(
+            matches!(&out[..], [SchemaChangeEvent::AddColumn { columns, .. }]
+                if columns[0].1 == ColumnPosition::Last && columns[0].0.data_type.nullable)
+        );
+        // A dropped NOT NULL column stays and becomes nullable; a nullable one just stays.
+        let out = planned(
+            &mut c,
+            SchemaChangeEvent::DropColumn {
+                table_id: t.clone(),
+                columns: vec!["m".into(), "f".into()],
+            },
+        );
+        assert!(
+            matches!(&out[..], [SchemaChangeEvent::AlterColumnType { types, .. }]
+                if types == &[("m".to_string(), DataType::new(DataTypeKind::Int))])
+        );
+        // A rename adds the new name last (a nullable copy, comment kept) and makes the old
+        // column nullable.
+        let out = planned(
+            &mut c,
+            SchemaChangeEvent::RenameColumn {
+                table_id: t.clone(),
+                renames: vec![("a".into(), "b".into())],
+            },
+        );
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!(
+            matches!(&out[0], SchemaChangeEvent::AddColumn { columns, .. }
+                if columns[0].0.name == "b" && columns[0].0.data_type == DataType::new(DataTypeKind::Double)
+                    && columns[0].1 == ColumnPosition::Last)
+        );
+        assert!(
+            matches!(&out[1], SchemaChangeEvent::AlterColumnType { types, .. } if types[0].0 == "a" && types[0].1.nullable)
+        );
+        let target = &c.tables[&t].target;
+        assert_eq!(
+            target.column_names().collect::<Vec<_>>(),
+            ["k", "a", "m", "f", "b"]
+        );
+        assert!(target.columns.iter().skip(1).all(|c| c.data_type.nullable));
+        assert_eq!(target.column("m").unwrap().comment.as_deref(), Some("x"));
+        // Truncate and drop table, excluded as the definition does by default under lenient.
+        for change in [
+            SchemaChangeEvent::TruncateTable {
+                table_id: t.clone(),
+            },
+            SchemaChangeEvent::DropTable {
+                table_id: t.clone(),
+            },
+        ] {
+            assert!(planned(&mut c, change).is_empty());
+        }
     }
 
     #[test]

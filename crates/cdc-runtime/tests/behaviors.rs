@@ -109,15 +109,260 @@ async fn lenient_loses_nothing() {
     );
 }
 
+/// Flink CDC's lenient mode excludes truncate.table and drop.table only while
+/// `exclude.schema.changes` is not written (YamlPipelineDefinitionParser, FLINK-36514):
+/// including truncate.table does not bring it back (exclude wins), an explicit empty
+/// exclude list does.
 #[tokio::test]
-async fn lenient_forwards_truncate_when_included() {
+async fn lenient_forwards_truncate_only_when_exclude_is_written() {
     let (_, data) = run_with(
         "lenient",
         ", include.schema.changes: [add.column, truncate.table]",
     )
     .await
     .unwrap();
-    assert_eq!(data.len(), 1, "{data:?}");
+    assert_eq!(data.len(), 5, "truncate stays excluded: {data:?}");
+    let (_, data) = run_with(
+        "lenient",
+        ", include.schema.changes: [add.column, truncate.table], exclude.schema.changes: []",
+    )
+    .await
+    .unwrap();
+    assert_eq!(data.len(), 1, "truncate forwarded: {data:?}");
+    let (_, data) = run_with("lenient", ", exclude.schema.changes: [drop.column]")
+        .await
+        .unwrap();
+    assert_eq!(data.len(), 1, "truncate forwarded: {data:?}");
+    // Without `schema.change.behavior` in the file, Flink CDC's parser takes it for
+    // lenient when it resolves the exclude list, whatever behavior the pipeline then runs.
+    let tables = run_events("no-behavior-written", evolving_events(), "", "")
+        .await
+        .unwrap();
+    assert_eq!(tables[&t()].rows.len(), 5, "truncate excluded");
+}
+
+async fn run_events(
+    name: &str,
+    events: Vec<Event>,
+    pipeline: &str,
+    extra: &str,
+) -> std::result::Result<std::collections::BTreeMap<TableId, cdc_testkit::ValuesTable>, String> {
+    register_event_set(name, events);
+    let text = format!(
+        "source: {{type: values, event-set: {name}}}\nsink: {{type: values, sink-id: {name}}}\n{extra}\
+         pipeline: {{state.dir: none, name: {name}, {pipeline}}}\n"
+    );
+    let def = PipelineDefinition::from_yaml_str(&text, "b.yaml").map_err(|e| e.to_string())?;
+    Pipeline::build(&def, &test_registry())
+        .map_err(|e| e.to_string())?
+        .run(std::future::pending())
+        .await
+        .map_err(|e| e.to_string())?;
+    let db = values_database(name);
+    let tables = db.lock().unwrap().tables.clone();
+    Ok(tables)
+}
+
+fn column_list(schema: &Schema) -> Vec<String> {
+    schema
+        .columns
+        .iter()
+        .map(|c| format!("{} {}", c.name, c.data_type))
+        .collect()
+}
+
+/// SchemaDerivator.lenientizeSchemaChangeEvent: a type change reaches the target as it is
+/// (`age INT` -> `DOUBLE` makes the target column DOUBLE, NOT NULL kept); an added column
+/// is nullable and last; a dropped NOT NULL column stays, nullable; a rename adds the new
+/// name last and makes the old column nullable.
+#[tokio::test]
+async fn lenient_rewrites_schema_changes_as_flink_cdc() {
+    let not_null =
+        |name: &str, kind: DataTypeKind| Column::new(name, DataType::new(kind).not_null());
+    let events = vec![
+        SchemaChangeEvent::CreateTable {
+            table_id: t(),
+            schema: Schema::new(vec![
+                not_null("id", DataTypeKind::Int),
+                not_null("age", DataTypeKind::Int),
+                not_null("code", DataTypeKind::Int),
+                not_null("name", DataTypeKind::String),
+            ])
+            .with_primary_key(["id"]),
+        }
+        .into(),
+        DataChangeEvent::insert(
+            t(),
+            vec![
+                Value::Int(1),
+                Value::Int(30),
+                Value::Int(7),
+                Value::String("a".into()),
+            ],
+        )
+        .into(),
+        SchemaChangeEvent::AlterColumnType {
+            table_id: t(),
+            types: vec![("age".into(), DataType::new(DataTypeKind::Double).not_null())],
+            comments: std::collections::BTreeMap::new(),
+        }
+        .into(),
+        SchemaChangeEvent::AddColumn {
+            table_id: t(),
+            columns: vec![(
+                not_null("score", DataTypeKind::BigInt),
+                ColumnPosition::After("id".into()),
+            )],
+        }
+        .into(),
+        SchemaChangeEvent::DropColumn {
+            table_id: t(),
+            columns: vec!["code".into()],
+        }
+        .into(),
+        SchemaChangeEvent::RenameColumn {
+            table_id: t(),
+            renames: vec![("name".into(), "full_name".into())],
+        }
+        .into(),
+        // Source order now: id, score, age, full_name.
+        DataChangeEvent::insert(
+            t(),
+            vec![
+                Value::Int(2),
+                Value::BigInt(9),
+                Value::Double(2.5),
+                Value::String("b".into()),
+            ],
+        )
+        .into(),
+    ];
+    let db = run_events(
+        "lenient-flink",
+        events,
+        "schema.change.behavior: lenient",
+        "",
+    )
+    .await
+    .unwrap();
+    let table = &db[&t()];
+    assert_eq!(
+        column_list(&table.schema),
+        [
+            "id INT NOT NULL",
+            "age DOUBLE NOT NULL",
+            "code INT",
+            "name STRING",
+            "score BIGINT",
+            "full_name STRING",
+        ]
+    );
+    assert_eq!(
+        table.sorted_text_rows(),
+        rows(&[
+            &["1", "30", "7", "a", "NULL", "NULL"],
+            &["2", "2.5", "NULL", "NULL", "9", "b"],
+        ])
+    );
+}
+
+/// Sharded tables merged by a route get Flink CDC's least common types
+/// (SchemaMergingUtils.getLeastCommonType): two VARCHAR lengths give STRING, INT and
+/// DOUBLE give DOUBLE, a DECIMAL and an INT a DECIMAL holding both, TIMESTAMP and
+/// TIMESTAMP_LTZ the LTZ with the larger precision.
+#[tokio::test]
+async fn merged_shards_take_flink_cdc_least_common_types() {
+    let shard = |n: u32| TableId::new(format!("shard_{n}"), "users");
+    let schema = |name_len: u32, score: DataTypeKind, amount: DataTypeKind, at: DataTypeKind| {
+        Schema::new(vec![
+            Column::new("id", DataType::new(DataTypeKind::Int).not_null()),
+            Column::new(
+                "name",
+                DataType::new(DataTypeKind::VarChar { length: name_len }),
+            ),
+            Column::new("score", DataType::new(score)),
+            Column::new("amount", DataType::new(amount)),
+            Column::new("at", DataType::new(at)),
+        ])
+        .with_primary_key(["id"])
+    };
+    let events = vec![
+        SchemaChangeEvent::CreateTable {
+            table_id: shard(1),
+            schema: schema(
+                10,
+                DataTypeKind::Int,
+                DataTypeKind::Decimal {
+                    precision: 10,
+                    scale: 2,
+                },
+                DataTypeKind::Timestamp { precision: 0 },
+            ),
+        }
+        .into(),
+        SchemaChangeEvent::CreateTable {
+            table_id: shard(2),
+            schema: schema(
+                68,
+                DataTypeKind::Double,
+                DataTypeKind::Int,
+                DataTypeKind::TimestampLtz { precision: 3 },
+            ),
+        }
+        .into(),
+    ];
+    let route = "route: [{source-table: 'shard_\\.*.users', sink-table: all.users}]\n";
+    let db = run_events(
+        "merge-types",
+        events,
+        "schema.change.behavior: evolve",
+        route,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        column_list(&db[&TableId::new("all", "users")].schema),
+        [
+            "id INT NOT NULL",
+            "name STRING",
+            "score DOUBLE",
+            "amount DECIMAL(12, 2)",
+            "at TIMESTAMP_LTZ(3)",
+        ]
+    );
+}
+
+/// `sink.partitioning.strategy` (a Flink CDC pipeline option) chooses how Flink spreads
+/// changes over parallel sink writers. One writer here takes every change in source
+/// order, which keeps each strategy's promise, so the option is accepted; its value is
+/// checked as Flink CDC checks it.
+#[tokio::test]
+async fn sink_partitioning_strategy_is_accepted_and_checked() {
+    let events = || evolving_events()[..2].to_vec();
+    for value in ["TABLE_ID", "primary_key", "SINK_DEFINED"] {
+        let db = run_events(
+            &format!("partitioning-{value}"),
+            events(),
+            &format!("schema.change.behavior: evolve, sink.partitioning.strategy: {value}"),
+            "",
+        )
+        .await
+        .unwrap();
+        assert_eq!(db[&t()].rows.len(), 1);
+    }
+    let err = run_events(
+        "partitioning-bad",
+        events(),
+        "sink.partitioning.strategy: ROUND_ROBIN",
+        "",
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.contains("pipeline.sink.partitioning.strategy")
+            && err.contains("'ROUND_ROBIN' is not one of SINK_DEFINED, PRIMARY_KEY, TABLE_ID"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -129,7 +129,7 @@ async fn computed_columns_filter_and_primary_key_override() {
             "total DECIMAL(21, 2)",
             "qty_text STRING",
             "src STRING NOT NULL",
-            "kind STRING NOT NULL",
+            "kind STRING",
         ]
     );
     assert_eq!(schema.primary_key, ["id", "src"]);
@@ -226,7 +226,7 @@ async fn metadata_columns_and_soft_delete() {
             "op_ts BIGINT NOT NULL",
             "db STRING",
             "ns STRING",
-            "changed_at TIMESTAMP_LTZ(3) NOT NULL",
+            "changed_at TIMESTAMP_LTZ(3)",
         ]
     );
     // The delete arrived as an insert of the before image, tagged -D: the row stays.
@@ -336,7 +336,7 @@ async fn schema_changes_follow_the_wildcard_only() {
             "id BIGINT NOT NULL",
             "full_name STRING",
             "age INT",
-            "big_id BIGINT NOT NULL"
+            "big_id BIGINT"
         ]
     );
     assert_eq!(
@@ -450,7 +450,7 @@ async fn temporal_and_string_functions_in_a_pipeline() {
             "len INT",
             "first STRING",
             "epoch BIGINT",
-            "not_one INT NOT NULL",
+            "not_one INT",
         ]
     );
     assert_eq!(
@@ -554,6 +554,185 @@ async fn errors_name_rule_table_and_column() {
     .unwrap_err();
     assert!(
         err.contains("transform[0] on shop.orders: filter 'price / qty > 1': division by zero"),
+        "{err}"
+    );
+}
+
+fn alpha() -> TableId {
+    TableId::new("db", "TABLEALPHA")
+}
+
+/// TABLEALPHA of Flink CDC's TransformE2eITCase.
+fn alpha_schema() -> Schema {
+    Schema::new(vec![
+        Column::new("ID", DataType::new(K::Int).not_null()),
+        Column::new("VERSION", DataType::new(K::VarChar { length: 17 })),
+        Column::new("PRICEALPHA", DataType::new(K::Int)),
+        Column::new("AGEALPHA", DataType::new(K::Int)),
+        Column::new("NAMEALPHA", DataType::new(K::VarChar { length: 128 })),
+    ])
+    .with_primary_key(["ID"])
+}
+
+fn alpha_row(id: i32, version: &str, price: i32, age: i32, name: &str) -> Vec<Value> {
+    vec![
+        Value::Int(id),
+        s(version),
+        Value::Int(price),
+        Value::Int(age),
+        s(name),
+    ]
+}
+
+/// Flink CDC declares computed columns nullable, whatever the expression
+/// (TransformParser: CalciteDataTypeConverter builds nullable types), and their text as
+/// STRING; only a top-level IFNULL keeps its own nullability. These are the projections of
+/// Flink CDC's MySqlToDorisE2eITCase and TransformE2eITCase.
+#[tokio::test]
+async fn computed_columns_are_nullable_as_in_flink_cdc() {
+    let events = vec![
+        create(&alpha(), alpha_schema()),
+        DataChangeEvent::insert(alpha(), alpha_row(1009, "8.1", 0, 18, "Bob")).into(),
+    ];
+    let transform = r"  - source-table: db.TABLEALPHA
+    projection: \*, 'fine' AS FINE, ID + 1000 AS UID, 'id -> ' || ID AS LABEL, CAST(ID AS VARCHAR(8)) AS SHORT, IFNULL(VERSION, '?') AS V, IFNULL(ID, 0) AS KEPT, __table_name__ AS SRC
+    filter: ID > 1008";
+    run("nullable", events, transform).await.unwrap();
+    let (schema, rows) = table("nullable", &alpha());
+    assert_eq!(
+        column_list(&schema),
+        [
+            "ID INT NOT NULL",
+            "VERSION VARCHAR(17)",
+            "PRICEALPHA INT",
+            "AGEALPHA INT",
+            "NAMEALPHA VARCHAR(128)",
+            "FINE STRING",
+            "UID INT",
+            "LABEL STRING",
+            "SHORT STRING",
+            "V STRING NOT NULL",
+            "KEPT INT NOT NULL",
+            "SRC STRING NOT NULL",
+        ]
+    );
+    assert_eq!(
+        rows,
+        vec![vec![
+            Value::Int(1009),
+            s("8.1"),
+            Value::Int(0),
+            Value::Int(18),
+            s("Bob"),
+            s("fine"),
+            Value::Int(2009),
+            s("id -> 1009"),
+            s("1009"),
+            s("8.1"),
+            Value::Int(1009),
+            s("TABLEALPHA"),
+        ]]
+    );
+}
+
+/// `\*, CONCAT('v', VERSION) AS VERSION` (Flink CDC's TransformE2eITCase
+/// testWildcardSchemaTransform): the computed VERSION replaces the source column where `*`
+/// put it, with the expression's type (STRING, nullable) and value.
+#[tokio::test]
+async fn a_computed_column_replaces_the_wildcard_column_in_place() {
+    let events = vec![
+        create(&alpha(), alpha_schema()),
+        DataChangeEvent::insert(alpha(), alpha_row(1008, "8", 199, 17, "Alice")).into(),
+        DataChangeEvent::insert(alpha(), alpha_row(1009, "8.1", 0, 18, "Bob")).into(),
+        DataChangeEvent::update(
+            alpha(),
+            alpha_row(1009, "8.1", 0, 18, "Bob"),
+            alpha_row(1009, "100", 0, 18, "Bob"),
+        )
+        .into(),
+        // A column added later still lands before the computed NAME, and VERSION stays put.
+        SchemaChangeEvent::AddColumn {
+            table_id: alpha(),
+            columns: vec![(
+                Column::new("RANK", DataType::new(K::Int)),
+                ColumnPosition::Last,
+            )],
+        }
+        .into(),
+        DataChangeEvent::insert(
+            alpha(),
+            vec![
+                Value::Int(3007),
+                s("7"),
+                Value::Int(79),
+                Value::Int(16),
+                s("IINA"),
+                Value::Int(1),
+            ],
+        )
+        .into(),
+    ];
+    let transform = r"  - source-table: db.TABLEALPHA
+    projection: \*, CONCAT('v', VERSION) AS VERSION, LOWER(NAMEALPHA) AS NAME";
+    run("replace-in-place", events, transform).await.unwrap();
+    let (schema, rows) = table("replace-in-place", &alpha());
+    assert_eq!(
+        column_list(&schema),
+        [
+            "ID INT NOT NULL",
+            "VERSION STRING",
+            "PRICEALPHA INT",
+            "AGEALPHA INT",
+            "NAMEALPHA VARCHAR(128)",
+            "RANK INT",
+            "NAME STRING",
+        ]
+    );
+    assert_eq!(schema.primary_key, ["ID"]);
+    let with_rank = |mut r: Vec<Value>, name: &str, rank: Value| {
+        r.push(rank);
+        r.push(s(name));
+        r
+    };
+    assert_eq!(
+        rows,
+        vec![
+            with_rank(
+                alpha_row(1008, "v8", 199, 17, "Alice"),
+                "alice",
+                Value::Null
+            ),
+            with_rank(alpha_row(1009, "v100", 0, 18, "Bob"), "bob", Value::Null),
+            with_rank(alpha_row(3007, "v7", 79, 16, "IINA"), "iina", Value::Int(1)),
+        ]
+    );
+}
+
+/// Schema changes cannot move a target column. A projection item that takes the name of a
+/// column `*` brings only later would move it to the wildcard's place: refused, naming it,
+/// instead of writing values under the wrong columns.
+#[tokio::test]
+async fn a_change_that_would_move_an_output_column_is_refused() {
+    let events = vec![
+        create(&orders(), orders_schema()),
+        SchemaChangeEvent::AddColumn {
+            table_id: orders(),
+            columns: vec![(
+                Column::new("note", DataType::new(K::String)),
+                ColumnPosition::Last,
+            )],
+        }
+        .into(),
+    ];
+    let err = run(
+        "moving-column",
+        events,
+        r"  - {source-table: shop.orders, projection: '\*, qty + 1 AS more, UPPER(name) AS note'}",
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.contains("transform[0] on shop.orders: this change moves output columns"),
         "{err}"
     );
 }

@@ -1,26 +1,7 @@
 //! Connection settings both sinks read the same way: node addresses and passwords.
 
-/// A password: kept out of `Debug` output, so a logged or printed config never shows it.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Password(String);
-
-impl Password {
-    /// Wraps a password.
-    pub fn new(text: String) -> Self {
-        Self(text)
-    }
-
-    /// The password itself, for authentication only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Password {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
-    }
-}
+/// A password: [`cdc_api::Secret`], kept out of `Debug` output.
+pub type Password = cdc_api::Secret;
 
 /// Checks one node address (Doris `fenodes` / `benodes`, StarRocks `load-url`) and
 /// returns its base URL: `host:port` and

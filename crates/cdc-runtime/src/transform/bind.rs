@@ -439,15 +439,22 @@ fn call_type(func: Func, args: &[Expr], text: &str) -> Result<DataType, String> 
             ty.nullable = any_nullable(branches);
             ty
         }
-        Func::IfNull => {
-            let typed: Vec<_> = args
-                .iter()
-                .map(|a| (!is_null_literal(a)).then_some(&a.ty))
-                .collect();
-            let mut ty = common(&typed);
-            ty.nullable = args.iter().all(|a| a.ty.nullable || is_null_literal(a));
-            ty
-        }
+        // Flink CDC's TransformSqlReturnTypes.IF_NULL: a NOT NULL first argument is the
+        // result as it is; otherwise the common type, nullable when the replacement is.
+        Func::IfNull => match first {
+            Some(a) if !a.ty.nullable && !is_null_literal(a) => a.ty.clone(),
+            _ => {
+                let typed: Vec<_> = args
+                    .iter()
+                    .map(|a| (!is_null_literal(a)).then_some(&a.ty))
+                    .collect();
+                let mut ty = common(&typed);
+                ty.nullable = args
+                    .get(1)
+                    .is_none_or(|r| r.ty.nullable || is_null_literal(r));
+                ty
+            }
+        },
         Func::NullIf => {
             let t = first.map_or_else(|| DataType::new(K::String), |a| a.ty.clone());
             t.with_nullable(true)

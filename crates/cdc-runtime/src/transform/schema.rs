@@ -3,10 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use cdc_api::{Column, ColumnPosition, DataTypeKind, Schema, SchemaChangeEvent, TableId, Value};
+use cdc_api::{
+    Column, ColumnPosition, DataType, DataTypeKind, Schema, SchemaChangeEvent, TableId, Value,
+};
 
 use super::bind::{Scope, bind};
-use super::expr::{Expr, Node};
+use super::expr::{Expr, Func, Node};
 use super::parse::ProjectionItem;
 use super::rule::Rule;
 
@@ -32,25 +34,43 @@ pub(crate) fn derive(rule: &Rule, input: &Schema) -> Result<Bound, String> {
     let mut columns: Vec<Column> = Vec::new();
     let mut exprs: Vec<Expr> = Vec::new();
     let mut computed: Vec<(String, Expr)> = Vec::new();
+    // A later item with the name of an earlier one replaces it where it stands, as Flink
+    // CDC's TransformParser.generateProjectionColumns does: `\*, CONCAT('v', v) AS v` keeps
+    // `v` at its place in the source order, with the expression's value and type.
+    let place = |columns: &mut Vec<Column>, exprs: &mut Vec<Expr>, c: Column, e: Expr| match columns
+        .iter()
+        .position(|o| o.name == c.name)
+    {
+        Some(i) => {
+            columns[i] = c;
+            exprs[i] = e;
+        }
+        None => {
+            columns.push(c);
+            exprs.push(e);
+        }
+    };
     for item in items {
         match item {
             ProjectionItem::Wildcard => {
                 for (i, c) in input.columns.iter().enumerate() {
-                    columns.push(c.clone());
-                    exprs.push(Expr {
+                    computed.retain(|(n, _)| *n != c.name);
+                    let e = Expr {
                         node: Node::Input(i),
                         ty: c.data_type.clone(),
                         text: c.name.clone(),
-                    });
+                    };
+                    place(&mut columns, &mut exprs, c.clone(), e);
                 }
             }
             ProjectionItem::Column { name, expr } => {
                 let bound = bind(expr, &no_aliases)
                     .map_err(|m| format!("projection column `{name}`: {m}"))?;
                 // Names the filter may use for this column (a plain source column is
-                // found in the input anyway).
+                // found in the input anyway); a later item of the same name wins.
                 let renamed =
                     !matches!(bound.node, Node::Input(i) if input.columns[i].name == *name);
+                computed.retain(|(n, _)| n != name);
                 if renamed {
                     computed.push((name.clone(), bound.clone()));
                 }
@@ -60,19 +80,10 @@ pub(crate) fn derive(rule: &Rule, input: &Schema) -> Result<Bound, String> {
                         name: name.clone(),
                         ..input.columns[i].clone()
                     },
-                    _ => Column::new(name.clone(), bound.ty.clone()),
+                    _ => Column::new(name.clone(), declared_type(&bound)),
                 };
-                columns.push(column);
-                exprs.push(bound);
+                place(&mut columns, &mut exprs, column, bound);
             }
-        }
-    }
-    for (i, c) in columns.iter().enumerate() {
-        if columns[..i].iter().any(|o| o.name == c.name) {
-            return Err(format!(
-                "column `{}` appears twice in the projection; give one of them another name with AS",
-                c.name
-            ));
         }
     }
     let filter = match &rule.filter {
@@ -149,6 +160,26 @@ pub(crate) fn derive(rule: &Rule, input: &Schema) -> Result<Bound, String> {
         filter,
         identity,
     })
+}
+
+/// The type Flink CDC declares for a computed column (TransformParser with
+/// CalciteDataTypeConverter): nullable whatever the expression, since the converter builds
+/// every type nullable, except a top-level IFNULL, which keeps its own nullability (Flink CDC
+/// master, FLINK-40240). Text comes out as STRING (CHAR and VARCHAR lengths are dropped). A
+/// bare metadata column keeps its own type (Flink CDC declares those NOT NULL).
+fn declared_type(bound: &Expr) -> DataType {
+    let kind = match &bound.ty.kind {
+        DataTypeKind::Char { .. } | DataTypeKind::VarChar { .. } => DataTypeKind::String,
+        other => other.clone(),
+    };
+    let nullable = match &bound.node {
+        Node::Meta(_)
+        | Node::Call {
+            func: Func::IfNull, ..
+        } => bound.ty.nullable,
+        _ => true,
+    };
+    DataType::new(kind).with_nullable(nullable)
 }
 
 fn names(columns: &[Column]) -> String {
@@ -299,7 +330,7 @@ mod tests {
                 "id INT NOT NULL",
                 "name VARCHAR(10)",
                 "up STRING",
-                "twice INT NOT NULL"
+                "twice INT"
             ]
         );
         assert_eq!(b.output.primary_key, ["id"]);
@@ -332,12 +363,91 @@ mod tests {
             err.contains("primary-keys: column `name` is not in the output"),
             "{err}"
         );
-        let err = derive(&rule(&[("projection", "\\*, id")]), &input()).unwrap_err();
-        assert!(err.contains("appears twice"), "{err}");
         let err = derive(&rule(&[("filter", "id + 1")]), &input()).unwrap_err();
         assert!(err.contains("must be BOOLEAN"), "{err}");
         let err = derive(&rule(&[("filter", "1")]), &input()).unwrap_err();
         assert!(err.contains("must be BOOLEAN, got INT at '1'"), "{err}");
+    }
+
+    /// Flink CDC (TransformParser) declares every computed column nullable, with text as
+    /// STRING; a top-level IFNULL keeps its own nullability; bare metadata columns and
+    /// source columns keep theirs.
+    #[test]
+    fn computed_columns_are_nullable_as_flink_cdc_declares_them() {
+        let b = derive(
+            &rule(&[(
+                "projection",
+                "id, 'fine' AS fine, id + 1000 AS uid, 'id -> ' || CAST(id AS STRING) AS label, \
+                 CAST(id AS VARCHAR(5)) AS short, COALESCE(name, 'x') AS co, \
+                 IFNULL(name, 'x') AS ifn, IFNULL(id, 2) AS ifn_id, IFNULL(name, name) AS ifn_null, \
+                 __table_name__ AS src, id AS key_copy",
+            )]),
+            &input(),
+        )
+        .unwrap();
+        assert_eq!(
+            cols(&b.output),
+            [
+                "id INT NOT NULL",
+                "fine STRING",
+                "uid INT",
+                "label STRING",
+                "short STRING",
+                "co STRING",
+                "ifn STRING NOT NULL",
+                "ifn_id INT NOT NULL",
+                "ifn_null STRING",
+                "src STRING NOT NULL",
+                "key_copy INT NOT NULL",
+            ]
+        );
+    }
+
+    /// `\*, CONCAT('v', name) AS name` (from Flink CDC's transform tests): the computed column
+    /// replaces the one `*` brought, at its place, with the expression's type; any later
+    /// item of a taken name replaces the earlier one, as in Flink CDC.
+    #[test]
+    fn a_computed_column_replaces_the_wildcard_column_of_its_name() {
+        let b = derive(
+            &rule(&[
+                ("projection", "\\*, CONCAT('v', name) AS name, id * 2 AS id"),
+                ("filter", "name <> 'vx'"),
+            ]),
+            &input(),
+        )
+        .unwrap();
+        assert_eq!(cols(&b.output), ["id INT", "name STRING"]);
+        assert_eq!(b.output.primary_key, ["id"]);
+        assert!(!b.identity);
+        // The filter sees the computed value, as it does for any computed name.
+        assert!(matches!(
+            &b.filter.as_ref().unwrap().node,
+            Node::Binary(_, l, _) if matches!(l.node, Node::Call { .. })
+        ));
+        let b = derive(&rule(&[("projection", "\\*, id")]), &input()).unwrap();
+        assert_eq!(cols(&b.output), ["id INT NOT NULL", "name VARCHAR(10)"]);
+        assert!(b.identity);
+        let b = derive(
+            &rule(&[("projection", "UPPER(name) AS a, id AS a")]),
+            &input(),
+        )
+        .unwrap();
+        assert_eq!(cols(&b.output), ["a INT NOT NULL"]);
+        // `*` after a computed item of a source column's name: the source column wins, in
+        // the projection and in the filter.
+        let b = derive(
+            &rule(&[
+                ("projection", "UPPER(name) AS name, \\*"),
+                ("filter", "name = 'x'"),
+            ]),
+            &input(),
+        )
+        .unwrap();
+        assert_eq!(cols(&b.output), ["name VARCHAR(10)", "id INT NOT NULL"]);
+        assert!(matches!(
+            &b.filter.as_ref().unwrap().node,
+            Node::Binary(_, l, _) if matches!(l.node, Node::Input(1))
+        ));
     }
 
     #[test]

@@ -131,6 +131,21 @@ impl Transformer {
                     _ => Vec::new(),
                 };
                 let mut changes = diff(&table, &bound.output, &next.output, &renames);
+                // Schema changes cannot move a column, yet rows come in the new output's
+                // order: refuse the one case where the two would part (a projection item
+                // replacing a column that `*` newly brings, at the wildcard's place).
+                let mut replayed = bound.output.clone();
+                for c in &changes {
+                    replayed = c.apply_to(&replayed).map_err(fail)?;
+                }
+                if replayed.column_names().ne(next.output.column_names()) {
+                    return Err(fail(format!(
+                        "this change moves output columns (from {} to {}); the target cannot \
+                         follow a column move, so restart with --reset or change the projection",
+                        replayed.column_names().collect::<Vec<_>>().join(", "),
+                        next.output.column_names().collect::<Vec<_>>().join(", ")
+                    )));
+                }
                 if let SchemaChangeEvent::AlterTableComment { .. } = change {
                     changes.push(change);
                 }
