@@ -1,12 +1,32 @@
 //! Schema changes through the FE's HTTP SQL API (`POST /api/query/default_cluster/{db}`),
 //! as Flink CDC's Doris sink does.
 //!
+//! Doris runs a column change as a schema-change job. A light ADD / DROP COLUMN (a value
+//! column of a table with `light_schema_change`, the default) changes the schema at once and
+//! is listed as a FINISHED job; a MODIFY COLUMN, and an ADD / DROP that cannot be light, is
+//! an asynchronous job: PENDING, WAITING_TXN (until every transaction on the table that
+//! began before it is finished, pre-committed ones included), RUNNING, then FINISHED, when
+//! the new schema takes effect. Rows loaded before that are read with the old schema (a
+//! value too large for the old INT becomes NULL). So after every ADD / DROP / RENAME /
+//! MODIFY COLUMN we poll `SHOW ALTER TABLE COLUMN FROM db WHERE TableName = ..` until no job
+//! of the table is unfinished (a CANCELLED job that was not listed before the statement is
+//! an error with its message), for at most `table.schema-change.timeout`, before the runtime
+//! loads a row of the new shape. Not "the newest job": `CreateTime` has one-second resolution
+//! and ties keep job-id order, so right after a light change in the same second `ORDER BY
+//! CreateTime DESC LIMIT 1` names that finished job and not the one still running.
+//!
+//! Our own transactions never hold a job: the runtime takes a checkpoint just before a
+//! schema change, so everything loaded before it is committed. A job held by someone else's
+//! transaction is waited for like any other, within the timeout. While a job runs, Doris
+//! refuses every other ALTER (and TRUNCATE) of the table ("... is not NORMAL"); such a
+//! statement is retried within the same timeout.
+//!
 //! Replays must be harmless (after a crash the runtime may apply a change again), so an
-//! ADD of a column that exists, a DROP of one that is gone, or a RENAME already done count
-//! as success. MODIFY COLUMN is an asynchronous job in Doris; we wait for it through
-//! `SHOW ALTER TABLE COLUMN` so rows of the new type are not loaded into the old one.
+//! ADD of a column that exists, a DROP of one that is gone, a RENAME already done, or a
+//! MODIFY that Doris finds changes nothing count as success; the table's jobs are still
+//! waited for, as the earlier run's job may still run.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,10 +42,9 @@ use crate::ddl::{self, Placement, TableLayout};
 use crate::retry::{LoadVerdict, classify_load};
 use crate::service::{DorisService, as_answer};
 
-/// The longest pause between two polls of a schema-change job.
+/// The longest pause between two polls of a schema-change job, and between two tries of a
+/// statement refused because a job holds the table.
 const MAX_POLL: Duration = Duration::from_secs(1);
-/// How long a statement may keep failing because another ALTER job holds the table.
-const BUSY_TABLE_WAIT: Duration = Duration::from_secs(600);
 
 /// A SQL statement's failure.
 #[derive(Debug)]
@@ -120,9 +139,13 @@ impl DorisSchemaApplier {
                 ));
             }
             let lower = msg.to_ascii_lowercase();
-            if lower.contains("is not normal") && started.elapsed() < BUSY_TABLE_WAIT {
-                // Another schema-change job still runs on this table.
-                tokio::time::sleep(MAX_POLL).await;
+            // OlapTable.checkNormalStateForAlter ("Table[t]'s state(SCHEMA_CHANGE) is not
+            // NORMAL. Do not allow doing ALTER ops") or InternalCatalog.truncateTable ("Table'
+            // state is not NORMAL: SCHEMA_CHANGE"): a schema-change job still runs on the table.
+            let waited = started.elapsed();
+            if lower.contains("is not normal") && waited < self.config.schema_change_timeout {
+                let left = self.config.schema_change_timeout.saturating_sub(waited);
+                tokio::time::sleep(MAX_POLL.min(left)).await;
                 continue;
             }
             return Err(SqlError::Refused(msg));
@@ -139,31 +162,89 @@ impl DorisSchemaApplier {
             .map_err(|e| into_error(e, what, table, sql))
     }
 
-    /// Waits until the newest column job of `table` is FINISHED.
-    async fn wait_for_alter_job(&self, table: &TableId) -> Result<()> {
-        let sql = ddl::show_alter_job(table);
+    /// The schema-change jobs of `table` that the FE lists.
+    async fn jobs(&self, table: &TableId) -> Result<Vec<Job>> {
+        let data = self
+            .run(
+                "watching the schema-change jobs of",
+                table,
+                &ddl::show_alter_jobs(table),
+            )
+            .await?;
+        Ok(jobs_of(&data))
+    }
+
+    /// Runs an ALTER that may create a schema-change job, then waits until no job of the
+    /// table is unfinished. A refusal for which `replayed` holds means the change is there
+    /// already (a replay after a crash), and the table's jobs are waited for all the same.
+    async fn alter(
+        &self,
+        what: &str,
+        table: &TableId,
+        sql: &str,
+        replayed: fn(&str) -> bool,
+    ) -> Result<()> {
+        let before: HashSet<String> = self.jobs(table).await?.into_iter().map(|j| j.id).collect();
+        match self.execute(table.schema_name(), sql).await {
+            Ok(_) => {}
+            Err(SqlError::Refused(msg)) if replayed(&msg) => {
+                tracing::info!(%table, statement = sql, reason = %msg, "already applied; treated as done");
+            }
+            Err(e) => return Err(into_error(e, what, table, sql)),
+        }
+        self.wait_for_jobs(what, table, sql, &before).await
+    }
+
+    /// Polls the table's jobs until none is unfinished, for at most
+    /// `table.schema-change.timeout`. `before` are the jobs listed before the statement: a
+    /// CANCELLED one not among them is the statement's own.
+    async fn wait_for_jobs(
+        &self,
+        what: &str,
+        table: &TableId,
+        sql: &str,
+        before: &HashSet<String>,
+    ) -> Result<()> {
+        let timeout = self.config.schema_change_timeout;
+        let started = Instant::now();
         let mut pause = Duration::from_millis(50);
         loop {
-            let data = self
-                .run("waiting for the column change of", table, &sql)
-                .await?;
-            let (state, msg) = job_state(&data);
-            match state.as_deref() {
-                None | Some("FINISHED") => return Ok(()),
-                Some("CANCELLED") => {
-                    return Err(Error::permanent(
-                        format!("changing a column type of {table}"),
-                        format!("the Doris schema-change job was cancelled: {msg}"),
-                    ));
-                }
-                // Our own pre-committed loads (2PC, and at-least-once while a snapshot is
-                // read) hold the job until the next checkpoint commits them; waiting here
-                // would wait for ourselves. Loads meanwhile are written in both schemas by
-                // Doris.
-                Some("WAITING_TXN") => return Ok(()),
-                Some(_) => {}
+            let jobs = self.jobs(table).await?;
+            if let Some(job) = jobs
+                .iter()
+                .find(|j| j.state == "CANCELLED" && !before.contains(&j.id))
+            {
+                return Err(Error::permanent(
+                    format!("{what} {table}"),
+                    format!(
+                        "Doris cancelled schema-change job {} of `{sql}`: {}",
+                        job.id, job.msg
+                    ),
+                ));
             }
-            tokio::time::sleep(pause).await;
+            // None listed, or all FINISHED / CANCELLED: the schema the table shows is final.
+            let Some(job) = jobs.iter().find(|j| j.unfinished()) else {
+                return Ok(());
+            };
+            let waited = started.elapsed();
+            if waited >= timeout {
+                let hint = if job.state == "WAITING_TXN" {
+                    "the job waits for transactions on the table that began before it (a Stream Load pre-committed by another client holds it until that client commits or aborts it); check them with SHOW PROC '/transactions', or raise table.schema-change.timeout"
+                } else {
+                    "check the job with SHOW ALTER TABLE COLUMN, or raise table.schema-change.timeout"
+                };
+                return Err(Error::permanent(
+                    format!("{what} {table}"),
+                    format!(
+                        "schema-change job {} of the table is still {} after {} s (table.schema-change.timeout); rows of the new shape are not loaded before it finishes",
+                        job.id,
+                        job.state,
+                        timeout.as_secs()
+                    ),
+                )
+                .with_hint(hint));
+            }
+            tokio::time::sleep(pause.min(timeout.saturating_sub(waited))).await;
             pause = (pause * 2).min(MAX_POLL);
         }
     }
@@ -212,13 +293,9 @@ impl DorisSchemaApplier {
                 .get(table)
                 .map_or(Placement::Last, |t| placement(&t.layout, position));
             let sql = ddl::add_column(table, &doris_column, &placement);
-            match self.execute(table.schema_name(), &sql).await {
-                Ok(_) => {}
-                Err(SqlError::Refused(msg)) if already_exists(&msg) => {
-                    tracing::info!(%table, column = %column.name, "column exists already; add treated as done");
-                }
-                Err(e) => return Err(into_error(e, "adding a column to", table, &sql)),
-            }
+            // A replay finds the column there already.
+            self.alter("adding a column to", table, &sql, already_exists)
+                .await?;
             if let Some(state) = self.tables.get_mut(table) {
                 if state.layout.column(&column.name).is_none() {
                     let at = match &placement {
@@ -241,13 +318,9 @@ impl DorisSchemaApplier {
     async fn drop_columns(&mut self, table: &TableId, columns: &[String]) -> Result<()> {
         for name in columns {
             let sql = ddl::drop_column(table, name);
-            match self.execute(table.schema_name(), &sql).await {
-                Ok(_) => {}
-                Err(SqlError::Refused(msg)) if does_not_exist(&msg) => {
-                    tracing::info!(%table, column = %name, "column is gone already; drop treated as done");
-                }
-                Err(e) => return Err(into_error(e, "dropping a column of", table, &sql)),
-            }
+            // A replay finds the column gone already.
+            self.alter("dropping a column of", table, &sql, does_not_exist)
+                .await?;
             if let Some(state) = self.tables.get_mut(table) {
                 state.layout.columns.retain(|c| &c.name != name);
             }
@@ -262,14 +335,12 @@ impl DorisSchemaApplier {
     ) -> Result<()> {
         for (old, new) in renames {
             let sql = ddl::rename_column(table, old, new);
-            match self.execute(table.schema_name(), &sql).await {
-                Ok(_) => {}
-                // A replay: the old name is gone (or the new one exists) because it ran.
-                Err(SqlError::Refused(msg)) if does_not_exist(&msg) || already_exists(&msg) => {
-                    tracing::info!(%table, %old, %new, "rename already applied");
-                }
-                Err(e) => return Err(into_error(e, "renaming a column of", table, &sql)),
-            }
+            // A replay: the old name is gone (or the new one exists) because it ran. Doris
+            // makes no job for a rename; waiting costs one look at the list.
+            self.alter("renaming a column of", table, &sql, |m| {
+                does_not_exist(m) || already_exists(m)
+            })
+            .await?;
             if let Some(state) = self.tables.get_mut(table) {
                 if let Some(c) = state.layout.columns.iter_mut().find(|c| &c.name == old) {
                     c.name.clone_from(new);
@@ -311,8 +382,10 @@ impl DorisSchemaApplier {
                 comment,
             };
             let sql = ddl::modify_column(table, &column);
-            self.run("changing a column type of", table, &sql).await?;
-            self.wait_for_alter_job(table).await?;
+            // A replay (after a restart the layout is not known, so the statement is sent)
+            // finds the column as it should be: "Nothing is changed".
+            self.alter("changing a column type of", table, &sql, nothing_changed)
+                .await?;
             if let Some(state) = self.tables.get_mut(table) {
                 if let Some(c) = state.layout.columns.iter_mut().find(|c| &c.name == name) {
                     *c = column;
@@ -326,10 +399,19 @@ impl DorisSchemaApplier {
 fn into_error(e: SqlError, what: &str, table: &TableId, sql: &str) -> Error {
     match e {
         SqlError::Failed(e) => e,
-        SqlError::Refused(msg) => Error::permanent(
-            format!("{what} {table}"),
-            format!("Doris refused `{sql}`: {msg}"),
-        ),
+        SqlError::Refused(msg) => {
+            let busy = msg.to_ascii_lowercase().contains("is not normal");
+            let e = Error::permanent(
+                format!("{what} {table}"),
+                format!("Doris refused `{sql}`: {msg}"),
+            );
+            if busy {
+                // Retried until table.schema-change.timeout ran out.
+                e.with_hint("another schema-change job held the table for longer than table.schema-change.timeout; check it with SHOW ALTER TABLE COLUMN, or raise the timeout")
+            } else {
+                e
+            }
+        }
     }
 }
 
@@ -341,6 +423,11 @@ fn already_exists(msg: &str) -> bool {
 fn does_not_exist(msg: &str) -> bool {
     let m = msg.to_ascii_lowercase();
     m.contains("not exist") || m.contains("unknown column") || m.contains("not found")
+}
+
+/// SchemaChangeHandler.createJob: "Nothing is changed. please check your alter stmt."
+fn nothing_changed(msg: &str) -> bool {
+    msg.to_ascii_lowercase().contains("nothing is changed")
 }
 
 /// Where Doris should put an added value column: value columns cannot go before key
@@ -365,28 +452,65 @@ fn placement(layout: &TableLayout, position: &ColumnPosition) -> Placement {
     }
 }
 
-/// (State, Msg) of the first row of a `SHOW ALTER TABLE COLUMN` result, if any.
-fn job_state(data: &Json) -> (Option<String>, String) {
-    let meta = data.get("meta").and_then(Json::as_array);
-    let index_of = |name: &str| {
-        meta.and_then(|m| {
-            m.iter().position(|c| {
-                c.get("name").and_then(Json::as_str) == Some(name) || c.as_str() == Some(name)
-            })
-        })
-    };
-    let row = data
-        .get("data")
+/// One schema-change job as `SHOW ALTER TABLE COLUMN` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Job {
+    id: String,
+    /// Upper case: PENDING, WAITING_TXN, RUNNING, FINISHED, CANCELLED.
+    state: String,
+    msg: String,
+}
+
+impl Job {
+    /// Not FINISHED or CANCELLED: PENDING, WAITING_TXN, RUNNING, or a state this code does
+    /// not know (waited for, the safe side).
+    fn unfinished(&self) -> bool {
+        self.state != "FINISHED" && self.state != "CANCELLED"
+    }
+}
+
+/// The rows of a result set of the SQL API (`{"meta": [{"name": ..}], "data": [[..]]}`), by
+/// column name; values as text.
+fn result_rows(data: &Json) -> Vec<HashMap<String, String>> {
+    let names: Vec<String> = data
+        .get("meta")
         .and_then(Json::as_array)
-        .and_then(|rows| rows.first());
-    let cell = |i: Option<usize>| -> Option<String> {
-        let v = row?.get(i?)?;
-        Some(v.as_str().map_or_else(|| v.to_string(), str::to_string))
-    };
-    (
-        cell(index_of("State")).map(|s| s.to_ascii_uppercase()),
-        cell(index_of("Msg")).unwrap_or_default(),
-    )
+        .map(|meta| {
+            meta.iter()
+                .map(|c| {
+                    c.get("name")
+                        .and_then(Json::as_str)
+                        .or_else(|| c.as_str())
+                        .unwrap_or_default()
+                        .to_string()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let text = |v: &Json| v.as_str().map_or_else(|| v.to_string(), str::to_string);
+    data.get("data")
+        .and_then(Json::as_array)
+        .map(|rows| {
+            rows.iter()
+                .filter_map(Json::as_array)
+                .map(|row| names.iter().cloned().zip(row.iter().map(text)).collect())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn jobs_of(data: &Json) -> Vec<Job> {
+    result_rows(data)
+        .into_iter()
+        .map(|mut r| {
+            let mut take = |k: &str| r.remove(k).unwrap_or_default();
+            Job {
+                id: take("JobId"),
+                state: take("State").to_ascii_uppercase(),
+                msg: take("Msg"),
+            }
+        })
+        .collect()
 }
 
 #[async_trait]
@@ -527,17 +651,29 @@ mod tests {
     }
 
     #[test]
-    fn job_state_reads_show_alter_results() {
+    fn jobs_are_read_from_show_alter_results() {
         let data = serde_json::json!({
             "type": "result_set",
-            "meta": [{"name": "JobId"}, {"name": "State"}, {"name": "Msg"}],
-            "data": [[1, "cancelled", "bad type"]]
+            "meta": [{"name": "JobId"}, {"name": "TableName"}, {"name": "State"}, {"name": "Msg"}],
+            "data": [[11, "t", "FINISHED", ""], ["12", "t", "waiting_txn", ""], [13, "t", "CANCELLED", "bad type"]]
         });
+        let jobs = jobs_of(&data);
         assert_eq!(
-            job_state(&data),
-            (Some("CANCELLED".into()), "bad type".into())
+            jobs.iter()
+                .map(|j| (j.id.as_str(), j.state.as_str(), j.msg.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                ("11", "FINISHED", ""),
+                ("12", "WAITING_TXN", ""),
+                ("13", "CANCELLED", "bad type")
+            ]
         );
-        assert_eq!(job_state(&serde_json::json!({"data": []})).0, None);
+        assert_eq!(
+            jobs.iter().map(Job::unfinished).collect::<Vec<_>>(),
+            [false, true, false]
+        );
+        assert!(jobs_of(&serde_json::json!({"data": []})).is_empty());
+        assert!(jobs_of(&serde_json::json!("not a result set")).is_empty());
     }
 
     #[test]
@@ -550,5 +686,8 @@ mod tests {
         ));
         assert!(does_not_exist("Unknown column 'c'"));
         assert!(!already_exists("Table[t]'s state is not NORMAL"));
+        assert!(nothing_changed(
+            "errCode = 2, detailMessage = Nothing is changed. please check your alter stmt."
+        ));
     }
 }

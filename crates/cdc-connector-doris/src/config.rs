@@ -110,6 +110,14 @@ pub(crate) const USE_CACHE: ConfigOption = ConfigOption::optional(
     "false",
     "accepted for compatibility (true or false); always on: a batch stays in memory until its load succeeded, and retries resend it from there",
 );
+/// Flink CDC's Doris sink has no such option (it does not wait for Doris's asynchronous
+/// schema-change jobs); the name and default are those of its StarRocks sink, whose
+/// `table.schema-change.timeout` bounds the same wait.
+pub(crate) const SCHEMA_CHANGE_TIMEOUT: ConfigOption = ConfigOption::optional(
+    "table.schema-change.timeout",
+    "30min",
+    "how long to wait for Doris's schema-change jobs of a table to finish after an ALTER, and for another job holding the table (whole seconds)",
+);
 
 /// Stream Load headers (`sink.properties.format: json`, ...).
 pub(crate) const PROPERTIES_PREFIX: &str = "sink.properties.";
@@ -143,6 +151,7 @@ pub(crate) fn all_options() -> Vec<ConfigOption> {
         BUFFER_COUNT,
         USE_CACHE,
         SSL_CA_PATH,
+        SCHEMA_CHANGE_TIMEOUT,
     ]
 }
 
@@ -312,6 +321,9 @@ pub(crate) struct DorisSinkConfig {
     /// `table.create.properties.*`.
     pub(crate) table_properties: BTreeMap<String, String>,
     pub(crate) auto_partition: AutoPartition,
+    /// `table.schema-change.timeout`: the longest wait for a table's schema-change jobs
+    /// (ours to finish, or another one to let the table go).
+    pub(crate) schema_change_timeout: Duration,
     /// The pipeline's `local-time-zone`.
     pub(crate) zone: Zone,
 }
@@ -484,6 +496,14 @@ impl DorisSinkConfig {
             ));
         }
         let auto_partition = AutoPartition::parse(o)?;
+        let schema_change_timeout = o.duration(&SCHEMA_CHANGE_TIMEOUT)?.unwrap_or_default();
+        // Whole seconds, as the StarRocks sink's option of the same name.
+        if schema_change_timeout.as_secs() == 0 || schema_change_timeout.subsec_nanos() != 0 {
+            return Err(invalid(
+                &SCHEMA_CHANGE_TIMEOUT,
+                "must be a whole number of seconds, at least 1s".into(),
+            ));
+        }
         let zone_text = ctx
             .pipeline_options
             .string(&LOCAL_TIME_ZONE)
@@ -515,6 +535,7 @@ impl DorisSinkConfig {
             load_timeout,
             table_properties,
             auto_partition,
+            schema_change_timeout,
             zone,
         })
     }
@@ -561,6 +582,17 @@ mod tests {
         assert_eq!(c.check_interval, Duration::from_secs(10));
         assert_eq!(c.zone, Zone::Fixed(0));
         assert_eq!(c.load_timeout, Duration::from_secs(600));
+        assert_eq!(c.schema_change_timeout, Duration::from_secs(1800));
+        let c =
+            DorisSinkConfig::from_context(&ctx(&[("table.schema-change.timeout", "2s")])).unwrap();
+        assert_eq!(c.schema_change_timeout, Duration::from_secs(2));
+        for bad in ["0s", "1500ms", "soon"] {
+            assert!(
+                err(&[("table.schema-change.timeout", bad)])
+                    .contains("table.schema-change.timeout"),
+                "{bad}"
+            );
+        }
         // Flink CDC's pipeline default: loads go straight to the BEs the FE lists.
         assert!(!c.auto_redirect && c.benodes.is_empty());
         let c = DorisSinkConfig::from_context(&ctx(&[("sink.properties.timeout", "30")])).unwrap();

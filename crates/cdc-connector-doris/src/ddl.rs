@@ -341,7 +341,7 @@ pub(crate) fn rename_column(table: &TableId, old: &str, new: &str) -> String {
     )
 }
 
-/// `ALTER TABLE ... MODIFY COLUMN ...` (an asynchronous job in Doris).
+/// `ALTER TABLE ... MODIFY COLUMN ...` (an asynchronous schema-change job in Doris).
 pub(crate) fn modify_column(table: &TableId, column: &DorisColumn) -> String {
     // Doris wants the KEY marker kept on a key column it modifies.
     format!(
@@ -370,10 +370,12 @@ pub(crate) fn alter_comment(table: &TableId, comment: &str) -> String {
     )
 }
 
-/// The newest schema-change job of a table.
-pub(crate) fn show_alter_job(table: &TableId) -> String {
+/// Every schema-change job of a table that the FE still lists. Not "the newest" with
+/// `ORDER BY CreateTime DESC LIMIT 1`: `CreateTime` has one-second resolution and ties keep
+/// job-id order, so that names the older of two jobs created in the same second.
+pub(crate) fn show_alter_jobs(table: &TableId) -> String {
     format!(
-        "SHOW ALTER TABLE COLUMN FROM {} WHERE TableName = {} ORDER BY CreateTime DESC LIMIT 1",
+        "SHOW ALTER TABLE COLUMN FROM {} WHERE TableName = {}",
         ident(table.schema_name()),
         literal(&table.table)
     )
@@ -553,8 +555,8 @@ mod tests {
             "ALTER TABLE `db`.`t``x` MODIFY COMMENT \"new\""
         );
         assert_eq!(
-            show_alter_job(&TableId::new("db", "t")),
-            "SHOW ALTER TABLE COLUMN FROM `db` WHERE TableName = \"t\" ORDER BY CreateTime DESC LIMIT 1"
+            show_alter_jobs(&TableId::new("db", "t")),
+            "SHOW ALTER TABLE COLUMN FROM `db` WHERE TableName = \"t\""
         );
         assert_eq!(create_database("db"), "CREATE DATABASE IF NOT EXISTS `db`");
     }

@@ -274,10 +274,12 @@ async fn txn_call(
             TxnVerdict::Retry(reason) => {
                 attempt += 1;
                 if attempt > config.max_retries {
-                    return Err(Error::transient(context(), reason).retries_exhausted(&format!(
-                        "gave up after {} retries (sink.max-retries)",
-                        config.max_retries
-                    )));
+                    return Err(
+                        Error::transient(context(), reason).retries_exhausted(&format!(
+                            "gave up after {} retries (sink.max-retries)",
+                            config.max_retries
+                        )),
+                    );
                 }
                 tokio::time::sleep(backoff(config, attempt)).await;
             }

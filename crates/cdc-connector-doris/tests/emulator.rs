@@ -82,9 +82,20 @@ async fn run(
     doris: &DorisEmulator,
     sink: &[(&str, &str)],
 ) -> Result<RunSummary, RuntimeError> {
+    run_in(name, events, doris, sink, &[]).await
+}
+
+/// [`run`] with `pipeline` options (see [`definition_in`]).
+async fn run_in(
+    name: &str,
+    events: Vec<Event>,
+    doris: &DorisEmulator,
+    sink: &[(&str, &str)],
+    pipeline: &[(&str, &str)],
+) -> Result<RunSummary, RuntimeError> {
     register_event_set(name, events);
     let pipeline = Pipeline::build(
-        &definition(name, name, &doris.fe_address(), sink),
+        &definition_in(name, name, &doris.fe_address(), sink, pipeline),
         &registry(),
     )?;
     tokio::time::timeout(
@@ -576,12 +587,14 @@ async fn a_failed_prepare_aborts_what_it_precommitted() {
         status: 503,
         count: 1,
     });
-    let err = run(
+    let err = run_in(
         "failed-prepare",
         workload(),
         &doris,
         // Two loads at once (the default queue size): one gets the 503.
         &[("sink.max-retries", "0")],
+        // The run's failure is the subject, not a restart that would succeed.
+        &[("restart-strategy.type", "none")],
     )
     .await
     .unwrap_err()
@@ -1532,4 +1545,339 @@ async fn a_fresh_start_aborts_leftovers_of_checkpoint_one() {
         );
     }
     assert!(txns.iter().all(|t| t.state != TxnState::PreCommitted));
+}
+
+// ---- Schema-change jobs (issue #21 point 1) ----
+
+fn customers_id() -> TableId {
+    TableId::new("shop", "customers")
+}
+
+fn customers(with_score: bool) -> Event {
+    let mut columns = vec![
+        Column::new("id", DataType::new(DataTypeKind::Int).not_null()),
+        Column::new("name", DataType::new(DataTypeKind::VarChar { length: 20 })),
+    ];
+    if with_score {
+        columns.push(Column::new("score", DataType::new(DataTypeKind::Int)));
+    }
+    SchemaChangeEvent::CreateTable {
+        table_id: customers_id(),
+        schema: Schema::new(columns).with_primary_key(["id"]),
+    }
+    .into()
+}
+
+fn customer(id: i32, name: &str, score: Option<i64>) -> Vec<Value> {
+    vec![
+        Value::Int(id),
+        Value::String(name.into()),
+        score.map_or(Value::Null, Value::BigInt),
+    ]
+}
+
+fn score_to_bigint() -> Event {
+    SchemaChangeEvent::AlterColumnType {
+        table_id: customers_id(),
+        types: vec![("score".into(), DataType::new(DataTypeKind::BigInt))],
+        comments: std::collections::BTreeMap::new(),
+    }
+    .into()
+}
+
+fn row(values: &[&str]) -> Vec<Option<String>> {
+    values.iter().map(|v| Some((*v).to_string())).collect()
+}
+
+/// `ALTER TABLE customers MODIFY COLUMN score BIGINT` right after a light ADD COLUMN, then
+/// scores above 2^31: Doris lists the ADD as a FINISHED job and the MODIFY as a job that
+/// runs for a while, both with the same one-second `CreateTime`, ties in job-id order. An
+/// applier that waited for "the newest job" (`ORDER BY CreateTime DESC LIMIT 1`) got the
+/// finished ADD job, loaded the rows while the column was still INT, and Doris showed NULL.
+#[tokio::test]
+async fn a_type_change_right_after_a_light_change_is_waited_for() {
+    for (name, sink) in [
+        ("same-second-2pc", vec![]),
+        ("same-second-alo", vec![("sink.enable-2pc", "false")]),
+    ] {
+        let doris = DorisEmulator::start_with(DorisEmulatorOptions {
+            alter_job_duration: Duration::from_millis(600),
+            ..DorisEmulatorOptions::default()
+        })
+        .await
+        .unwrap();
+        let t = customers_id();
+        let events = vec![
+            customers(false),
+            DataChangeEvent::insert(t.clone(), vec![Value::Int(1), Value::String("a".into())])
+                .into(),
+            SchemaChangeEvent::AddColumn {
+                table_id: t.clone(),
+                columns: vec![(
+                    Column::new("score", DataType::new(DataTypeKind::Int)),
+                    cdc_api::ColumnPosition::Last,
+                )],
+            }
+            .into(),
+            score_to_bigint(),
+            DataChangeEvent::update(
+                t.clone(),
+                customer(1, "a", None),
+                customer(1, "a", Some(9_000_000_004)),
+            )
+            .into(),
+            DataChangeEvent::insert(t.clone(), customer(2, "b", Some(9_000_000_005))).into(),
+        ];
+        run(name, events, &doris, &sink).await.unwrap();
+        assert_eq!(
+            doris.table_columns("shop", "customers").unwrap()[2].type_text,
+            "BIGINT",
+            "{name}"
+        );
+        assert_eq!(
+            doris.table_rows("shop", "customers").unwrap(),
+            vec![
+                row(&["1", "a", "9000000004"]),
+                row(&["2", "b", "9000000005"])
+            ],
+            "{name}"
+        );
+    }
+}
+
+/// A Stream Load of another client, pre-committed (two-phase commit) and not yet committed.
+async fn precommit_elsewhere(doris: &DorisEmulator, label: &str, body: &str) -> String {
+    cdc_testkit::install_crypto_provider();
+    let v: serde_json::Value = reqwest::Client::new()
+        .put(format!(
+            "http://{}/api/shop/customers/_stream_load",
+            doris.be_address()
+        ))
+        .basic_auth("root", Some(""))
+        .header("Expect", "100-continue")
+        .header("label", label)
+        .header("format", "json")
+        .header("read_json_by_line", "true")
+        .header("two_phase_commit", "true")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["Status"], "Success", "{v}");
+    v["TxnId"].as_i64().unwrap().to_string()
+}
+
+/// Commits or aborts another client's transaction.
+async fn finish_elsewhere(doris: &DorisEmulator, txn: &str, operation: &str) {
+    let v: serde_json::Value = reqwest::Client::new()
+        .put(format!(
+            "http://{}/api/shop/_stream_load_2pc",
+            doris.be_address()
+        ))
+        .basic_auth("root", Some(""))
+        .header("txn_id", txn)
+        .header("txn_operation", operation)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["status"], "Success", "{v}");
+}
+
+/// The `State` of every schema-change job of shop.customers, in job-id order.
+fn job_states(doris: &DorisEmulator) -> Vec<String> {
+    let r = doris
+        .execute("SHOW ALTER TABLE COLUMN FROM shop WHERE TableName = \"customers\"")
+        .unwrap();
+    let state = r.columns.iter().position(|c| c == "State").unwrap();
+    r.rows
+        .iter()
+        .map(|row| row[state].clone().unwrap_or_default())
+        .collect()
+}
+
+/// Loads into shop.customers other than `except`'s.
+fn pipeline_loads(doris: &DorisEmulator, except: &str) -> usize {
+    doris
+        .load_log()
+        .iter()
+        .filter(|l| l.table == "customers" && l.label != except)
+        .count()
+}
+
+/// A MODIFY COLUMN job stays WAITING_TXN while a transaction on the table that began
+/// before it is unfinished: here another client's pre-committed load. The applier waits
+/// for it (not only for its own transactions, which are all committed before a schema
+/// change), and the rows of the new type are loaded only after the job finished.
+#[tokio::test]
+async fn a_job_held_by_another_clients_transaction_is_waited_for() {
+    let doris = DorisEmulator::start().await.unwrap();
+    let t = customers_id();
+    run(
+        "held-1",
+        vec![
+            customers(true),
+            DataChangeEvent::insert(t.clone(), customer(1, "a", Some(1))).into(),
+        ],
+        &doris,
+        &[],
+    )
+    .await
+    .unwrap();
+    let txn = precommit_elsewhere(
+        &doris,
+        "other-client-1",
+        "{\"id\": 100, \"name\": \"other\"}\n",
+    )
+    .await;
+    let loads_before = pipeline_loads(&doris, "other-client-1");
+    let events = vec![
+        customers(true),
+        score_to_bigint(),
+        DataChangeEvent::insert(t.clone(), customer(2, "b", Some(9_000_000_004))).into(),
+    ];
+    let pipeline = run("held-2", events, &doris, &[]);
+    let other_client = async {
+        wait_until(20, "the job to wait for the transaction", || {
+            job_states(&doris)
+                .last()
+                .is_some_and(|s| s == "WAITING_TXN")
+        })
+        .await;
+        // Longer than the job's own 300 ms: only the transaction holds it now.
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert_eq!(job_states(&doris).last().unwrap(), "WAITING_TXN");
+        assert_eq!(
+            doris.table_columns("shop", "customers").unwrap()[2].type_text,
+            "INT"
+        );
+        assert_eq!(
+            pipeline_loads(&doris, "other-client-1"),
+            loads_before,
+            "rows were loaded while the column was still INT"
+        );
+        finish_elsewhere(&doris, &txn, "commit").await;
+    };
+    let (result, ()) = tokio::join!(pipeline, other_client);
+    result.unwrap();
+    assert_eq!(job_states(&doris).last().unwrap(), "FINISHED");
+    assert_eq!(
+        doris.table_rows("shop", "customers").unwrap(),
+        vec![
+            row(&["1", "a", "1"]),
+            vec![Some("100".into()), Some("other".into()), None],
+            row(&["2", "b", "9000000004"]),
+        ]
+    );
+}
+
+/// The same job held for longer than `table.schema-change.timeout`: the pipeline stops with
+/// an error that names the job's state, the option and what holds the job, and loads
+/// nothing of the new shape.
+#[tokio::test]
+async fn a_job_held_past_the_timeout_stops_with_the_reason() {
+    let doris = DorisEmulator::start().await.unwrap();
+    let t = customers_id();
+    run(
+        "held-long-1",
+        vec![
+            customers(true),
+            DataChangeEvent::insert(t.clone(), customer(1, "a", Some(1))).into(),
+        ],
+        &doris,
+        &[],
+    )
+    .await
+    .unwrap();
+    let txn = precommit_elsewhere(
+        &doris,
+        "other-client-2",
+        "{\"id\": 100, \"name\": \"other\"}\n",
+    )
+    .await;
+    let loads_before = pipeline_loads(&doris, "other-client-2");
+    let events = vec![
+        customers(true),
+        score_to_bigint(),
+        DataChangeEvent::insert(t.clone(), customer(2, "b", Some(9_000_000_004))).into(),
+    ];
+    let started = std::time::Instant::now();
+    let err = run(
+        "held-long-2",
+        events,
+        &doris,
+        &[("table.schema-change.timeout", "1s")],
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert!(err.contains("shop.customers"), "{err}");
+    assert!(err.contains("WAITING_TXN"), "{err}");
+    assert!(err.contains("table.schema-change.timeout"), "{err}");
+    assert!(err.contains("pre-committed by another client"), "{err}");
+    assert_eq!(pipeline_loads(&doris, "other-client-2"), loads_before);
+    finish_elsewhere(&doris, &txn, "abort").await;
+    assert_eq!(
+        doris.table_rows("shop", "customers").unwrap(),
+        vec![row(&["1", "a", "1"])]
+    );
+}
+
+/// While another client's job runs on the table, Doris refuses every other ALTER ("...
+/// is not NORMAL. Do not allow doing ALTER ops"); the applier tries again until the table
+/// is NORMAL, then applies its own change and waits for it.
+#[tokio::test]
+async fn an_alter_refused_while_another_job_runs_is_retried() {
+    let doris = DorisEmulator::start_with(DorisEmulatorOptions {
+        alter_job_duration: Duration::from_millis(1500),
+        ..DorisEmulatorOptions::default()
+    })
+    .await
+    .unwrap();
+    let t = customers_id();
+    run(
+        "busy-1",
+        vec![
+            customers(true),
+            DataChangeEvent::insert(t.clone(), customer(1, "a", Some(1))).into(),
+        ],
+        &doris,
+        &[],
+    )
+    .await
+    .unwrap();
+    doris
+        .execute("ALTER TABLE shop.customers MODIFY COLUMN name VARCHAR(100) NULL")
+        .unwrap();
+    let e = doris
+        .execute("ALTER TABLE shop.customers ADD COLUMN probe INT")
+        .unwrap_err();
+    assert!(
+        e.contains("is not NORMAL. Do not allow doing ALTER ops"),
+        "{e}"
+    );
+    let events = vec![
+        customers(true),
+        score_to_bigint(),
+        DataChangeEvent::insert(t.clone(), customer(2, "b", Some(9_000_000_004))).into(),
+    ];
+    run("busy-2", events, &doris, &[]).await.unwrap();
+    assert_eq!(job_states(&doris), ["FINISHED", "FINISHED"]);
+    let types: Vec<String> = doris
+        .table_columns("shop", "customers")
+        .unwrap()
+        .into_iter()
+        .map(|c| c.type_text)
+        .collect();
+    assert_eq!(types, ["INT", "VARCHAR(100)", "BIGINT"]);
+    assert_eq!(
+        doris.table_rows("shop", "customers").unwrap(),
+        vec![row(&["1", "a", "1"]), row(&["2", "b", "9000000004"])]
+    );
 }

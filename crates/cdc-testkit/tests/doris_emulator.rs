@@ -29,8 +29,15 @@ fn client() -> Client {
         .unwrap()
 }
 
+/// An emulator whose schema-change jobs finish at once (unless a transaction holds one),
+/// for tests that are not about jobs, with database `d` and tables `t` and `dup`.
 async fn setup() -> (DorisEmulator, Client) {
-    let emu = DorisEmulator::start().await.unwrap();
+    let emu = DorisEmulator::start_with(DorisEmulatorOptions {
+        alter_job_duration: Duration::ZERO,
+        ..DorisEmulatorOptions::default()
+    })
+    .await
+    .unwrap();
     emu.execute("CREATE DATABASE IF NOT EXISTS d").unwrap();
     emu.execute(TABLE_SQL).unwrap();
     emu.execute(
@@ -683,12 +690,14 @@ async fn precommitted_loads_keep_their_columns_through_schema_changes() {
     let txn = v["TxnId"].as_i64().unwrap().to_string();
     emu.execute("ALTER TABLE d.r RENAME COLUMN a title")
         .unwrap();
-    emu.execute("ALTER TABLE d.r MODIFY COLUMN b BIGINT")
-        .unwrap();
     emu.execute("ALTER TABLE d.r DROP COLUMN c").unwrap();
     // Same name as the dropped column, but a new column: the load never wrote it.
     emu.execute("ALTER TABLE d.r ADD COLUMN c INT DEFAULT \"5\"")
         .unwrap();
+    // A heavy job waits (WAITING_TXN) for the pre-committed load, which began before it.
+    emu.execute("ALTER TABLE d.r MODIFY COLUMN b BIGINT")
+        .unwrap();
+    assert_eq!(emu.table_columns("d", "r").unwrap()[2].type_text, "INT");
     let v = two_pc(
         &emu,
         &emu.be_address(),
@@ -700,6 +709,8 @@ async fn precommitted_loads_keep_their_columns_through_schema_changes() {
         emu.table_rows("d", "r").unwrap(),
         vec![vec![s("1"), s("x"), s("7"), s("5")]]
     );
+    // The commit released the job, which finished (its duration is zero here).
+    assert_eq!(emu.table_columns("d", "r").unwrap()[2].type_text, "BIGINT");
     // A table dropped and created again does not receive the old table's load.
     let mut h = json_lines("r2");
     h.push(("two_phase_commit", "true"));
@@ -1081,4 +1092,63 @@ async fn two_bes_are_listed_probed_and_used_in_turn() {
         let resp = client().get(format!("http://{be}/")).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
     }
+}
+
+/// A column-type change is an asynchronous job in Doris: rows loaded while it runs are
+/// read with the old type (a value too large for the old INT becomes NULL, as in any load
+/// into an INT), and the job converts the rows there when it finishes.
+#[tokio::test]
+async fn rows_loaded_while_a_column_job_runs_are_read_with_the_old_type() {
+    let emu = DorisEmulator::start_with(DorisEmulatorOptions {
+        alter_job_duration: Duration::from_millis(600),
+        ..DorisEmulatorOptions::default()
+    })
+    .await
+    .unwrap();
+    emu.execute("CREATE DATABASE d").unwrap();
+    emu.execute("CREATE TABLE d.r (id INT, v INT) UNIQUE KEY(id) DISTRIBUTED BY HASH(id) BUCKETS 1 PROPERTIES (\"replication_num\" = \"1\")")
+        .unwrap();
+    emu.execute("ALTER TABLE d.r MODIFY COLUMN v BIGINT")
+        .unwrap();
+    let v = be_load(
+        &emu,
+        "r",
+        &json_lines("during"),
+        "{\"id\": 1, \"v\": 9000000004}\n{\"id\": 2, \"v\": 5}\n",
+    )
+    .await;
+    assert_eq!(v["Status"], "Success", "{v}");
+    assert_eq!(emu.table_columns("d", "r").unwrap()[1].type_text, "INT");
+    let during = vec![vec![s("1"), None], vec![s("2"), s("5")]];
+    assert_eq!(emu.table_rows("d", "r").unwrap(), during);
+    let e = emu.execute("ALTER TABLE d.r ADD COLUMN x INT").unwrap_err();
+    assert_eq!(
+        e,
+        "errCode = 2, detailMessage = Table[r]'s state(SCHEMA_CHANGE) is not NORMAL. Do not allow doing ALTER ops"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let jobs = emu
+            .execute("SHOW ALTER TABLE COLUMN FROM d WHERE TableName = \"r\"")
+            .unwrap();
+        let state = jobs.columns.iter().position(|c| c == "State").unwrap();
+        if jobs.rows[0][state].as_deref() == Some("FINISHED") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the job did not finish");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(emu.table_columns("d", "r").unwrap()[1].type_text, "BIGINT");
+    assert_eq!(emu.table_rows("d", "r").unwrap(), during);
+    be_load(
+        &emu,
+        "r",
+        &json_lines("after"),
+        "{\"id\": 3, \"v\": 9000000004}\n",
+    )
+    .await;
+    assert_eq!(
+        emu.table_rows("d", "r").unwrap()[2],
+        vec![s("3"), s("9000000004")]
+    );
 }

@@ -218,7 +218,7 @@ impl Backend {
             }
         };
         let mut st = self.lock();
-        st.expire();
+        st.tick();
         if !st.check_user(&user, &password) {
             return Ok(routes::json(status_msg(
                 "ANALYSIS_ERROR",

@@ -3,11 +3,12 @@
 use std::collections::BTreeMap;
 
 use super::catalog::{Column, Database, Table};
+use super::jobs::{self, AlterJob};
 use super::model::{QueryResult, TableModel};
 use super::sql::{
     self, AlterOp, ColumnDef, CreateTable, Position, Projection, Statement, TableRef,
 };
-use super::state::{AlterJob, State};
+use super::state::State;
 
 fn err(m: impl std::fmt::Display) -> String {
     format!("errCode = 2, detailMessage = {m}")
@@ -32,7 +33,7 @@ pub(crate) fn execute(
     default_db: Option<&str>,
     stmt_text: &str,
 ) -> Result<QueryResult, String> {
-    state.expire();
+    state.tick();
     let stmt = sql::parse(stmt_text)?;
     let resolve = |t: &TableRef| -> Result<(String, String), String> {
         match (&t.db, default_db) {
@@ -79,6 +80,11 @@ pub(crate) fn execute(
         }
         Statement::Truncate(t) => {
             let (db, name) = resolve(&t)?;
+            let id = table_ref(state, &db, &name)?.id;
+            // InternalCatalog.truncateTable refuses a table whose state is not NORMAL.
+            if jobs::in_schema_change(state, id) {
+                return Err(err("Table' state is not NORMAL: SCHEMA_CHANGE"));
+            }
             table_mut(state, &db, &name)?.truncate();
             Ok(ok())
         }
@@ -86,58 +92,7 @@ pub(crate) fn execute(
             let (db, name) = resolve(&table)?;
             alter(state, &db, &name, ops)
         }
-        Statement::ShowAlter { db, table, limit } => {
-            let db = db
-                .or_else(|| default_db.map(str::to_string))
-                .unwrap_or_default();
-            let mut rows: Vec<Vec<Option<String>>> = state
-                .alter_jobs
-                .iter()
-                .rev()
-                .filter(|j| j.db == db && table.as_ref().is_none_or(|t| *t == j.table))
-                .map(|j| {
-                    [
-                        j.id.to_string(),
-                        j.table.clone(),
-                        j.create_time.clone(),
-                        j.create_time.clone(),
-                        j.table.clone(),
-                        (j.id + 1).to_string(),
-                        (j.id + 2).to_string(),
-                        "1:0".into(),
-                        (j.id + 3).to_string(),
-                        "FINISHED".into(),
-                        String::new(),
-                        "NULL".into(),
-                        "2592000".into(),
-                    ]
-                    .into_iter()
-                    .map(Some)
-                    .collect()
-                })
-                .collect();
-            if let Some(n) = limit {
-                rows.truncate(n);
-            }
-            Ok(result_set(
-                &[
-                    "JobId",
-                    "TableName",
-                    "CreateTime",
-                    "FinishTime",
-                    "IndexName",
-                    "IndexId",
-                    "OriginIndexId",
-                    "SchemaVersion",
-                    "TransactionId",
-                    "State",
-                    "Msg",
-                    "Progress",
-                    "Timeout",
-                ],
-                rows,
-            ))
-        }
+        Statement::ShowAlter(q) => jobs::show(state, default_db, &q),
         Statement::Select {
             projection,
             table,
@@ -480,16 +435,41 @@ fn insert_at(table: &Table, pos: &Position, is_value: bool) -> Result<usize, Str
     Ok(idx)
 }
 
-fn alter(
-    state: &mut State,
-    db: &str,
-    name: &str,
-    ops: Vec<AlterOp>,
-) -> Result<QueryResult, String> {
-    // work on a copy so a failing clause changes nothing
-    let mut table = table_mut(state, db, name)?.clone();
-    let mut job = false;
-    for op in ops {
+/// What an ALTER statement needs, as `SchemaChangeHandler.process` decides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum AlterKind {
+    /// No schema-change job: RENAME COLUMN (`Alter.processRename`) and MODIFY COMMENT.
+    NoJob,
+    /// A light schema change: the schema changes at once and a FINISHED job is listed
+    /// (`modifyTableLightSchemaChange`). ADD / DROP of a value column on a table with
+    /// `light_schema_change` (`addColumnInternal`, `processDropColumn`).
+    Light,
+    /// A `SchemaChangeJobV2` that rewrites the data (`createJob`): MODIFY COLUMN (any
+    /// change, a comment or a position too: `Column.equals` compares the comment, and
+    /// `processModifyColumn` only lets a VARCHAR widening be light in newer releases, which
+    /// the emulator runs as a job, the less convenient answer), ADD / DROP without light
+    /// schema change, DROP of a DUPLICATE table's key column.
+    Heavy,
+}
+
+/// Same column as far as `Column.equals` sees it (name, type, nullability, key, default,
+/// comment).
+fn same_column(a: &Column, b: &Column) -> bool {
+    a.name.eq_ignore_ascii_case(&b.name)
+        && a.ty == b.ty
+        && a.nullable == b.nullable
+        && a.is_key == b.is_key
+        && a.default == b.default
+        && a.comment == b.comment
+}
+
+/// Applies an ALTER statement's clauses to `table` (a copy: on an error it is thrown away),
+/// with Doris's checks and texts; says whether the statement makes a job.
+pub(crate) fn apply_clauses(table: &mut Table, ops: &[AlterOp]) -> Result<AlterKind, String> {
+    let before = table.columns.clone();
+    let mut kind = AlterKind::NoJob;
+    let only_modify = ops.iter().all(|op| matches!(op, AlterOp::ModifyColumn(..)));
+    for op in ops.iter().cloned() {
         match op {
             AlterOp::AddColumn(def, pos) => {
                 if def.key {
@@ -510,11 +490,15 @@ fn alter(
                         def.name
                     )));
                 }
-                let idx = insert_at(&table, &pos, true)?;
+                let idx = insert_at(table, &pos, true)?;
                 let fill = col.default_value();
                 table.columns.insert(idx, col);
                 table.for_each_row(|r| r.insert(idx, fill.clone()));
-                job = true;
+                kind = kind.max(if table.light_schema_change() {
+                    AlterKind::Light
+                } else {
+                    AlterKind::Heavy
+                });
             }
             AlterOp::DropColumn(c) => {
                 let idx = table
@@ -542,11 +526,17 @@ fn alter(
                 if table.sequence_column() == Some(idx) {
                     return Err(err("Can not drop sequence mapping column"));
                 }
+                // A key column of a DUPLICATE table is never dropped lightly.
+                let light = table.light_schema_change() && !table.columns[idx].is_key;
                 table.columns.remove(idx);
                 table.for_each_row(|r| {
                     r.remove(idx);
                 });
-                job = true;
+                kind = kind.max(if light {
+                    AlterKind::Light
+                } else {
+                    AlterKind::Heavy
+                });
             }
             AlterOp::RenameColumn(from, to) => {
                 if !table.light_schema_change() {
@@ -601,7 +591,7 @@ fn alter(
                 });
                 if pos != Position::End {
                     let col = table.columns.remove(idx);
-                    let mut target = insert_at(&table, &pos, !col.is_key)?;
+                    let mut target = insert_at(table, &pos, !col.is_key)?;
                     target = target.min(table.columns.len());
                     table.columns.insert(target, col);
                     table.for_each_row(|r| {
@@ -609,22 +599,66 @@ fn alter(
                         r.insert(target, v);
                     });
                 }
-                job = true;
+                kind = AlterKind::Heavy;
             }
             AlterOp::ModifyComment(c) => table.comment = c,
         }
     }
-    if job {
-        let id = state.next_id();
-        let create_time = state.clock_text();
-        state.alter_jobs.push(AlterJob {
-            id,
-            db: db.to_string(),
-            table: name.to_string(),
-            create_time,
-        });
+    // SchemaChangeHandler.createJob: a MODIFY that leaves every column as it was.
+    if only_modify
+        && before.len() == table.columns.len()
+        && before
+            .iter()
+            .zip(&table.columns)
+            .all(|(a, b)| same_column(a, b))
+    {
+        return Err(err("Nothing is changed. please check your alter stmt."));
     }
-    *table_mut(state, db, name)? = table;
+    Ok(kind)
+}
+
+fn alter(
+    state: &mut State,
+    db: &str,
+    name: &str,
+    ops: Vec<AlterOp>,
+) -> Result<QueryResult, String> {
+    let current = table_ref(state, db, name)?;
+    // Alter.processAlterOlapTable -> OlapTable.checkNormalStateForAlter, for every ALTER
+    // TABLE of an OLAP table (also RENAME and MODIFY COMMENT), before its clauses are
+    // looked at. (Doris 2.0 and older print "'s state is not NORMAL" without the state.)
+    if jobs::in_schema_change(state, current.id) {
+        return Err(err(format!(
+            "Table[{}]'s state(SCHEMA_CHANGE) is not NORMAL. Do not allow doing ALTER ops",
+            current.name
+        )));
+    }
+    // work on a copy so a failing clause changes nothing
+    let mut table = current.clone();
+    let table_id = table.id;
+    let kind = apply_clauses(&mut table, &ops)?;
+    match kind {
+        AlterKind::NoJob => *table_mut(state, db, name)? = table,
+        AlterKind::Light => {
+            *table_mut(state, db, name)? = table;
+            let id = state.next_id();
+            let time = state.clock_text();
+            state
+                .alter_jobs
+                .push(AlterJob::light(id, db, name, table_id, time));
+        }
+        AlterKind::Heavy => {
+            // The table keeps its schema until the job finishes; the clauses are applied
+            // again then, to the rows there at that time.
+            let id = state.next_id();
+            let time = state.clock_text();
+            let duration = state.alter_job_duration;
+            state
+                .alter_jobs
+                .push(AlterJob::heavy(id, db, name, table_id, time, duration, ops));
+            jobs::advance(state);
+        }
+    }
     Ok(ok())
 }
 
@@ -735,11 +769,13 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// Database `d`; schema-change jobs finish at once (the jobs module tests them).
     fn state() -> State {
         let mut s = State::new(
             vec![("root".into(), String::new())],
             Duration::from_secs(60),
             1,
+            Duration::ZERO,
         );
         execute(&mut s, None, "CREATE DATABASE d").unwrap();
         s

@@ -73,7 +73,7 @@ fn record(state: &mut State, req: &LoadRequest, resp: &LoadResponse) {
 /// Checks done before the body is read, up to beginning the transaction. `Err` is the
 /// final answer (already logged).
 pub(crate) fn begin(state: &mut State, req: &LoadRequest) -> Result<Begun, Box<LoadResponse>> {
-    state.expire();
+    state.tick();
     begin_inner(state, req).map_err(|resp| {
         record(state, req, &resp);
         Box::new(resp)
@@ -700,7 +700,7 @@ pub(crate) fn finish(
     too_many_versions: bool,
     error_url_base: &str,
 ) -> LoadResponse {
-    state.expire();
+    state.tick();
     let mut resp = LoadResponse {
         txn_id: begun.txn_id,
         label: begun.label.clone(),

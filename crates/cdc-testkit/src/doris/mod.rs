@@ -40,10 +40,30 @@
 //! (UNIQUE / DUPLICATE KEY, COMMENT, DISTRIBUTED BY, PROPERTIES; Doris's key and type
 //! limits, and `replication_num` must not exceed [`DorisEmulatorOptions::backends`]),
 //! `ALTER TABLE` ADD / DROP / RENAME / MODIFY COLUMN and MODIFY COMMENT, `TRUNCATE`,
-//! `DROP TABLE`, `SHOW ALTER TABLE COLUMN` (jobs are FINISHED at once), `SELECT` (columns
+//! `DROP TABLE`, `SHOW ALTER TABLE COLUMN [FROM db] [WHERE TableName = "t" [AND State =
+//! ".."]] [ORDER BY c [ASC|DESC], ..] [LIMIT [m,] n]`, `SELECT` (columns
 //! or `*` or `count(*)`, `WHERE a = 'x' AND ...`, `LIMIT`; also
 //! `information_schema.COLUMNS`), `DESC`, `SHOW CREATE TABLE`, `SHOW [FULL] COLUMNS`,
 //! `SHOW DATABASES`, `SHOW TABLES`.
+//!
+//! Schema changes are jobs, as in Doris (details and sources in the `jobs` module): an ADD /
+//! DROP of a value column on a table with `light_schema_change` (the default) takes effect
+//! at once and is listed as a FINISHED job; RENAME COLUMN and MODIFY COMMENT make no job; a
+//! MODIFY COLUMN (a new type, position or comment), and an ADD / DROP that cannot be light,
+//! is an **asynchronous job**: the statement returns at once, the job is PENDING, then
+//! WAITING_TXN while a transaction on the table that began before it is not finished (a
+//! pre-committed 2PC load that nobody commits holds it), then RUNNING, and FINISHED after
+//! [`DorisEmulatorOptions::alter_job_duration`] of its own time (zero: at once, unless a
+//! transaction holds it), when the change is applied to the rows there then. Meanwhile the
+//! table shows its old schema, loads are accepted and read with it (a value too large for
+//! the old INT becomes NULL, as in any load into an INT), and every ALTER of the table is
+//! refused with `Table[t]'s state(SCHEMA_CHANGE) is not NORMAL. Do not allow doing ALTER
+//! ops` (a TRUNCATE with `Table' state is not NORMAL: SCHEMA_CHANGE`). A MODIFY that changes
+//! nothing is refused (`Nothing is changed. please check your alter stmt.`); a job whose
+//! table is dropped is CANCELLED. `SHOW ALTER TABLE COLUMN` lists jobs in job-id order with
+//! a `CreateTime` of one-second resolution; ORDER BY is a stable sort, so jobs created in
+//! the same second keep job-id order, also under DESC. Jobs move on whenever a request
+//! reaches the emulator (or a method of [`DorisEmulator`] is called).
 //!
 //! Faults ([`DorisFault`]) make the next requests fail in the ways a real cluster does.
 //!
@@ -65,7 +85,11 @@
 //! name when committed later, a dropped column's values are gone, an added column gets its
 //! default, and a load into a table dropped since is lost.
 //!
-//! Known differences from a real Doris: the load `timeout` header is checked but not
+//! Known differences from a real Doris: rows loaded while a schema-change job runs are
+//! read with the old schema even after the job has created its shadow index (Doris then also
+//! writes the new one from the load's input); a VARCHAR widening is a job (newer Doris
+//! releases make it a light change); `CreateTime` / `FinishTime` have one-second
+//! resolution (newer releases print milliseconds); the load `timeout` header is checked but not
 //! enforced (a [`DorisFault::Slow`] load always finishes); FLOAT / DOUBLE values print in
 //! Rust's notation (`0.00000000025` where Doris shows `2.5e-10`); DATETIME fractional digits beyond the column's
 //! scale are cut, not rounded; values with a time-zone offset are rejected (the
@@ -80,6 +104,7 @@ mod catalog;
 mod ddl;
 mod fe;
 pub(crate) mod http;
+mod jobs;
 mod load;
 mod model;
 mod response;
@@ -137,6 +162,7 @@ impl DorisEmulator {
             options.users,
             options.precommit_timeout,
             options.backends,
+            options.alter_job_duration,
         )));
         let mut bes = Vec::new();
         for index in 0..options.backends.max(1) as usize {
@@ -175,7 +201,7 @@ impl DorisEmulator {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        st.expire();
+        st.tick();
         st
     }
 

@@ -103,6 +103,13 @@ pub struct DorisEmulatorOptions {
     pub users: Vec<(String, String)>,
     /// A PRECOMMITTED transaction not committed within this time is aborted. Default 60 s.
     pub precommit_timeout: Duration,
+    /// How long a heavy schema-change job (a `MODIFY COLUMN`, or an ADD / DROP COLUMN that
+    /// light schema change cannot do) takes of its own time: it is PENDING for the first
+    /// third, WAITING_TXN while a transaction on its table that began before it is
+    /// unfinished, then RUNNING, and FINISHED (the new schema takes effect) when the rest
+    /// has passed. Default 300 ms; zero finishes a job on the request that creates it,
+    /// unless a transaction holds it.
+    pub alter_job_duration: Duration,
     /// How many BEs the cluster has. Each is its own HTTP server on its own port
     /// ([`DorisEmulator::be_addresses`](super::DorisEmulator::be_addresses)), all sharing
     /// one catalog and one transaction table; the FE lists them in `GET /api/backends` and
@@ -123,6 +130,7 @@ impl Default for DorisEmulatorOptions {
         Self {
             users: vec![("root".to_string(), String::new())],
             precommit_timeout: Duration::from_secs(60),
+            alter_job_duration: Duration::from_millis(300),
             backends: 1,
             tls: false,
         }

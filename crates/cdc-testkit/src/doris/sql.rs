@@ -161,6 +161,19 @@ pub(crate) enum AlterOp {
     ModifyComment(String),
 }
 
+/// `SHOW ALTER TABLE COLUMN [FROM db] [WHERE c = "v" [AND ...]] [ORDER BY c [ASC|DESC], ...]
+/// [LIMIT [offset,] n]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct ShowAlter {
+    pub(crate) db: Option<String>,
+    /// `column = "value"` filters (column names as written).
+    pub(crate) filters: Vec<(String, String)>,
+    /// `(column, descending)` in ORDER BY order.
+    pub(crate) order: Vec<(String, bool)>,
+    /// `(offset, count)`.
+    pub(crate) limit: Option<(usize, usize)>,
+}
+
 /// Projection of a `SELECT`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Projection {
@@ -190,11 +203,7 @@ pub(crate) enum Statement {
         table: TableRef,
         ops: Vec<AlterOp>,
     },
-    ShowAlter {
-        db: Option<String>,
-        table: Option<String>,
-        limit: Option<usize>,
-    },
+    ShowAlter(ShowAlter),
     Select {
         projection: Projection,
         table: TableRef,
@@ -664,31 +673,45 @@ impl Parser {
         self.expect_kw("ALTER")?;
         self.expect_kw("TABLE")?;
         self.expect_kw("COLUMN")?;
-        let mut db = None;
-        let mut table = None;
-        let mut limit = None;
+        let mut show = ShowAlter::default();
         if self.eat_kw("FROM") || self.eat_kw("IN") {
-            db = Some(self.ident()?);
+            show.db = Some(self.ident()?);
         }
         if self.eat_kw("WHERE") {
-            let col = self.ident()?;
-            if !col.eq_ignore_ascii_case("TableName") {
-                return Err(format!(
-                    "errCode = 2, detailMessage = the emulator filters SHOW ALTER TABLE COLUMN by TableName only, not {col}"
-                ));
+            loop {
+                let col = self.ident()?;
+                self.expect_sym('=')?;
+                show.filters.push((col, self.string()?));
+                if !self.eat_kw("AND") {
+                    break;
+                }
             }
-            self.expect_sym('=')?;
-            table = Some(self.string()?);
         }
         if self.eat_kw("ORDER") {
             self.expect_kw("BY")?;
-            self.ident()?;
-            let _ = self.eat_kw("DESC") || self.eat_kw("ASC");
+            loop {
+                let col = self.ident()?;
+                let desc = self.eat_kw("DESC");
+                if !desc {
+                    self.eat_kw("ASC");
+                }
+                show.order.push((col, desc));
+                if !self.eat_sym(',') {
+                    break;
+                }
+            }
         }
         if self.eat_kw("LIMIT") {
-            limit = Some(self.number()? as usize);
+            let first = self.number()? as usize;
+            show.limit = Some(if self.eat_sym(',') {
+                (first, self.number()? as usize)
+            } else if self.eat_kw("OFFSET") {
+                (self.number()? as usize, first)
+            } else {
+                (0, first)
+            });
         }
-        Ok(Statement::ShowAlter { db, table, limit })
+        Ok(Statement::ShowAlter(show))
     }
 
     fn select(&mut self) -> Result<Statement, String> {
@@ -824,7 +847,7 @@ mod tests {
         );
         assert!(matches!(
             parse("SHOW ALTER TABLE COLUMN FROM `db` WHERE TableName = \"orders\" ORDER BY CreateTime DESC LIMIT 1").unwrap(),
-            Statement::ShowAlter { limit: Some(1), .. }
+            Statement::ShowAlter(ShowAlter { limit: Some((0, 1)), .. })
         ));
         assert!(matches!(
             parse("SELECT COLUMN_NAME FROM information_schema.`COLUMNS` WHERE TABLE_SCHEMA='d' AND TABLE_NAME='t'").unwrap(),

@@ -1,10 +1,11 @@
 //! The emulator's shared state: catalog, transactions and labels, load log, error logs,
-//! queued faults, schema-change jobs.
+//! queued faults, schema-change jobs (advanced in [`jobs`](super::jobs)).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::catalog::{Catalog, Row};
+use super::jobs::{self, AlterJob};
 use super::model::{DorisFault, LoadRecord, TableModel, TxnRecord, TxnState};
 
 /// One write of a load, in the column order of [`PendingLoad::column_ids`].
@@ -39,15 +40,6 @@ pub(crate) struct Txn {
     pub(crate) abort_reason: Option<String>,
     pub(crate) precommitted_at: Option<Instant>,
     pub(crate) pending: Option<PendingLoad>,
-}
-
-/// A schema-change job (for `SHOW ALTER TABLE COLUMN`).
-#[derive(Debug, Clone)]
-pub(crate) struct AlterJob {
-    pub(crate) id: i64,
-    pub(crate) db: String,
-    pub(crate) table: String,
-    pub(crate) create_time: String,
 }
 
 /// The kind of request a fault may match.
@@ -87,9 +79,12 @@ pub(crate) struct State {
     pub(crate) be_two_phase: Vec<u64>,
     pub(crate) error_logs: HashMap<String, String>,
     pub(crate) faults: VecDeque<DorisFault>,
+    /// Schema-change jobs in creation (job-id) order.
     pub(crate) alter_jobs: Vec<AlterJob>,
     pub(crate) users: Vec<(String, String)>,
     pub(crate) precommit_timeout: Duration,
+    /// [`DorisEmulatorOptions::alter_job_duration`](super::DorisEmulatorOptions::alter_job_duration).
+    pub(crate) alter_job_duration: Duration,
     pub(crate) backends: u32,
     next_txn: i64,
     next_id: i64,
@@ -101,6 +96,7 @@ impl State {
         users: Vec<(String, String)>,
         precommit_timeout: Duration,
         backends: u32,
+        alter_job_duration: Duration,
     ) -> Self {
         Self {
             catalog: Catalog::default(),
@@ -117,6 +113,7 @@ impl State {
             alter_jobs: Vec::new(),
             users,
             precommit_timeout,
+            alter_job_duration,
             backends,
             next_txn: 1000,
             next_id: 10000,
@@ -153,8 +150,21 @@ impl State {
         )
     }
 
+    /// The id the next transaction will get (a job's watershed when it leaves PENDING).
+    pub(crate) fn next_txn_id(&self) -> i64 {
+        self.next_txn + 1
+    }
+
+    /// Moves time-driven state on before a request is served: expires pre-committed
+    /// transactions, then advances schema-change jobs (which a transaction's end may
+    /// release).
+    pub(crate) fn tick(&mut self) {
+        self.expire();
+        jobs::advance(self);
+    }
+
     /// Aborts pre-committed transactions past their timeout.
-    pub(crate) fn expire(&mut self) {
+    fn expire(&mut self) {
         let timeout = self.precommit_timeout;
         for txn in self.txns.values_mut() {
             if txn.state == TxnState::PreCommitted
