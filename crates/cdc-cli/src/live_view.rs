@@ -52,7 +52,9 @@ impl std::io::Write for StderrWriter {
             err.write_all(erase(*drawn).as_bytes())?;
             *drawn = 0;
         }
-        err.write_all(buf)?;
+        // Log lines never show a secret the pipeline file substituted.
+        let text = String::from_utf8_lossy(buf);
+        err.write_all(cdc_runtime::secrets::redact(&text).as_bytes())?;
         Ok(buf.len())
     }
 

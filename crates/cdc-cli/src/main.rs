@@ -106,12 +106,13 @@ fn main() -> ExitCode {
     match runtime.block_on(execute(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let mut printed = e.to_string();
+            // Secret values the pipeline file substituted never reach the terminal.
+            let mut printed = cdc_runtime::secrets::redact(&e.to_string());
             eprintln!("error: {printed}");
             let mut source = e.source();
             while let Some(cause) = source {
                 // Wrapping errors often repeat their cause's text; print what is new only.
-                let text = cause.to_string();
+                let text = cdc_runtime::secrets::redact(&cause.to_string());
                 if !printed.contains(&text) {
                     eprintln!("  caused by: {text}");
                     printed = text;

@@ -5,16 +5,52 @@ use std::fmt::Write as _;
 use cdc_api::{ConfigOption, ConnectorRegistry, Options};
 use cdc_runtime::{PipelineDefinition, PipelineSettings};
 
-/// Option values that must never be printed.
-fn is_secret(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    k.contains("password") || k.contains("secret") || k.contains("token")
+/// An option value as `cdc validate` prints it: secrets as `******`, credentials inside a
+/// URL (`user:pass@`, `password=`) masked, and any substituted secret masked.
+fn shown(key: &str, value: &str) -> String {
+    if cdc_runtime::secrets::is_secret_key(key) && !key.to_ascii_lowercase().ends_with("path") {
+        return "******".to_string();
+    }
+    cdc_runtime::secrets::redact(&mask_url_credentials(value))
+}
+
+/// `scheme://user:pass@host` -> `scheme://user:******@host`, and `password=...` in a query
+/// string -> `password=******`.
+fn mask_url_credentials(value: &str) -> String {
+    let mut out = value.to_string();
+    if let Some(scheme_end) = out.find("://") {
+        let rest = &out[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@') {
+            if let Some(colon) = rest[..at].find(':') {
+                let start = scheme_end + 3 + colon + 1;
+                let end = scheme_end + 3 + at;
+                out.replace_range(start..end, "******");
+            }
+        }
+    }
+    let lower = out.to_ascii_lowercase();
+    let mut masked = String::with_capacity(out.len());
+    let mut last = 0;
+    for (i, _) in lower.match_indices("password=") {
+        let start = i + "password=".len();
+        if start < last {
+            continue;
+        }
+        let end = out[start..]
+            .find(['&', ';', ' '])
+            .map_or(out.len(), |e| start + e);
+        masked.push_str(&out[last..start]);
+        masked.push_str("******");
+        last = end;
+    }
+    masked.push_str(&out[last..]);
+    masked
 }
 
 fn write_options(out: &mut String, options: &Options) {
     for (k, v) in options.iter() {
-        let v = if is_secret(k) { "******" } else { v };
-        let _ = writeln!(out, "    {k}: {v}");
+        let _ = writeln!(out, "    {k}: {}", shown(k, v));
     }
 }
 
@@ -78,4 +114,24 @@ pub(crate) fn connectors(registry: &ConnectorRegistry) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_inside_urls_are_masked() {
+        assert_eq!(
+            mask_url_credentials("jdbc:mysql://root:s3cret@fe:9030/db?x=1"),
+            "jdbc:mysql://root:******@fe:9030/db?x=1"
+        );
+        assert_eq!(
+            mask_url_credentials("jdbc:mysql://fe:9030/db?user=root&password=s3cret&ssl=1"),
+            "jdbc:mysql://fe:9030/db?user=root&password=******&ssl=1"
+        );
+        assert_eq!(mask_url_credentials("http://fe:8030"), "http://fe:8030");
+        assert_eq!(shown("password", "x"), "******");
+        assert_eq!(shown("sink.ssl.ca-path", "/etc/ca.pem"), "/etc/ca.pem");
+    }
 }

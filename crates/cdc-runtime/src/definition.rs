@@ -9,6 +9,7 @@ use cdc_api::Options;
 use serde_json::Value as Json;
 
 use crate::RuntimeError;
+use crate::secrets;
 use crate::suggest::did_you_mean;
 
 const TOP_LEVEL_KEYS: [&str; 5] = ["source", "sink", "route", "transform", "pipeline"];
@@ -87,10 +88,19 @@ impl PipelineDefinition {
     /// variable or unreadable file is an error naming it; `$${` writes a literal `${`), so
     /// secrets and ports need not be written into the file.
     pub fn from_yaml_str(text: &str, origin: &str) -> Result<Self, RuntimeError> {
-        let text = substitute_env(text, |name| std::env::var(name).ok())
-            .map_err(|m| RuntimeError::definition(origin, m))?;
-        let root: Json = serde_saphyr::from_str(&text)
+        Self::parse(text, origin, &|name| std::env::var(name).ok())
+    }
+
+    fn parse(
+        text: &str,
+        origin: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, RuntimeError> {
+        // Parsed first, substituted after: a value is never re-read as YAML, so a secret
+        // keeps its exact text, cannot break the file, and no parse error can show it.
+        let mut root: Json = serde_saphyr::from_str(text)
             .map_err(|e| RuntimeError::definition(origin, format!("not valid YAML: {e}")))?;
+        substitute_tree(&mut root, "", lookup).map_err(|m| RuntimeError::definition(origin, m))?;
         let Json::Object(root) = root else {
             return Err(RuntimeError::definition(
                 origin,
@@ -178,8 +188,53 @@ impl PipelineDefinition {
     }
 }
 
-/// Replaces `${NAME}` with `lookup(NAME)`; `$${` stays a literal `${`.
-fn substitute_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+/// Substitutes `${...}` inside every string value of the tree (keys stay as written) and
+/// remembers the secret ones (see [`secrets`]).
+fn substitute_tree(
+    value: &mut Json,
+    key: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), String> {
+    match value {
+        Json::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                substitute_tree(v, k, lookup)?;
+            }
+        }
+        Json::Array(items) => {
+            for v in items {
+                substitute_tree(v, key, lookup)?;
+            }
+        }
+        Json::String(text) if text.contains('$') => {
+            let (substituted, used) =
+                substitute_env(text, lookup).map_err(|m| format!("in `{key}`: {m}"))?;
+            for u in used {
+                if u.from_file || secrets::is_secret_key(key) {
+                    secrets::remember(&u.value);
+                }
+            }
+            *text = substituted;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// One value a `${...}` was replaced with.
+struct Substituted {
+    value: String,
+    /// From `${file:...}`.
+    from_file: bool,
+}
+
+/// Replaces `${NAME}` with `lookup(NAME)` and `${file:PATH}` with the file's content;
+/// `$${` stays a literal `${`. Returns the text and the values put in.
+fn substitute_env(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(String, Vec<Substituted>), String> {
+    let mut used = Vec::new();
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find('$') {
@@ -207,8 +262,14 @@ fn substitute_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result
                         "${{file:{path}}} must name a regular file of at most {MAX_SECRET_BYTES} bytes"
                     ));
                 }
+                warn_if_shared(path, &meta);
                 let content = std::fs::read_to_string(path).map_err(unreadable)?;
-                out.push_str(content.trim_end_matches(['\n', '\r']));
+                let content = content.trim_end_matches(['\n', '\r']);
+                out.push_str(content);
+                used.push(Substituted {
+                    value: content.to_string(),
+                    from_file: true,
+                });
                 rest = &after[end + 1..];
                 continue;
             }
@@ -224,6 +285,10 @@ fn substitute_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result
                 format!("the environment variable {name} is not set (used as ${{{name}}})")
             })?;
             out.push_str(&value);
+            used.push(Substituted {
+                value,
+                from_file: false,
+            });
             rest = &after[end + 1..];
         } else {
             out.push('$');
@@ -231,7 +296,23 @@ fn substitute_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result
         }
     }
     out.push_str(rest);
-    Ok(out)
+    Ok((out, used))
+}
+
+/// Warns when a secret file can be read by users other than its owner.
+fn warn_if_shared(path: &str, meta: &std::fs::Metadata) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                "the secret file {path} can be read by other users (mode {mode:o}); make it readable by its owner only (chmod 600, or defaultMode: 0400 for a Kubernetes secret volume)"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, meta);
 }
 
 fn connector_block(
@@ -464,17 +545,65 @@ pipeline: {name: mysql-to-doris, parallelism: 4}
     }
 
     #[test]
+    fn secret_values_keep_their_exact_text_and_never_show_in_errors() {
+        // Each of these broke the file or changed silently when substitution was textual.
+        let values = [
+            "S3cr3t\"x",
+            "a: b",
+            "0x1F",
+            "ab #cd",
+            "back\\slash \\n \\\"",
+            "line one\nline two",
+            "'single' and \"double\"",
+            "{[flow]}, *star &anchor !tag %pct @at `tick`",
+        ];
+        for (i, value) in values.iter().enumerate() {
+            let env = move |n: &str| (n == "PW").then(|| (*value).to_string());
+            let yaml = "source: {type: values, password: \"${PW}\", port: nope}\n\
+                        sink: {type: values}\npipeline: {name: p}\n";
+            let d = PipelineDefinition::parse(yaml, "s.yaml", &env).unwrap();
+            assert_eq!(
+                d.source.options.get_raw("password"),
+                Some(*value),
+                "value {i} changed"
+            );
+            // A plain (unquoted) scalar and one inside a block mapping behave the same.
+            let yaml = format!(
+                "source:\n  type: values\n  password: ${{PW}}\n  user: u{i}\nsink:\n  type: values\npipeline:\n  name: p\n"
+            );
+            let d = PipelineDefinition::parse(&yaml, "s.yaml", &env).unwrap();
+            assert_eq!(d.source.options.get_raw("password"), Some(*value));
+            // Anything that quotes the value later is masked.
+            let shown = crate::secrets::redact(&format!("bad value '{value}' ({value:?})"));
+            assert!(
+                !shown.contains(value) || value.len() < crate::secrets::MIN_LEN,
+                "{shown}"
+            );
+        }
+        // An error about the file itself never carries the substituted text.
+        let env = |n: &str| (n == "PW").then(|| "a: b\nsink: x".to_string());
+        let err = PipelineDefinition::parse(
+            "source: {type: values, password: \"${PW}\"}\nsink: [1\npipeline: {name: p}\n",
+            "s.yaml",
+            &env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!err.contains("a: b"), "{err}");
+    }
+
+    #[test]
     fn environment_variables_are_substituted() {
-        let env = |n: &str| (n == "PW").then(|| "s3cret".to_string());
+        let env = &|n: &str| (n == "PW").then(|| "s3cret".to_string());
         assert_eq!(
-            substitute_env("password: ${PW}", env).unwrap(),
+            substitute_env("password: ${PW}", env).unwrap().0,
             "password: s3cret"
         );
         assert_eq!(
-            substitute_env("cost: $5 $${PW}", env).unwrap(),
+            substitute_env("cost: $5 $${PW}", env).unwrap().0,
             "cost: $5 ${PW}"
         );
-        let err = substitute_env("password: ${NOPE}", env).unwrap_err();
+        let err = substitute_env("password: ${NOPE}", env).err().unwrap();
         assert!(err.contains("NOPE is not set"), "{err}");
         assert!(substitute_env("x: ${PW", env).is_err());
         assert!(substitute_env("x: ${1A}", env).is_err());
@@ -482,13 +611,17 @@ pipeline: {name: mysql-to-doris, parallelism: 4}
         let secret = dir.path().join("pw");
         std::fs::write(&secret, "from-file\n").unwrap();
         let text = format!("password: ${{file:{}}}", secret.display());
-        assert_eq!(substitute_env(&text, env).unwrap(), "password: from-file");
-        let err = substitute_env("password: ${file:/nonexistent/pw}", env).unwrap_err();
+        assert_eq!(substitute_env(&text, env).unwrap().0, "password: from-file");
+        let err = substitute_env("password: ${file:/nonexistent/pw}", env)
+            .err()
+            .unwrap();
         assert!(
             err.contains("cannot read the secret file /nonexistent/pw"),
             "{err}"
         );
-        let err = substitute_env("password: ${file:/dev/zero}", env).unwrap_err();
+        let err = substitute_env("password: ${file:/dev/zero}", env)
+            .err()
+            .unwrap();
         assert!(err.contains("regular file"), "{err}");
     }
 

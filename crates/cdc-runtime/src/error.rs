@@ -62,10 +62,11 @@ pub enum RuntimeError {
 }
 
 impl RuntimeError {
+    /// A definition error; secret values the file substituted are masked in it.
     pub(crate) fn definition(location: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Definition {
-            location: location.into(),
-            message: message.into(),
+            location: crate::secrets::redact(&location.into()),
+            message: crate::secrets::redact(&message.into()),
         }
     }
 }

@@ -33,6 +33,7 @@ mod pipeline_options;
 mod restart;
 mod route;
 mod schema_coordinator;
+pub mod secrets;
 mod state;
 mod suggest;
 mod transform;
