@@ -561,3 +561,60 @@ async fn the_live_view_shows_the_snapshot_per_table() {
         "{stderr}"
     );
 }
+
+/// The issue's cases: secret values with quotes, `: `, `#`, `0x..`, backslashes and line
+/// breaks validate (substituted after parsing, never re-read as YAML), and neither the
+/// plan, nor a validation error, nor a log line shows them.
+#[test]
+fn substituted_secrets_keep_their_text_and_never_show() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/mariadb-to-doris.yaml");
+    let secrets = [
+        "S3cr3t\"x",
+        "a: b",
+        "0x1F",
+        "ab #cd",
+        "back\\slash\\n\\\"q",
+        "line one\nline two",
+    ];
+    for secret in secrets {
+        let out = cdc()
+            .arg("validate")
+            .arg(&example)
+            .envs([
+                ("MARIADB_HOST", "db"),
+                ("MARIADB_PORT", "3306"),
+                ("MARIADB_USER", "cdc"),
+                ("MARIADB_PASSWORD", secret),
+                ("DORIS_FE", "fe:8030"),
+                ("DORIS_USER", "a: b"),
+                ("DORIS_PASSWORD", secret),
+            ])
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{secret:?}: {text}");
+        assert!(!text.contains(secret), "{secret:?} shown: {text}");
+    }
+    // A validation error about a value that came from a secret file names the option, not
+    // the value; the file itself is read exactly.
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = write(&dir, "pw", "not-a-number: 0x1F #x\n");
+    let file = write(
+        &dir,
+        "bad.yaml",
+        &format!(
+            "source: {{type: values, batch-size: \"${{file:{}}}\"}}\nsink: {{type: values}}\npipeline: {{name: p}}\n",
+            secret_file.display()
+        ),
+    );
+    let out = cdc().arg("validate").arg(&file).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("batch-size"), "{stderr}");
+    assert!(!stderr.contains("not-a-number: 0x1F #x"), "{stderr}");
+}
