@@ -368,15 +368,21 @@ impl DorisSchemaApplier {
                 .get(name)
                 .cloned()
                 .or_else(|| current.as_ref().and_then(|c| c.comment.clone()));
+            // A column only ever becomes nullable (Doris refuses the other way, and key
+            // columns stay NOT NULL): lenient makes a dropped or renamed column nullable so
+            // that the rows after it, which carry NULL there, load.
+            let nullable = current.as_ref().map_or(data_type.nullable, |c| {
+                c.nullable || (data_type.nullable && !c.is_key)
+            });
             if let Some(c) = &current {
-                if c.type_text == new_type && c.comment == comment {
+                if c.type_text == new_type && c.comment == comment && c.nullable == nullable {
                     continue;
                 }
             }
             let column = ddl::DorisColumn {
                 name: name.clone(),
                 type_text: new_type,
-                nullable: current.as_ref().map_or(data_type.nullable, |c| c.nullable),
+                nullable,
                 is_key,
                 default: current.as_ref().and_then(|c| c.default.clone()),
                 comment,

@@ -1881,3 +1881,54 @@ async fn an_alter_refused_while_another_job_runs_is_retried() {
         vec![row(&["1", "a", "1"]), row(&["2", "b", "9000000004"])]
     );
 }
+
+/// Under lenient a dropped NOT NULL column stays in the target and becomes nullable, so the
+/// rows after the drop, which carry NULL there, load instead of being refused.
+#[tokio::test]
+async fn lenient_makes_a_dropped_not_null_column_nullable() {
+    let doris = DorisEmulator::start().await.unwrap();
+    let t = TableId::new("shop", "dropped");
+    let events = vec![
+        SchemaChangeEvent::CreateTable {
+            table_id: t.clone(),
+            schema: Schema::new(vec![
+                Column::new("id", DataType::new(DataTypeKind::Int).not_null()),
+                Column::new("v", DataType::new(DataTypeKind::Int).not_null()),
+            ])
+            .with_primary_key(["id"]),
+        }
+        .into(),
+        DataChangeEvent::insert(t.clone(), vec![Value::Int(1), Value::Int(10)]).into(),
+        SchemaChangeEvent::DropColumn {
+            table_id: t.clone(),
+            columns: vec!["v".into()],
+        }
+        .into(),
+        DataChangeEvent::insert(t.clone(), vec![Value::Int(2)]).into(),
+    ];
+    run_in(
+        "lenient-drop",
+        events,
+        &doris,
+        &[],
+        &[("schema.change.behavior", "lenient")],
+    )
+    .await
+    .unwrap();
+    let mut rows = doris.table_rows("shop", "dropped").unwrap();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            vec![Some("1".to_string()), Some("10".to_string())],
+            vec![Some("2".to_string()), None]
+        ]
+    );
+    let v = doris
+        .table_columns("shop", "dropped")
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name == "v")
+        .unwrap();
+    assert!(v.nullable, "{v:?}");
+}

@@ -178,14 +178,26 @@ impl StarRocksSchemaApplier {
     }
 
     /// The table's columns (`name` -> type text, lower case); `None` if it does not exist.
-    async fn columns(&mut self, table: &TableId) -> Result<Option<HashMap<String, String>>> {
+    /// The table's columns: lower-case name -> (lower-case type, nullable).
+    async fn columns(
+        &mut self,
+        table: &TableId,
+    ) -> Result<Option<HashMap<String, (String, bool)>>> {
         match self.query_once(&ddl::describe(table)).await {
             Ok(rows) => Ok(Some(
                 rows.into_iter()
                     .filter_map(|r| {
                         let name = r.get("Field").cloned().flatten()?;
                         let ty = r.get("Type").cloned().flatten().unwrap_or_default();
-                        Some((name.to_ascii_lowercase(), ty.to_ascii_lowercase()))
+                        let nullable = r
+                            .get("Null")
+                            .cloned()
+                            .flatten()
+                            .is_some_and(|n| n.eq_ignore_ascii_case("YES"));
+                        Some((
+                            name.to_ascii_lowercase(),
+                            (ty.to_ascii_lowercase(), nullable),
+                        ))
                     })
                     .collect(),
             )),
@@ -413,10 +425,18 @@ impl SchemaApplier for StarRocksSchemaApplier {
                 for (name, data_type) in types {
                     let existing = self.columns(&table).await?.unwrap_or_default();
                     let wanted = starrocks_type(data_type, false, k).to_ascii_lowercase();
-                    if existing.get(&name.to_ascii_lowercase()) == Some(&wanted) {
+                    let current = existing.get(&name.to_ascii_lowercase());
+                    // A column only ever becomes nullable (StarRocks refuses the other
+                    // way): lenient makes a dropped or renamed column nullable so that the
+                    // rows after it, which carry NULL there, load.
+                    let nullable =
+                        data_type.nullable || current.is_some_and(|(_, nullable)| *nullable);
+                    if current == Some(&(wanted, nullable)) {
                         continue;
                     }
-                    let mut column = Column::new(name.clone(), data_type.clone());
+                    let mut data_type = data_type.clone();
+                    data_type.nullable = nullable;
+                    let mut column = Column::new(name.clone(), data_type);
                     column.comment = comments.get(name).cloned();
                     self.alter(
                         "changing a column type of",

@@ -997,3 +997,52 @@ async fn an_error_url_elsewhere_gets_no_credentials() {
     );
     assert!(!heads[0].contains("authorization"), "{heads:?}");
 }
+
+/// Under lenient a dropped NOT NULL column stays in the target and becomes nullable, so the
+/// rows after the drop, which carry NULL there, load instead of being refused.
+#[tokio::test]
+async fn lenient_makes_a_dropped_not_null_column_nullable() {
+    let sr = StarRocksEmulator::start().await.unwrap();
+    let t = TableId::new("shop", "dropped");
+    let events = vec![
+        SchemaChangeEvent::CreateTable {
+            table_id: t.clone(),
+            schema: Schema::new(vec![
+                Column::new("id", DataType::new(DataTypeKind::Int).not_null()),
+                Column::new("v", DataType::new(DataTypeKind::Int).not_null()),
+            ])
+            .with_primary_key(["id"]),
+        }
+        .into(),
+        DataChangeEvent::insert(t.clone(), vec![Value::Int(1), Value::Int(10)]).into(),
+        SchemaChangeEvent::DropColumn {
+            table_id: t.clone(),
+            columns: vec!["v".into()],
+        }
+        .into(),
+        DataChangeEvent::insert(t.clone(), vec![Value::Int(2)]).into(),
+    ];
+    register_event_set("sr-lenient-drop", events);
+    let mut definition = definition("sr-lenient-drop", &sr, &[]);
+    definition
+        .pipeline
+        .insert("schema.change.behavior", "lenient");
+    let summary = tokio::time::timeout(
+        Duration::from_secs(60),
+        Pipeline::build(&definition, &registry())
+            .unwrap()
+            .run(std::future::pending()),
+    )
+    .await
+    .expect("pipeline timed out");
+    summary.unwrap();
+    let mut rows = sr.table_rows("shop", "dropped").unwrap();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            vec![Some("1".to_string()), Some("10".to_string())],
+            vec![Some("2".to_string()), None]
+        ]
+    );
+}
