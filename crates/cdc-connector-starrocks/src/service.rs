@@ -11,7 +11,9 @@
 //! from an `https` node keeps `https` even when the Location says `http`. A Location that
 //! carries `user:pass@` has it taken out before the URL is used or shown.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -49,6 +51,51 @@ pub(crate) fn as_answer(attempt: &Attempt) -> Answer<'_> {
     }
 }
 
+/// The BEs the FEs redirected requests to: where bodies go directly.
+#[derive(Debug, Default)]
+struct Nodes {
+    /// The BE of each open transaction (label -> `scheme://host:port`).
+    by_label: HashMap<String, String>,
+    /// A BE the FEs sent a request to, for stream loads (any BE coordinates any table).
+    any_backend: Option<String>,
+}
+
+impl Nodes {
+    /// Labels pinned at most (as the FE bounds its own map): transactions that were never
+    /// committed or rolled back here do not grow it without end.
+    const MAX_LABELS: usize = 4096;
+
+    fn pin(&mut self, label: &str, be: String) {
+        if self.by_label.len() >= Self::MAX_LABELS && !self.by_label.contains_key(label) {
+            self.by_label.clear();
+        }
+        self.by_label.insert(label.to_string(), be);
+    }
+}
+
+fn lock(nodes: &Mutex<Nodes>) -> std::sync::MutexGuard<'_, Nodes> {
+    nodes.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// `scheme://host:port` of a URL.
+fn base(url: &Url) -> String {
+    match url.port_or_known_default() {
+        Some(port) => format!("{}://{}:{port}", url.scheme(), url.host_str().unwrap_or("")),
+        None => format!("{}://{}", url.scheme(), url.host_str().unwrap_or("")),
+    }
+}
+
+/// `base` with these path segments.
+fn at(base: &str, segments: &[&str]) -> Result<Url, String> {
+    let mut url =
+        Url::parse(&format!("{base}/")).map_err(|e| format!("bad address {base}: {e}"))?;
+    url.path_segments_mut()
+        .map_err(|()| format!("bad address {base}"))?
+        .clear()
+        .extend(segments);
+    Ok(url)
+}
+
 /// Talks to the FEs of one cluster (and the BEs they redirect to).
 #[derive(Debug)]
 pub(crate) struct StarRocksService {
@@ -65,6 +112,8 @@ pub(crate) struct StarRocksService {
     timeout: Duration,
     /// Round-robin position, so a retry after a network error tries the next FE.
     next: AtomicUsize,
+    /// Where bodies go directly.
+    nodes: Mutex<Nodes>,
 }
 
 impl StarRocksService {
@@ -103,6 +152,7 @@ impl StarRocksService {
             password,
             timeout,
             next: AtomicUsize::new(0),
+            nodes: Mutex::new(Nodes::default()),
         })
     }
 
@@ -122,7 +172,10 @@ impl StarRocksService {
         Ok(url)
     }
 
-    /// `PUT /api/{db}/{table}/_stream_load`.
+    /// `PUT /api/{db}/{table}/_stream_load`: straight to the BE an FE redirected an earlier
+    /// request to, when one is known, so the body crosses the network once (an FE answers
+    /// 307 before reading a body and closes the connection, so a large body sent to it
+    /// breaks: "Broken pipe").
     pub(crate) async fn stream_load(
         &self,
         db: &str,
@@ -130,10 +183,56 @@ impl StarRocksService {
         headers: &[(String, String)],
         body: Bytes,
     ) -> Attempt {
-        let url = self.url(&["api", db, table, "_stream_load"])?;
+        let path = ["api", db, table, "_stream_load"];
+        let mut known = lock(&self.nodes).any_backend.clone();
+        if known.is_none() {
+            known = self.find_backend(&path).await;
+            lock(&self.nodes).any_backend.clone_from(&known);
+        }
+        let url = match &known {
+            Some(base) => at(base, &path)?,
+            None => self.url(&path)?,
+        };
         let mut all: Vec<(&str, &str)> = vec![("Expect", "100-continue")];
         all.extend(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        self.send(Method::PUT, url, &all, Some(body)).await
+        let (attempt, redirected) = self.send_to(Method::PUT, url, &all, Some(body)).await;
+        let mut nodes = lock(&self.nodes);
+        if let Some(be) = redirected {
+            nodes.any_backend = Some(be);
+        } else if known.is_some() && attempt.is_err() {
+            // That BE is gone: the next attempt asks an FE again.
+            nodes.any_backend = None;
+        }
+        attempt
+    }
+
+    /// Asks an FE where a stream load of this table would go, without a body and without
+    /// a label, and without following the answer: the FE only names a BE (307), nothing
+    /// is loaded. `None` when the node answers otherwise (a `load-url` that names a BE
+    /// itself: an empty, unlabelled load there changes no data) or cannot be reached.
+    async fn find_backend(&self, path: &[&str]) -> Option<String> {
+        let mut url = self.url(path).ok()?;
+        let mut user = self.username.clone();
+        let mut password = self.password.expose().to_string();
+        take_credentials(&mut url, &mut user, &mut password);
+        let response = self
+            .client
+            .put(url.clone())
+            .basic_auth(&user, Some(&password))
+            .header("Expect", "100-continue")
+            .header(header::CONTENT_LENGTH, "0")
+            .timeout(self.timeout)
+            .send()
+            .await
+            .ok()?;
+        if !is_redirect(response.status()) {
+            return None;
+        }
+        let location = response.headers().get(header::LOCATION)?.to_str().ok()?;
+        let tls = url.scheme() == "https";
+        let be = follow(&url, location, tls, &mut user, &mut password).ok()?;
+        tracing::debug!(backend = %base(&be), "stream loads go straight to this BE");
+        Some(base(&be))
     }
 
     /// `/api/transaction/{op}` with `label`, `db`, `table` and `extra` headers; `load` is a
@@ -147,7 +246,19 @@ impl StarRocksService {
         extra: &[(String, String)],
         body: Option<Bytes>,
     ) -> Attempt {
-        let url = self.url(&["api", "transaction", op.path()])?;
+        // A `load` goes straight to the BE the FE redirected the transaction's `begin` to,
+        // as the FE would redirect it (TransactionLoadAction keeps label -> BE), so its
+        // body crosses the network once.
+        let path = ["api", "transaction", op.path()];
+        let pinned = if op == TxnOp::Load {
+            lock(&self.nodes).by_label.get(label).cloned()
+        } else {
+            None
+        };
+        let url = match &pinned {
+            Some(base) => at(base, &path)?,
+            None => self.url(&path)?,
+        };
         let mut headers: Vec<(&str, &str)> = vec![
             ("Expect", "100-continue"),
             ("label", label),
@@ -160,8 +271,26 @@ impl StarRocksService {
         } else {
             Method::POST
         };
-        self.send(method, url, &headers, Some(body.unwrap_or_default()))
-            .await
+        let (attempt, redirected) = self
+            .send_to(method, url, &headers, Some(body.unwrap_or_default()))
+            .await;
+        let mut nodes = lock(&self.nodes);
+        match op {
+            TxnOp::Begin | TxnOp::Load => {
+                if let Some(be) = redirected {
+                    nodes.any_backend = Some(be.clone());
+                    nodes.pin(label, be);
+                } else if pinned.is_some() && attempt.is_err() {
+                    // The BE is gone: the next attempt goes through an FE again.
+                    nodes.by_label.remove(label);
+                }
+            }
+            TxnOp::Commit | TxnOp::Rollback if attempt.is_ok() => {
+                nodes.by_label.remove(label);
+            }
+            _ => {}
+        }
+        attempt
     }
 
     /// `GET /api/{db}/get_load_state?label=`.
@@ -188,9 +317,38 @@ impl StarRocksService {
     async fn send(
         &self,
         method: Method,
+        url: Url,
+        headers: &[(&str, &str)],
+        body: Option<Bytes>,
+    ) -> Attempt {
+        self.send_to(method, url, headers, body).await.0
+    }
+
+    /// [`send`](Self::send), also returning the base URL (`scheme://host:port`) of the node
+    /// a redirect led to, if one did.
+    async fn send_to(
+        &self,
+        method: Method,
+        url: Url,
+        headers: &[(&str, &str)],
+        body: Option<Bytes>,
+    ) -> (Attempt, Option<String>) {
+        let start = url.clone();
+        let mut last = url.clone();
+        let attempt = self
+            .send_following(method, url, headers, body, &mut last)
+            .await;
+        let redirected = (base(&last) != base(&start)).then(|| base(&last));
+        (attempt, redirected)
+    }
+
+    async fn send_following(
+        &self,
+        method: Method,
         mut url: Url,
         headers: &[(&str, &str)],
         body: Option<Bytes>,
+        last: &mut Url,
     ) -> Attempt {
         let mut user = self.username.clone();
         let mut password = self.password.expose().to_string();
@@ -240,6 +398,7 @@ impl StarRocksService {
                     .and_then(|v| v.to_str().ok())
                     .ok_or_else(|| format!("HTTP {status} from {url} without a Location"))?;
                 url = follow(&url, location, tls, &mut user, &mut password)?;
+                last.clone_from(&url);
                 continue;
             }
             let body = response

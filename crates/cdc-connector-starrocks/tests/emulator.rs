@@ -1046,3 +1046,68 @@ async fn lenient_makes_a_dropped_not_null_column_nullable() {
         ]
     );
 }
+
+/// A load body of many megabytes reaches the table in both delivery modes with default
+/// options: it goes straight to the BE (the one the FE redirected the transaction's
+/// `begin` to, or the one an unlabelled, bodiless probe was redirected to), since an FE
+/// answers 307 before reading a body and closes the connection.
+#[tokio::test]
+async fn load_bodies_go_straight_to_the_backend() {
+    const ROWS: i32 = 4_000;
+    for semantic in ["exactly-once", "at-least-once"] {
+        let sr = StarRocksEmulator::start().await.unwrap();
+        let t = TableId::new("shop", "big");
+        let mut events: Vec<Event> = vec![
+            SchemaChangeEvent::CreateTable {
+                table_id: t.clone(),
+                schema: Schema::new(vec![
+                    Column::new("id", DataType::new(DataTypeKind::Int).not_null()),
+                    Column::new("s", DataType::new(DataTypeKind::String)),
+                ])
+                .with_primary_key(["id"]),
+            }
+            .into(),
+        ];
+        let filler = "x".repeat(1_000);
+        for i in 0..ROWS {
+            events.push(
+                DataChangeEvent::insert(
+                    t.clone(),
+                    vec![Value::Int(i), Value::String(filler.clone().into())],
+                )
+                .into(),
+            );
+        }
+        let name = format!("sr-big-{semantic}");
+        register_event_set(&name, events);
+        let mut definition = definition(&name, &sr, &[("sink.semantic", semantic)]);
+        // One batch: the whole table in one load of about 4 MB.
+        definition
+            .source
+            .options
+            .insert("batch-size", ROWS.to_string());
+        let summary = tokio::time::timeout(
+            Duration::from_secs(120),
+            Pipeline::build(&definition, &registry())
+                .unwrap()
+                .run(std::future::pending()),
+        )
+        .await
+        .expect("pipeline timed out");
+        summary.unwrap_or_else(|e| panic!("{semantic}: {e}"));
+        assert_eq!(
+            sr.table_rows("shop", "big").unwrap().len(),
+            ROWS as usize,
+            "{semantic}"
+        );
+        assert!(
+            sr.fe_load_requests() > 0,
+            "{semantic}: nothing asked the FE"
+        );
+        assert_eq!(
+            sr.fe_body_requests(),
+            0,
+            "{semantic}: a body was sent to the FE"
+        );
+    }
+}

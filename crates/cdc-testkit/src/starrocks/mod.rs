@@ -249,6 +249,12 @@ impl StarRocksEmulator {
         self.lock().fe_requests
     }
 
+    /// How many of those carried a body: data that crossed the network to the FE only to
+    /// be sent again to a BE.
+    pub fn fe_body_requests(&self) -> u64 {
+        self.lock().fe_body_requests
+    }
+
     /// Every transaction, by id.
     pub fn transactions(&self) -> Vec<StarRocksTxnRecord> {
         self.lock().txn_records()

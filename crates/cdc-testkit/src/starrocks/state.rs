@@ -81,6 +81,8 @@ pub(crate) struct State {
     pub(crate) error_logs: HashMap<String, String>,
     /// Load and transaction requests that reached the FE.
     pub(crate) fe_requests: u64,
+    /// Load and transaction requests the FE received with a body (which it never reads).
+    pub(crate) fe_body_requests: u64,
     next_id: i64,
     epoch: Instant,
 }
@@ -113,6 +115,7 @@ impl State {
             load_log: Vec::new(),
             error_logs: HashMap::new(),
             fe_requests: 0,
+            fe_body_requests: 0,
             next_id: 1000,
             epoch: Instant::now(),
         }
