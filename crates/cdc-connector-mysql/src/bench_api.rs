@@ -229,6 +229,7 @@ impl BenchTable {
                 .collect(),
             primary_key: self.primary_key.clone(),
             comment: None,
+            charset: Some("utf8mb4".into()),
         }
     }
 
@@ -292,6 +293,7 @@ impl BinlogReplay {
             stop_at: None,
             skip_before_ms: None,
             compare_conn: None,
+            database_charsets: crate::binlog::reader::DatabaseCharsets::default(),
         };
         let start = BinlogOffset {
             file: file.to_string(),

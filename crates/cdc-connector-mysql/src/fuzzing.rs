@@ -111,6 +111,7 @@ impl Harness {
             stop_at: None,
             skip_before_ms: None,
             compare_conn: None,
+            database_charsets: crate::binlog::reader::DatabaseCharsets::default(),
         };
         let start = BinlogOffset {
             file: "fuzz-bin.000001".into(),
@@ -520,7 +521,10 @@ const ANY_TYPES: &[&str] = &[
     "vector(3)",
 ];
 
-const CHARSETS: &[&str] = &["utf8mb4", "latin1", "gbk", "binary", "ascii"];
+const CHARSETS: &[&str] = &[
+    "utf8mb4", "latin1", "gbk", "binary", "ascii", "big5", "sjis", "ujis", "euckr", "utf16",
+    "utf16le", "utf32", "ucs2", "cp1251", "swe7", "gb18030",
+];
 
 /// A column type text for a binlog column: one that fits its code and metadata, varied
 /// by `flavour`, or (flavour >= 0xC0) any type at all.
@@ -585,6 +589,7 @@ fn meta_from_table_map(tme: &TableMapEvent<'_>) -> TableMeta {
         columns,
         primary_key: Vec::new(),
         comment: None,
+        charset: Some("utf8mb4".into()),
     }
 }
 
@@ -723,6 +728,7 @@ fn run_binlog_rows(data: &[u8]) -> Option<Harness> {
                     columns,
                     primary_key: Vec::new(),
                     comment: None,
+                    charset: Some("utf8mb4".into()),
                 },
             );
         }
@@ -744,6 +750,7 @@ fn ddl_tables() -> HashMap<TableKey, TableMeta> {
             .collect(),
         primary_key: key.iter().map(|k| (*k).to_string()).collect(),
         comment: Some("fuzz".into()),
+        charset: Some("utf8mb4".into()),
     };
     let tables = [
         table(

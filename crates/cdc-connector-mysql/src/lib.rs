@@ -11,6 +11,7 @@
 
 pub mod bench_api;
 mod binlog;
+mod charset_tables;
 mod config;
 mod ddl;
 mod error;

@@ -5,7 +5,7 @@ use cdc_api::{Column, Error, Result, Schema, TableId};
 use mysql_async::prelude::Queryable;
 use serde::{Deserialize, Serialize};
 
-use crate::types::{Charset, MySqlType, parse_column_type, to_data_type};
+use crate::types::{Charset, MySqlType, charset_of_collation, parse_column_type, to_data_type};
 
 /// One column as MySQL defines it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,11 +44,35 @@ pub(crate) struct TableMeta {
     pub(crate) columns: Vec<MySqlColumn>,
     pub(crate) primary_key: Vec<String>,
     pub(crate) comment: Option<String>,
+    /// The table's default character set: what a text column added or redefined without
+    /// one gets. `None` in state written before it was tracked.
+    #[serde(default)]
+    pub(crate) charset: Option<String>,
 }
 
 impl TableMeta {
     pub(crate) fn table_id(&self) -> TableId {
         TableId::new(&self.db, &self.table)
+    }
+
+    /// Refuses a table with a text column in a character set the binlog decoder cannot
+    /// read: its changes would stop the stream later, or worse, come out as wrong text.
+    pub(crate) fn check_charsets(&self) -> Result<()> {
+        for c in &self.columns {
+            if let Some(name) = c.charset().unsupported() {
+                return Err(Error::permanent(
+                    format!("capturing {}.{}", self.db, self.table),
+                    format!(
+                        "column {}.{}.{} uses the character set {name}, which this source cannot decode",
+                        self.db, self.table, c.name
+                    ),
+                )
+                .with_hint(
+                    "convert the column to a supported character set (ALTER TABLE ... MODIFY ... CHARACTER SET utf8mb4) or leave the table out of `tables`; docs/connectors/mysql.md lists the supported sets",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The cdc-api schema of this table.
@@ -122,13 +146,23 @@ pub(crate) async fn load_table(
         )
         .await
         .map_err(err)?;
-    let comment: Option<String> = conn
+    let options: Option<(Option<String>, Option<String>, Option<String>)> = conn
         .exec_first(
-            "SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            "SELECT T.TABLE_COMMENT, T.TABLE_COLLATION, C.CHARACTER_SET_NAME \
+             FROM information_schema.TABLES T LEFT JOIN information_schema.COLLATIONS C \
+             ON C.COLLATION_NAME = T.TABLE_COLLATION \
+             WHERE T.TABLE_SCHEMA = ? AND T.TABLE_NAME = ?",
             (db, table),
         )
         .await
         .map_err(err)?;
+    let (comment, collation, charset) = options.unwrap_or_default();
+    let charset = charset.or_else(|| {
+        collation
+            .as_deref()
+            .and_then(charset_of_collation)
+            .map(str::to_string)
+    });
     let columns = rows
         .into_iter()
         .map(
@@ -144,13 +178,16 @@ pub(crate) async fn load_table(
             },
         )
         .collect();
-    Ok(Some(TableMeta {
+    let meta = TableMeta {
         db: db.to_string(),
         table: table.to_string(),
         columns,
         primary_key,
         comment: comment.filter(|c| !c.is_empty()),
-    }))
+        charset,
+    };
+    meta.check_charsets()?;
+    Ok(Some(meta))
 }
 
 /// Every base table the filter selects, sorted.
@@ -178,4 +215,43 @@ pub(crate) fn mismatch(table: &TableId, detail: &str) -> Error {
     Error::permanent(format!("decoding rows of {table}"), detail.to_string()).with_hint(
         "the tracked schema does not match the binlog; restart with scan.startup.mode: initial into a fresh state directory",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_with_undecodable_charsets_are_refused_by_name() {
+        let column = |name: &str, charset: Option<&str>| MySqlColumn {
+            name: name.into(),
+            type_text: "varchar(10)".into(),
+            nullable: true,
+            charset: charset.map(str::to_string),
+            collation: None,
+            default: None,
+            comment: None,
+        };
+        let mut meta = TableMeta {
+            db: "d".into(),
+            table: "t".into(),
+            columns: vec![
+                column("a", Some("utf8mb4")),
+                column("b", Some("big5")),
+                column("n", None),
+            ],
+            primary_key: Vec::new(),
+            comment: None,
+            charset: Some("utf8mb4".into()),
+        };
+        assert!(meta.check_charsets().is_ok());
+        meta.columns.push(column("k", Some("klingon8")));
+        let e = meta.check_charsets().unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("d.t.k") && text.contains("klingon8"),
+            "{text}"
+        );
+        assert!(text.contains("(hint: convert the column"), "{text}");
+    }
 }

@@ -15,3 +15,9 @@ pub fn force_snapshot_lock(on: bool) {
 pub(crate) fn snapshot_lock_forced() -> bool {
     FORCE_SNAPSHOT_LOCK.load(Ordering::SeqCst)
 }
+
+/// Decodes text stored in the character set `charset` as the binlog reader does (for the
+/// tests that compare it with the server's own conversion).
+pub fn decode_text(charset: &str, bytes: &[u8]) -> Result<String, String> {
+    crate::types::Charset::from_name(charset).decode(bytes)
+}

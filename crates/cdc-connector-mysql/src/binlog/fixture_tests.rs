@@ -231,6 +231,7 @@ fn meta_from_table_map(tme: &TableMapEvent<'_>) -> TableMeta {
         columns,
         primary_key: Vec::new(),
         comment: None,
+        charset: Some("utf8mb4".into()),
     }
 }
 
@@ -292,6 +293,7 @@ async fn read_file_from(name: &str, gtid_set: Option<&str>, skip_rows: u64) -> O
         stop_at: None,
         skip_before_ms: None,
         compare_conn: None,
+        database_charsets: super::reader::DatabaseCharsets::default(),
     };
     let start = BinlogOffset {
         file: name.to_string(),

@@ -89,6 +89,43 @@ pub(crate) struct BinlogReader {
     pub(crate) skip_before_ms: Option<i64>,
     /// A connection for text key comparisons (resumed snapshots only), opened on demand.
     pub(crate) compare_conn: Option<mysql_async::Conn>,
+    /// Every database's default character set (read at start, then kept by the DDL), for
+    /// tables created without one.
+    pub(crate) database_charsets: DatabaseCharsets,
+}
+
+/// The default character set of each database, and the server's for the others.
+#[derive(Debug, Clone)]
+pub(crate) struct DatabaseCharsets {
+    pub(crate) by_database: HashMap<String, String>,
+    pub(crate) server: String,
+}
+
+impl Default for DatabaseCharsets {
+    fn default() -> Self {
+        Self {
+            by_database: HashMap::new(),
+            server: "utf8mb4".into(),
+        }
+    }
+}
+
+impl DatabaseCharsets {
+    fn of(&self, db: &str) -> &str {
+        self.by_database.get(db).unwrap_or(&self.server)
+    }
+
+    fn apply(&mut self, change: ddl::DatabaseCharset) {
+        match change {
+            ddl::DatabaseCharset::Set(db, charset) => {
+                let charset = charset.unwrap_or_else(|| self.server.clone());
+                self.by_database.insert(db, charset);
+            }
+            ddl::DatabaseCharset::Dropped(db) => {
+                self.by_database.remove(&db);
+            }
+        }
+    }
 }
 
 pub(crate) struct StreamState {
@@ -1020,6 +1057,9 @@ impl BinlogReader {
             // The tracked schemas were read from the server at start, after this DDL.
             return Ok(());
         }
+        if let Some(change) = ddl::database_charset(sql, db) {
+            self.database_charsets.apply(change);
+        }
         let changes = ddl::apply(sql, db, &self.tables, &self.config).map_err(|m| {
             Error::permanent(
                 format!("schema change at {}:{}", st.txn_start.file, st.txn_start.pos),
@@ -1030,10 +1070,15 @@ impl BinlogReader {
         for change in changes {
             match change {
                 TableChange::Upsert {
-                    meta,
+                    mut meta,
                     events,
                     copy_rows,
                 } => {
+                    if ddl::needs_charset(&meta) {
+                        let charset = self.database_charsets.of(&meta.db).to_string();
+                        ddl::inherit_charset(&mut meta, &charset);
+                    }
+                    meta.check_charsets()?;
                     let key = (meta.db.clone(), meta.table.clone());
                     st.infos.remove(&key);
                     // An ALTER keeps the snapshot filter: changes before the table's

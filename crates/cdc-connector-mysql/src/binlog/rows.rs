@@ -584,6 +584,39 @@ mod tests {
         assert!(e.contains("nested deeper"), "{e}");
     }
 
+    /// CHAR's length prefix is one byte up to 255 bytes of column (n × the set's longest
+    /// character, which the TABLE_MAP gives), two beyond: gbk CHAR(127) is 254 bytes,
+    /// CHAR(200) 400; utf32 CHAR(70) 280.
+    #[test]
+    fn char_length_prefixes_follow_the_byte_length() {
+        let text = |charset: &str, meta: u16, bytes: &[u8]| {
+            let column = ColumnInfo {
+                mysql_type: MySqlType::Char(1),
+                charset: Charset::from_name(charset),
+            };
+            let layout = ColumnLayout {
+                code: code::STRING,
+                meta,
+            };
+            let mut c = Cursor { bytes, pos: 0 };
+            let v = decode_value(&mut c, layout, &column, false);
+            (v, c.pos)
+        };
+        let gbk = [0xC4, 0xE3, 0xBA, 0xC3];
+        let one: Vec<u8> = [&[4u8][..], &gbk].concat();
+        let two: Vec<u8> = [&[4u8, 0][..], &gbk].concat();
+        let nihao = Ok(Value::String("你好".into()));
+        assert_eq!(text("gbk", 254, &one), (nihao.clone(), 5));
+        assert_eq!(text("gbk", 255, &one), (nihao.clone(), 5));
+        assert_eq!(text("gbk", 256, &two), (nihao.clone(), 6));
+        assert_eq!(text("gbk", 400, &two), (nihao, 6));
+        let eight = [8u8, 0, 0, 0, 0, 0x68, 0, 1, 0xF3, 0x89];
+        assert_eq!(
+            text("utf32", 280, &eight),
+            (Ok(Value::String("h🎉".into())), 10)
+        );
+    }
+
     #[test]
     fn truncated_rows_are_errors() {
         let mut c = Cursor {
