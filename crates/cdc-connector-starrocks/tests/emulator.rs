@@ -1073,7 +1073,7 @@ async fn load_bodies_go_straight_to_the_backend() {
             events.push(
                 DataChangeEvent::insert(
                     t.clone(),
-                    vec![Value::Int(i), Value::String(filler.clone().into())],
+                    vec![Value::Int(i), Value::String(filler.clone())],
                 )
                 .into(),
             );
