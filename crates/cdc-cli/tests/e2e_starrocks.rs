@@ -806,9 +806,9 @@ async fn a_target_away_longer_than_the_retries_costs_time_not_the_pipeline() {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         while handle.metrics().restarts() < 2 {
             if handle.is_finished() {
+                let outcome = handle.join().await;
                 panic!(
-                    "round {round}: the pipeline stopped while the target was away: {:?}",
-                    handle.join().await
+                    "round {round}: the pipeline stopped while the target was away: {outcome:?}"
                 );
             }
             assert!(
