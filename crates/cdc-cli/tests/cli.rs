@@ -618,3 +618,51 @@ fn substituted_secrets_keep_their_text_and_never_show() {
     assert!(stderr.contains("batch-size"), "{stderr}");
     assert!(!stderr.contains("not-a-number: 0x1F #x"), "{stderr}");
 }
+
+/// `ssl.mode: preferred` (the default) against a server without TLS connects in plaintext
+/// and says so loudly: a WARN naming the server, and the plan's security line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plaintext_fallback_is_a_warning_naming_the_server() {
+    let Some(db) = cdc_testkit::MariaDb::start_with_args_or_skip(&["--skip-ssl"]).await else {
+        return;
+    };
+    db.execute("CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        &dir,
+        "src.yaml",
+        &format!(
+            "source: {{type: mysql, hostname: 127.0.0.1, port: {}, username: root, password: '', tables: 'app.\\.*'}}\n\
+             sink: {{type: values}}\npipeline: {{name: v}}\n",
+            db.port()
+        ),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        cdc()
+            .arg("validate")
+            .arg("--connect")
+            .arg(&file)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let warning = stderr
+        .lines()
+        .find(|l| l.contains("PLAINTEXT"))
+        .unwrap_or_else(|| panic!("no plaintext warning: {stderr}"));
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(
+        warning.contains(&format!("127.0.0.1:{}", db.port())),
+        "{warning}"
+    );
+    assert!(
+        stdout.contains("plaintext: the server offers no TLS"),
+        "{stdout}"
+    );
+}

@@ -287,6 +287,7 @@ impl BinlogReplay {
         let reader = BinlogReader {
             config: Arc::new(config),
             opts: mysql_async::OptsBuilder::default().into(),
+            tls_opts: None,
             tables,
             snapshot_positions: HashMap::new(),
             tx,

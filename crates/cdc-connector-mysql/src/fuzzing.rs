@@ -105,6 +105,7 @@ impl Harness {
         let reader = BinlogReader {
             config: config(tinyint1_as_boolean),
             opts: mysql_async::OptsBuilder::default().into(),
+            tls_opts: None,
             tables: HashMap::new(),
             snapshot_positions: HashMap::new(),
             tx,

@@ -704,7 +704,12 @@ impl Source for MySqlSource {
     }
 
     async fn open(&mut self, restore: Option<SourceOffset>) -> Result<()> {
-        let (mut conn, opts, _) = self.first_connection().await?;
+        let (mut conn, opts, tls) = self.first_connection().await?;
+        // Went plaintext under `preferred`: later binlog connections try TLS again first.
+        let tls_opts = tls
+            .plaintext_reason
+            .is_some()
+            .then(|| self.opts(self.config.tls.ssl_opts(&self.config.tls.first_attempt())));
         check_server(&mut conn).await?;
 
         let (tx, rx) = mpsc::channel::<Result<Batch>>(8);
@@ -993,6 +998,7 @@ impl Source for MySqlSource {
             let reader = BinlogReader {
                 config,
                 opts,
+                tls_opts,
                 tables,
                 snapshot_positions,
                 tx,

@@ -399,6 +399,41 @@ async fn a_server_without_tls() {
     );
     let line = security_line(&db, "127.0.0.1", "root", &[("ssl.mode", "disabled")]).await;
     assert_eq!(line, "plaintext (ssl.mode disabled)");
+
+    // Under preferred the snapshot and the binlog still work: each binlog connection tries
+    // TLS first again, and falls back to plaintext (with a warning) while there is none.
+    db.execute("ALTER TABLE d.t ADD COLUMN v VARCHAR(10); INSERT INTO d.t VALUES (1, 'one')")
+        .await
+        .unwrap();
+    let yaml = format!(
+        "source:\n  type: mysql\n  hostname: 127.0.0.1\n  port: {}\n  username: root\n  password: ''\n  \
+         tables: 'd\\.t'\n\
+         sink: {{type: values, sink-id: tls_preferred_plain}}\n\
+         pipeline: {{name: tls_preferred_plain, checkpoint.interval: 100ms}}\n",
+        db.port()
+    );
+    let handle = harness::build(&yaml).unwrap().spawn();
+    harness::wait_equal(
+        &db,
+        "tls_preferred_plain",
+        &["d.t"],
+        Some(&handle),
+        Duration::from_secs(60),
+    )
+    .await;
+    db.execute("INSERT INTO d.t VALUES (2, 'two')")
+        .await
+        .unwrap();
+    harness::wait_equal(
+        &db,
+        "tls_preferred_plain",
+        &["d.t"],
+        Some(&handle),
+        Duration::from_secs(60),
+    )
+    .await;
+    handle.stop();
+    handle.join().await.unwrap();
 }
 
 #[test]

@@ -287,6 +287,7 @@ async fn read_file_from(name: &str, gtid_set: Option<&str>, skip_rows: u64) -> O
     let mut reader = BinlogReader {
         config: Arc::new(config()),
         opts: mysql_async::OptsBuilder::default().into(),
+        tls_opts: None,
         tables: HashMap::new(),
         snapshot_positions: HashMap::new(),
         tx,

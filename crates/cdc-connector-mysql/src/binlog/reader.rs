@@ -77,6 +77,10 @@ const QUIET_AFTER: Duration = Duration::from_millis(300);
 pub(crate) struct BinlogReader {
     pub(crate) config: Arc<MySqlSourceConfig>,
     pub(crate) opts: mysql_async::Opts,
+    /// `ssl.mode: preferred` after the first connection fell back to plaintext: the TLS
+    /// options, tried first again by every new binlog connection (the server may offer
+    /// TLS by then; the fallback is decided per connection, not once for the run).
+    pub(crate) tls_opts: Option<mysql_async::Opts>,
     pub(crate) tables: HashMap<TableKey, TableMeta>,
     /// Captured tables whose snapshot was read at a position: their changes before it are
     /// already in the snapshot.
@@ -342,6 +346,29 @@ impl BinlogReader {
         }
     }
 
+    /// A connection for the binlog: over TLS when the server offers it again (see
+    /// `tls_opts`), else as the first connection settled.
+    async fn connect_for_binlog(
+        &self,
+    ) -> std::result::Result<mysql_async::Conn, mysql_async::Error> {
+        if let Some(tls) = &self.tls_opts {
+            match mysql_async::Conn::new(tls.clone()).await {
+                Ok(conn) => {
+                    tracing::info!(
+                        "the server offers TLS again: the binlog connection is encrypted (ssl.mode: preferred)"
+                    );
+                    return Ok(conn);
+                }
+                Err(e) => tracing::warn!(
+                    server = %format!("{}:{}", self.config.hostname, self.config.port),
+                    error = %e,
+                    "TLS still fails; the binlog connection goes in PLAINTEXT: the password and the data are not encrypted (ssl.mode: preferred; use required or verify-identity to refuse this)"
+                ),
+            }
+        }
+        mysql_async::Conn::new(self.opts.clone()).await
+    }
+
     /// One connection's worth of streaming. `Ok(None)`: done (channel closed or stop
     /// reached). `Ok(Some(offset))`: the connection ended cleanly, resume there.
     async fn stream_once(
@@ -349,7 +376,8 @@ impl BinlogReader {
         start: &BinlogOffset,
     ) -> Result<Option<BinlogOffset>, (Error, BinlogOffset)> {
         let fail = |e: Error| (e, start.clone());
-        let mut conn = mysql_async::Conn::new(self.opts.clone())
+        let mut conn = self
+            .connect_for_binlog()
             .await
             .map_err(|e| fail(crate::error::from_mysql("connecting for the binlog", e)))?;
         let mut setup = replication_setup(self.config.heartbeat);
