@@ -247,6 +247,39 @@ async fn metrics_endpoint_serves_the_named_series() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
+    // A hundred idle connections (a scan, a leak, an attack) neither stop the pipeline
+    // nor keep a probe out for long: the endpoint serves a bounded number at once and
+    // drops the idle ones after its timeout.
+    let mut idle = Vec::new();
+    for _ in 0..100 {
+        idle.push(
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap(),
+        );
+    }
+    let checkpoints = handle.metrics().checkpoints();
+    let probe = async {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        stream
+            .write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        answer
+    };
+    let answer = tokio::time::timeout(Duration::from_secs(60), probe)
+        .await
+        .expect("/readyz never answered behind the idle connections");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        handle.metrics().checkpoints() > checkpoints && !handle.is_finished(),
+        "the pipeline stalled while the endpoint was flooded"
+    );
+    drop(idle);
     for series in [
         "cdc_schema_changes_total",
         "cdc_checkpoints_total",
