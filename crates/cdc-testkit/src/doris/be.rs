@@ -156,9 +156,12 @@ impl Backend {
                 tokio::time::sleep(d).await;
             }
             let write_start = Instant::now();
-            let base = backend.base_url();
             let mut resp = {
                 let mut st = backend.lock();
+                let base = st
+                    .error_url_base
+                    .clone()
+                    .unwrap_or_else(|| backend.base_url());
                 load::finish(
                     &mut st,
                     &lreq,

@@ -158,12 +158,14 @@ impl DorisEmulator {
         };
         let server_tls = tls.as_ref().map(|t| t.server_config.clone());
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let state = Arc::new(Mutex::new(State::new(
+        let mut state = State::new(
             options.users,
             options.precommit_timeout,
             options.backends,
             options.alter_job_duration,
-        )));
+        );
+        state.error_url_base = options.error_url_base;
+        let state = Arc::new(Mutex::new(state));
         let mut bes = Vec::new();
         for index in 0..options.backends.max(1) as usize {
             let backend = Arc::new(Backend {

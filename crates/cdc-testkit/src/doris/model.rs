@@ -110,6 +110,10 @@ pub struct DorisEmulatorOptions {
     /// has passed. Default 300 ms; zero finishes a job on the request that creates it,
     /// unless a transaction holds it.
     pub alter_job_duration: Duration,
+    /// Where the `ErrorURL` of a load with rejected rows points instead of the BE
+    /// (`http://host:port`): a test knob for a server that names a host the user did not
+    /// configure (the log itself stays here). Default `None`: the BE, as Doris does.
+    pub error_url_base: Option<String>,
     /// How many BEs the cluster has. Each is its own HTTP server on its own port
     /// ([`DorisEmulator::be_addresses`](super::DorisEmulator::be_addresses)), all sharing
     /// one catalog and one transaction table; the FE lists them in `GET /api/backends` and
@@ -133,6 +137,7 @@ impl Default for DorisEmulatorOptions {
             alter_job_duration: Duration::from_millis(300),
             backends: 1,
             tls: false,
+            error_url_base: None,
         }
     }
 }

@@ -85,6 +85,8 @@ pub(crate) struct State {
     pub(crate) precommit_timeout: Duration,
     /// [`DorisEmulatorOptions::alter_job_duration`](super::DorisEmulatorOptions::alter_job_duration).
     pub(crate) alter_job_duration: Duration,
+    /// [`DorisEmulatorOptions::error_url_base`](super::DorisEmulatorOptions::error_url_base).
+    pub(crate) error_url_base: Option<String>,
     pub(crate) backends: u32,
     next_txn: i64,
     next_id: i64,
@@ -114,6 +116,7 @@ impl State {
             users,
             precommit_timeout,
             alter_job_duration,
+            error_url_base: None,
             backends,
             next_txn: 1000,
             next_id: 10000,
