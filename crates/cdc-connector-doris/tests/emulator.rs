@@ -1937,26 +1937,12 @@ async fn lenient_makes_a_dropped_not_null_column_nullable() {
 /// the user did not configure, the log is asked for without the credentials.
 #[tokio::test]
 async fn an_error_url_elsewhere_gets_no_credentials() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let elsewhere = format!("http://{}", listener.local_addr().unwrap());
-    let heads = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let seen = heads.clone();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let mut buf = vec![0u8; 8192];
-            let n = socket.read(&mut buf).await.unwrap_or(0);
-            seen.lock()
-                .unwrap()
-                .push(String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase());
-            let _ = socket
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 21\r\n\r\nReason: see elsewhere")
-                .await;
-        }
-    });
+    let elsewhere = cdc_testkit::RequestRecorder::start("Reason: see elsewhere")
+        .await
+        .unwrap();
     let doris = DorisEmulator::start_with(DorisEmulatorOptions {
         users: vec![("root".into(), "s3cret-pw".into())],
-        error_url_base: Some(elsewhere),
+        error_url_base: Some(elsewhere.url().to_string()),
         ..DorisEmulatorOptions::default()
     })
     .await
@@ -1986,11 +1972,14 @@ async fn an_error_url_elsewhere_gets_no_credentials() {
     .to_string();
     assert!(err.contains("too many filtered rows"), "{err}");
     assert!(!err.contains("s3cret-pw"), "{err}");
-    let heads = heads.lock().unwrap().clone();
+    let heads = elsewhere.heads();
     assert_eq!(heads.len(), 1, "the error log was not asked for: {heads:?}");
     assert!(
-        heads[0].starts_with("get /api/_load_error_log"),
+        heads[0].starts_with("GET /api/_load_error_log"),
         "{heads:?}"
     );
-    assert!(!heads[0].contains("authorization"), "{heads:?}");
+    assert!(
+        !heads[0].to_ascii_lowercase().contains("authorization"),
+        "{heads:?}"
+    );
 }

@@ -20,6 +20,7 @@ pub mod conformance;
 pub mod doris;
 pub mod fuzz;
 mod mariadb;
+mod recorder;
 pub mod starrocks;
 mod tls;
 mod values;
@@ -29,6 +30,7 @@ pub use doris::{
     QueryResult, TableModel, TxnRecord, TxnState,
 };
 pub use mariadb::{MariaDb, MariaDbError, REQUIRE_MARIADB_ENV};
+pub use recorder::RequestRecorder;
 pub use starrocks::{
     StarRocksEmulator, StarRocksEmulatorError, StarRocksEmulatorOptions, StarRocksFault,
     StarRocksLoadRecord, StarRocksTxnRecord, StarRocksTxnState,
