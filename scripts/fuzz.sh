@@ -80,7 +80,7 @@ bin_dir="fuzz/target/$host/release"
 
 # Where the real binlog files are (read in place; never copied into the repository).
 fixtures=""
-for dir in "${CDC_MYSQL_BINLOG_FIXTURES:-}" "$root/../shared/fixtures/mysql-binlogs" /work/shared/fixtures/mysql-binlogs; do
+for dir in "${CDC_MYSQL_BINLOG_FIXTURES:-}" "$root/../shared/fixtures/mysql-binlogs"; do
   if [ -n "$dir" ] && [ -d "$dir" ]; then fixtures="$dir"; break; fi
 done
 

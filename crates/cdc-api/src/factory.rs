@@ -15,6 +15,11 @@ pub struct ConfigOption {
     pub description: &'static str,
     /// Whether the pipeline must set it.
     pub required: bool,
+    /// Why the option is accepted but changes nothing here (a Flink CDC option that is
+    /// meaningless for this engine by design); `None` for an option that takes effect.
+    /// `cdc connectors` and the docs show the reason, and the workspace's tests check
+    /// that every option without one is read by its factory.
+    pub no_effect: Option<&'static str>,
 }
 
 impl ConfigOption {
@@ -25,6 +30,7 @@ impl ConfigOption {
             default: None,
             description,
             required: true,
+            no_effect: None,
         }
     }
 
@@ -39,6 +45,16 @@ impl ConfigOption {
             default: Some(default),
             description,
             required: false,
+            no_effect: None,
+        }
+    }
+
+    /// The same option, accepted for compatibility with Flink CDC pipeline files but
+    /// without effect here, for the reason given (shown to users).
+    pub const fn without_effect(self, reason: &'static str) -> Self {
+        Self {
+            no_effect: Some(reason),
+            ..self
         }
     }
 
@@ -49,6 +65,7 @@ impl ConfigOption {
             default: None,
             description,
             required: false,
+            no_effect: None,
         }
     }
 }

@@ -34,6 +34,7 @@ mod sink;
 mod source;
 mod table_id;
 mod value;
+mod zone;
 
 pub use checkpoint::{CheckpointId, Committable, OwnerEpoch, Recovery, SourceOffset};
 pub use data_type::{DataType, DataTypeKind, RowField};
@@ -51,3 +52,4 @@ pub use sink::{SchemaApplier, Sink};
 pub use source::Source;
 pub use table_id::{TableId, table_selector_regex};
 pub use value::{Date, Decimal, DecimalParseError, Time, Timestamp, Value};
+pub use zone::Zone;

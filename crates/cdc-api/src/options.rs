@@ -1,4 +1,5 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::{ConfigOption, Error, Result};
@@ -20,19 +21,27 @@ use crate::{ConfigOption, Error, Result};
 /// options.insert("sink.buffer-flush.interval", "soon");
 /// assert!(options.duration(&INTERVAL).unwrap_err().to_string().contains("sink.buffer-flush.interval"));
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     block: String,
     values: BTreeMap<String, String>,
+    /// Every key a getter was asked for, shared by clones: lets tests prove that each
+    /// declared option is read by its factory ([`Options::keys_read`]).
+    read: Arc<Mutex<BTreeSet<String>>>,
 }
+
+impl PartialEq for Options {
+    fn eq(&self, other: &Self) -> bool {
+        self.block == other.block && self.values == other.values
+    }
+}
+
+impl Eq for Options {}
 
 impl Options {
     /// Empty options of the named block (used in error messages).
     pub fn new(block: impl Into<String>) -> Self {
-        Self {
-            block: block.into(),
-            values: BTreeMap::new(),
-        }
+        Self::from_map(block, BTreeMap::new())
     }
 
     /// Options of a block from key/value pairs.
@@ -40,6 +49,7 @@ impl Options {
         Self {
             block: block.into(),
             values,
+            read: Arc::default(),
         }
     }
 
@@ -55,12 +65,28 @@ impl Options {
 
     /// The raw text of an option, if set.
     pub fn get_raw(&self, key: &str) -> Option<&str> {
+        self.note_read(key);
         self.values.get(key).map(String::as_str)
     }
 
     /// Whether the option is set.
     pub fn contains(&self, key: &str) -> bool {
+        self.note_read(key);
         self.values.contains_key(key)
+    }
+
+    /// The keys asked for so far through any getter (by this value and its clones), set
+    /// or not: a test walks every declared option and checks that its factory reads it.
+    pub fn keys_read(&self) -> BTreeSet<String> {
+        self.read.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    fn note_read(&self, key: &str) {
+        if let Ok(mut read) = self.read.lock() {
+            if !read.contains(key) {
+                read.insert(key.to_string());
+            }
+        }
     }
 
     /// All set options in key order.
@@ -74,8 +100,9 @@ impl Options {
         self.values
             .iter()
             .filter_map(|(k, v)| {
-                k.strip_prefix(prefix)
-                    .map(|rest| (rest.to_string(), v.clone()))
+                let rest = k.strip_prefix(prefix)?;
+                self.note_read(k);
+                Some((rest.to_string(), v.clone()))
             })
             .collect()
     }

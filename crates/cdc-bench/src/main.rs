@@ -5,8 +5,9 @@
 //! * binlog catch-up of ROWS row changes (counting sink and Doris sink) vs
 //!   `mariadb-binlog --read-from-remote-server --raw` (the wire), the source's own reader
 //!   over the same file on one thread (the raw decode), and python-mysql-replication;
-//! * snapshots of the reference table (ROWS and `--big-rows` rows) and of a 50-column
-//!   table vs `mariadb --quick -e 'SELECT * ...' > /dev/null`;
+//! * snapshots of the reference table (ROWS and `--big-rows` rows), of a 50-column
+//!   table, and of tables with an integer, a composite and a string key (`--key-rows`;
+//!   `cdc-bench keys` runs only these) vs `mariadb --quick -e 'SELECT * ...' > /dev/null`;
 //! * commit-to-visible latency (p50/p99) at a fixed change rate into the emulator;
 //! * the peak RSS of each measured pipeline (each runs in a child process of its own).
 //!
@@ -49,6 +50,16 @@ enum Command {
     /// Runs one measured pipeline (started by the benchmark itself).
     #[command(hide = true)]
     Phase(PhaseArgs),
+    /// Only the snapshots by key type (integer, composite, string key), with their own
+    /// MariaDB: prints their markdown table.
+    Keys {
+        /// Rows of each table.
+        #[arg(default_value_t = 1_000_000)]
+        rows: u64,
+        /// Runs of each measurement (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
     /// Prints the criterion results under DIR as markdown tables.
     CriterionReport {
         /// criterion's output directory (`target/criterion` or `$CRITERION_HOME`).
@@ -66,6 +77,9 @@ struct RunArgs {
     /// Rows of the 50-column table; 0 skips it.
     #[arg(long)]
     wide_rows: Option<u64>,
+    /// Rows of each key-type table (integer, composite, string key); 0 skips them.
+    #[arg(long)]
+    key_rows: Option<u64>,
     /// Changes per second of the latency runs.
     #[arg(long)]
     latency_rate: Option<u64>,
@@ -119,6 +133,7 @@ impl RunArgs {
             python_missing: self.python_missing,
             python_rows: pick(self.python_rows, 20_000, 200_000),
             criterion: self.criterion,
+            key_rows: pick(self.key_rows, 20_000, 1_000_000),
         }
     }
 }
@@ -128,6 +143,13 @@ async fn main() {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Phase(args)) => phase::run(args).await,
+        Some(Command::Keys { rows, repeat }) => match run::run_keys(rows, repeat).await {
+            Ok(markdown) => print!("{markdown}"),
+            Err(e) => {
+                eprintln!("cdc-bench: {e}");
+                std::process::exit(1);
+            }
+        },
         Some(Command::CriterionReport { dir }) => match report::read_criterion(&dir) {
             Ok(results) => print!("{}", report::micro_tables(&results)),
             Err(e) => {

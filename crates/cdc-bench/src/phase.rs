@@ -74,6 +74,9 @@ pub(crate) struct PhaseArgs {
     /// Pipeline name (and Stream Load label prefix).
     #[arg(long)]
     pub(crate) name: String,
+    /// The pipeline's `parallelism` (snapshot readers); the source's default when absent.
+    #[arg(long)]
+    pub(crate) parallelism: Option<usize>,
 }
 
 impl PhaseArgs {
@@ -98,6 +101,9 @@ impl PhaseArgs {
         }
         if self.two_phase {
             args.push("--two-phase".into());
+        }
+        if let Some(p) = self.parallelism {
+            args.push(format!("--parallelism={p}"));
         }
         args
     }
@@ -140,6 +146,9 @@ pub(crate) fn pipeline_yaml(a: &PhaseArgs) -> String {
         ),
     };
     let mut pipeline = format!("pipeline:\n  name: {}\n  local-time-zone: UTC\n", a.name);
+    if let Some(p) = a.parallelism {
+        pipeline.push_str(&format!("  parallelism: {p}\n"));
+    }
     if a.sink == SinkKind::Doris {
         // Exactly-once makes rows visible at each checkpoint; at-least-once, too, for rows
         // of a snapshot (and after one ends, from the checkpoint that follows it).

@@ -35,6 +35,8 @@ pub(crate) struct Settings {
     pub(crate) python_missing: Option<String>,
     pub(crate) python_rows: u64,
     pub(crate) criterion: Option<PathBuf>,
+    /// Rows of each key-type table (integer, composite, string key); 0 skips them.
+    pub(crate) key_rows: u64,
 }
 
 const REFERENCE_DDL: &str = "(id BIGINT PRIMARY KEY, k INT, name VARCHAR(32), amount DECIMAL(12,2), created DATETIME(3), score DOUBLE)";
@@ -124,6 +126,7 @@ impl Ctx<'_> {
             two_phase: false,
             server_id: self.server_id,
             name: name.to_string(),
+            parallelism: None,
         }
     }
 
@@ -219,6 +222,202 @@ impl Ctx<'_> {
         }
         Ok((ours, raw, ours_rss))
     }
+}
+
+/// A table of the key-type snapshots: the reference table's columns under another key.
+struct KeyTable {
+    label: &'static str,
+    table: &'static str,
+    /// The key columns, in key order.
+    key: &'static str,
+    ddl: &'static str,
+    /// The key expressions of row `seq`, in the order of `key`.
+    values: &'static str,
+}
+
+/// The integer-key case (the reference table's key), a composite (INT, VARCHAR) key and a
+/// VARCHAR key under a case-insensitive collation. The text keys are hashes, so key order
+/// is not insert order (as with UUIDs or codes), and their tables are as big as the
+/// integer one's.
+const KEY_TABLES: [KeyTable; 3] = [
+    KeyTable {
+        label: "integer key `BIGINT`",
+        table: "key_int",
+        key: "id",
+        ddl: "id BIGINT PRIMARY KEY",
+        values: "seq",
+    },
+    KeyTable {
+        label: "composite key `(INT, VARCHAR(24))`",
+        table: "key_comp",
+        key: "tenant, code",
+        ddl: "tenant INT NOT NULL, code VARCHAR(24) NOT NULL, PRIMARY KEY (tenant, code)",
+        values: "seq DIV 1000, CONCAT('c-', LEFT(MD5(seq), 16))",
+    },
+    KeyTable {
+        label: "string key `VARCHAR(40)` utf8mb4_general_ci",
+        table: "key_str",
+        key: "code",
+        ddl: "code VARCHAR(40) COLLATE utf8mb4_general_ci PRIMARY KEY",
+        values: "MD5(seq)",
+    },
+];
+
+/// Snapshots of the key-type tables, `rows` rows each: one range (`parallelism: 1`), the
+/// default, and 4 ranges (`parallelism: 4`), next to the raw SELECT; plus the server's
+/// cost of planning the split of the string key (stepping over 3/4 of the key index, as
+/// the keyset walk for 4 ranges does).
+async fn key_snapshots(
+    cx: &mut Ctx<'_>,
+    db: &MariaDb,
+    rows: u64,
+    repeat: usize,
+) -> Result<String, BoxError> {
+    let mut out = format!(
+        "### Snapshot by key type\n\n{} rows per table, each with the reference table's \
+         columns under another primary key, into the counting sink: read as one range \
+         (`parallelism: 1`), with the default (no `parallelism`: up to 4 ranges for keys \
+         split by index dives, one range for a key led by text), and in 4 ranges read at \
+         once (`parallelism: 4`). The integer key is cut evenly between its smallest and \
+         largest value, the composite key (led by an integer) at the keys that follow evenly \
+         spread leading values (index dives), the string key at every n-th key in the \
+         server's order (a keyset walk of the key index). \"split planning\" is the server's \
+         time to step over 3/4 of the key index (`SELECT key ... ORDER BY key LIMIT 1 OFFSET \
+         n`), what the walk for 4 ranges costs. Medians of {repeat} runs; ratios are time \
+         ratios, ours ÷ the raw SELECT.\n\n",
+        thousands(rows)
+    );
+    let mut t = Table::new(&[
+        "table",
+        "measure",
+        "time",
+        "rows/s",
+        "peak RSS",
+        "vs. raw SELECT",
+    ]);
+    for k in &KEY_TABLES {
+        log(&format!(
+            "key snapshot: loading {rows} rows into bench.{}",
+            k.table
+        ));
+        db.execute(&format!(
+            "CREATE TABLE bench.{} ({}, k INT, name VARCHAR(32), amount DECIMAL(12,2), \
+             created DATETIME(3), score DOUBLE)",
+            k.table, k.ddl
+        ))
+        .await?;
+        let values = k.values;
+        let table = k.table;
+        load_quietly(db, 1, rows, 50_000, |a, b| {
+            format!(
+                "INSERT INTO bench.{table} SELECT {values}, seq % 1000, CONCAT('name-', seq), \
+                 seq / 100, '2024-01-01 00:00:00.123' + INTERVAL seq SECOND, seq * 1.5 \
+                 FROM bench.seq_{a}_to_{b}"
+            )
+        })
+        .await?;
+        // Fresh row estimates: the split is sized by them.
+        db.execute(&format!("ANALYZE TABLE bench.{table}")).await?;
+        let mut raw_runs = Vec::new();
+        let mut plan_runs = Vec::new();
+        let mut runs: [(Vec<Duration>, Vec<u64>); 3] = Default::default();
+        for _ in 0..repeat {
+            if let Some(c) = cx.client {
+                raw_runs.push(tools::raw_select(c, cx.port, &format!("bench.{table}")).await?);
+            }
+            let mut conn = db.conn().await?;
+            let started = Instant::now();
+            conn.query_drop(format!(
+                "SELECT {key} FROM bench.{table} ORDER BY {key} LIMIT 1 OFFSET {}",
+                (rows * 3 / 4).saturating_sub(1),
+                key = k.key
+            ))
+            .await?;
+            plan_runs.push(started.elapsed());
+            for (i, parallelism) in [Some(1), None, Some(4)].into_iter().enumerate() {
+                let mut args = cx.phase(
+                    &format!("snapshot-{table}"),
+                    table,
+                    Mode::Snapshot,
+                    SinkKind::Count,
+                    rows,
+                );
+                args.parallelism = parallelism;
+                let o = child::counted(&args).await?;
+                runs[i].0.push(o.elapsed);
+                runs[i].1.extend(o.rss_kb);
+            }
+        }
+        let raw = (!raw_runs.is_empty()).then(|| median(raw_runs));
+        if let Some(r) = raw {
+            t.row(vec![
+                k.label.into(),
+                "`mariadb --quick -e 'SELECT *'`".into(),
+                secs(r),
+                per_sec(rows, r),
+                "n/a".into(),
+                "1.00x".into(),
+            ]);
+        }
+        for (i, what) in [
+            "**snapshot**, `parallelism: 1` (one range)",
+            "**snapshot**, default (no `parallelism`)",
+            "**snapshot**, `parallelism: 4` (up to 4 ranges)",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let (times, rss_kb) = std::mem::take(&mut runs[i]);
+            let d = median(times);
+            t.row(vec![
+                k.label.into(),
+                what.into(),
+                secs(d),
+                per_sec(rows, d),
+                rss(rss_kb.iter().max().copied()),
+                raw.map_or("n/a".into(), |r| ratio(d, r)),
+            ]);
+        }
+        if k.table == "key_str" {
+            let d = median(plan_runs);
+            t.row(vec![
+                k.label.into(),
+                "split planning (server, 3/4 of the key index)".into(),
+                millis(d),
+                String::new(),
+                String::new(),
+                raw.map_or("n/a".into(), |r| ratio(d, r)),
+            ]);
+        }
+        db.execute(&format!("DROP TABLE bench.{table}")).await?;
+    }
+    out.push_str(&t.render());
+    Ok(out)
+}
+
+/// `cdc-bench keys`: only the key-type snapshots, with their own MariaDB.
+pub(crate) async fn run_keys(rows: u64, repeat: usize) -> Result<String, BoxError> {
+    let db = MariaDb::start().await?;
+    let doris = DorisEmulator::start().await?;
+    let version = db
+        .query_text("SELECT VERSION()")
+        .await?
+        .first()
+        .and_then(|r| r.first().cloned().flatten())
+        .unwrap_or_default();
+    let mut cx = Ctx {
+        port: db.port(),
+        client: tools::find_tool(&["mariadb", "mysql"]).await,
+        doris: &doris,
+        flush_ms: 1000,
+        server_id: 5800,
+    };
+    db.execute("CREATE DATABASE bench").await?;
+    let mut out = format!(
+        "Server: MariaDB {version} (the kit's private server: `innodb_buffer_pool_size=128M`).\n\n"
+    );
+    out.push_str(&key_snapshots(&mut cx, &db, rows, repeat.max(1)).await?);
+    Ok(out)
 }
 
 fn log(step: &str) {
@@ -551,6 +750,12 @@ pub(crate) async fn run(s: Settings) -> Result<String, BoxError> {
         .await?;
     }
 
+    let key_section = if s.key_rows > 0 {
+        key_snapshots(&mut cx, &db, s.key_rows, s.repeat).await?
+    } else {
+        String::new()
+    };
+
     // ---- latency ----
     log(&format!(
         "latency: {} changes/s for {} s (+{} s warm-up), at-least-once and exactly-once",
@@ -704,6 +909,10 @@ pub(crate) async fn run(s: Settings) -> Result<String, BoxError> {
     }
     out.push_str(&md);
     out.push_str(&snapshot_section);
+    if !key_section.is_empty() {
+        out.push('\n');
+        out.push_str(&key_section);
+    }
     out.push_str(&format!(
         "\n### Latency: commit in MariaDB → visible in the target\n\n{} changes/s \
          (single-row autocommit inserts) for {} s after {} s of warm-up, MariaDB → Doris sink \

@@ -92,10 +92,25 @@ fn write_option_table(out: &mut String, options: &[ConfigOption], prefixes: &[&s
             (false, Some(d)) => format!("default {d}"),
             (false, None) => "optional".to_string(),
         };
-        let _ = writeln!(out, "    {:<48} {:<22} {}", o.name, default, o.description);
+        match o.no_effect {
+            Some(why) => {
+                let _ = writeln!(
+                    out,
+                    "    {:<48} {:<22} {}; no effect here: {why}",
+                    o.name, default, o.description
+                );
+            }
+            None => {
+                let _ = writeln!(out, "    {:<48} {:<22} {}", o.name, default, o.description);
+            }
+        }
     }
     for p in prefixes {
-        let _ = writeln!(out, "    {p:<48} {:<22} passed through", "prefix");
+        let _ = writeln!(
+            out,
+            "    {p:<48} {:<22} keys under it are translated, passed on or refused one by one (see the connector's docs)",
+            "prefix"
+        );
     }
 }
 

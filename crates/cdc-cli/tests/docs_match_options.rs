@@ -114,3 +114,65 @@ fn connector_options_are_documented() {
     ));
     check("docs/connectors/values.md", &values);
 }
+
+/// The description cell of every documented option.
+fn descriptions(doc: &str) -> BTreeMap<String, String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let text = std::fs::read_to_string(root.join(doc)).unwrap();
+    let mut in_table = false;
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with("| option") {
+            in_table = true;
+        } else if !line.starts_with('|') {
+            in_table = false;
+        } else if in_table {
+            let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+            if let Some(name) = cells[0].strip_prefix('`').and_then(|c| c.strip_suffix('`')) {
+                out.insert(
+                    name.to_string(),
+                    cells.get(2..).unwrap_or_default().join("|"),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// An option accepted without effect says so in the docs, as `cdc connectors` does.
+#[test]
+fn options_without_effect_are_documented_as_such() {
+    use cdc_api::{SinkFactory, SourceFactory};
+    for (doc, options) in [
+        ("docs/pipeline.md", cdc_runtime::pipeline_options()),
+        (
+            "docs/connectors/mysql.md",
+            cdc_connector_mysql::MySqlSourceFactory.options(),
+        ),
+        (
+            "docs/connectors/doris.md",
+            cdc_connector_doris::DorisSinkFactory.options(),
+        ),
+        (
+            "docs/connectors/starrocks.md",
+            cdc_connector_starrocks::StarRocksSinkFactory.options(),
+        ),
+    ] {
+        let described = descriptions(doc);
+        let silent: Vec<&str> = options
+            .iter()
+            .filter(|o| o.no_effect.is_some())
+            .filter(|o| {
+                !described
+                    .get(o.name)
+                    .is_some_and(|d| d.to_ascii_lowercase().contains("no effect"))
+            })
+            .map(|o| o.name)
+            .collect();
+        assert!(
+            silent.is_empty(),
+            "{doc}: options without effect whose row does not say \"no effect\" and why: {silent:?}"
+        );
+    }
+}

@@ -440,7 +440,7 @@ const TYPE_ROW: &str = "(1, -128, 255, 1, -32768, 16777215, 4294967295, -9223372
   ST_GeomFromText('POINT(1 1)'), '')";
 
 /// Every MariaDB type, through snapshot and binlog, lands in Doris as Flink CDC renders it
-/// (reference section 10).
+/// (docs/connectors/doris.md, "How values are written").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_type_reaches_doris_as_flink_cdc_renders_it() {
     let Some(db) = MariaDb::start_or_skip().await else {

@@ -475,7 +475,7 @@ async fn every_type_reaches_starrocks_as_flink_cdc_renders_it() {
         "-2.25",
         "1",
         // BIT(n), BINARY, VARBINARY and BLOB: base64 of the bytes in a VARCHAR, as into a
-        // Doris STRING (reference section 10); Flink CDC has no StarRocks rendering of them.
+        // Doris STRING (docs/connectors/doris.md, "How values are written"); Flink CDC has no StarRocks rendering of them.
         "Cqo=",
         "ab",
         "🎉🎉🎉🎉",
@@ -496,7 +496,7 @@ async fn every_type_reaches_starrocks_as_flink_cdc_renders_it() {
         "2020-07-17 18:00:22.123456",
         // TIMESTAMP is rendered in pipeline.local-time-zone (Asia/Shanghai, UTC+8).
         "2021-01-01 08:00:01.500000",
-        // MariaDB keeps JSON as the text inserted (reference section 10).
+        // MariaDB keeps JSON as the text inserted (docs/connectors/mysql.md).
         "{\"k\": [1, 2]}",
         "{\"coordinates\":[1,1],\"type\":\"Point\",\"srid\":0}",
         "",

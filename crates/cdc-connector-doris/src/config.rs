@@ -21,8 +21,9 @@ pub(crate) const SSL_CA_PATH: ConfigOption = ConfigOption::optional_no_default(
 );
 pub(crate) const JDBC_URL: ConfigOption = ConfigOption::optional_no_default(
     "jdbc-url",
-    "accepted for compatibility, without effect: DDL goes over the FE's HTTP SQL API (fenodes), so the MySQL port is never used",
-);
+    "accepted for compatibility",
+)
+.without_effect("DDL goes over the FE's HTTP SQL API (fenodes), as Flink CDC's Doris sink sends it, so the MySQL port is never used");
 pub(crate) const USERNAME: ConfigOption = ConfigOption::required("username", "Doris user");
 pub(crate) const PASSWORD: ConfigOption =
     ConfigOption::optional("password", "", "password of the Doris user");
@@ -108,7 +109,10 @@ pub(crate) const BUFFER_COUNT: ConfigOption = ConfigOption::optional(
 pub(crate) const USE_CACHE: ConfigOption = ConfigOption::optional(
     "sink.use-cache",
     "false",
-    "accepted for compatibility (true or false); always on: a batch stays in memory until its load succeeded, and retries resend it from there",
+    "accepted for compatibility (true or false)",
+)
+.without_effect(
+    "always on: a batch stays in memory until its load succeeded, and retries resend it from there",
 );
 /// Flink CDC's Doris sink has no such option (it does not wait for Doris's asynchronous
 /// schema-change jobs); the name and default are those of its StarRocks sink, whose

@@ -1,8 +1,8 @@
 //! Rows to Stream Load bodies: one JSON object per line (`read_json_by_line`), written
 //! straight into the caller's reusable buffer.
 //!
-//! Values are rendered the way Flink CDC's Doris sink leaves them in the target (see the
-//! reference, section 10): decimals exact (as JSON strings, so Doris never reads them as
+//! Values are rendered the way Flink CDC's Doris sink leaves them in the target (see
+//! docs/connectors/doris.md, "How values are written"): decimals exact (as JSON strings, so Doris never reads them as
 //! doubles), DATETIME with six fraction digits, TIMESTAMP_LTZ in the pipeline's
 //! `local-time-zone`, TIME as `HH:MM:SS` plus exactly its precision's digits, bytes as
 //! base64, nested values as JSON text, NULL apart from the empty string.

@@ -295,6 +295,7 @@ impl BinlogReplay {
             skip_before_ms: None,
             compare_conn: None,
             database_charsets: crate::binlog::reader::DatabaseCharsets::default(),
+            online_schema: Vec::new(),
         };
         let start = BinlogOffset {
             file: file.to_string(),

@@ -30,8 +30,9 @@ pub(crate) const SERVER_ID: ConfigOption = ConfigOption::optional_no_default(
 );
 pub(crate) const SERVER_TIME_ZONE: ConfigOption = ConfigOption::optional_no_default(
     "server-time-zone",
-    "the session time zone of the server (e.g. UTC, Asia/Shanghai, +08:00); default: the server's own",
-);
+    "the session time zone of the server (e.g. UTC, Asia/Shanghai, +08:00); checked as a zone",
+)
+.without_effect(crate::passthrough::ZONE_NOTE);
 pub(crate) const CHUNK_SIZE: ConfigOption = ConfigOption::optional(
     "scan.incremental.snapshot.chunk.size",
     "8096",
@@ -49,18 +50,21 @@ pub(crate) const CHUNK_KEY: ConfigOption = ConfigOption::optional_no_default(
 pub(crate) const CHUNK_META_GROUP: ConfigOption = ConfigOption::optional(
     "chunk-meta.group.size",
     "1000",
-    "accepted for compatibility (no effect: chunk metadata is not shipped between processes)",
-);
+    "accepted for compatibility",
+)
+.without_effect("chunk metadata is not shipped between processes");
 pub(crate) const EVEN_UPPER: ConfigOption = ConfigOption::optional(
     "chunk-key.even-distribution.factor.upper-bound",
     "1000.0",
-    "accepted for compatibility (chunks are cut by keyset pagination)",
-);
+    "accepted for compatibility",
+)
+.without_effect("chunks are cut by keyset pagination, never by an assumed even key distribution");
 pub(crate) const EVEN_LOWER: ConfigOption = ConfigOption::optional(
     "chunk-key.even-distribution.factor.lower-bound",
     "0.05",
-    "accepted for compatibility (chunks are cut by keyset pagination)",
-);
+    "accepted for compatibility",
+)
+.without_effect("chunks are cut by keyset pagination, never by an assumed even key distribution");
 pub(crate) const STARTUP_MODE: ConfigOption = ConfigOption::optional(
     "scan.startup.mode",
     "initial",
@@ -80,11 +84,11 @@ pub(crate) const STARTUP_GTID: ConfigOption = ConfigOption::optional_no_default(
 );
 pub(crate) const STARTUP_SKIP_EVENTS: ConfigOption = ConfigOption::optional_no_default(
     "scan.startup.specific-offset.skip-events",
-    "events to skip after the specific offset",
+    "binlog events to skip from the start of the transaction at the specific offset (counted as Debezium does: the transaction's first event is the first)",
 );
 pub(crate) const STARTUP_SKIP_ROWS: ConfigOption = ConfigOption::optional_no_default(
     "scan.startup.specific-offset.skip-rows",
-    "rows to skip after the specific offset",
+    "rows to skip in the first row event not skipped by skip-events",
 );
 pub(crate) const STARTUP_TIMESTAMP: ConfigOption = ConfigOption::optional_no_default(
     "scan.startup.timestamp-millis",
@@ -113,8 +117,9 @@ pub(crate) const HEARTBEAT: ConfigOption = ConfigOption::optional(
 pub(crate) const CLOSE_IDLE_READER: ConfigOption = ConfigOption::optional(
     "scan.incremental.close-idle-reader.enabled",
     "false",
-    "accepted for compatibility (readers always close when their snapshot work is done)",
-);
+    "accepted for compatibility",
+)
+.without_effect("readers always close when their snapshot work is done");
 pub(crate) const NEWLY_ADDED: ConfigOption = ConfigOption::optional(
     "scan.newly-added-table.enabled",
     "false",
@@ -128,7 +133,7 @@ pub(crate) const BINLOG_NEWLY_ADDED: ConfigOption = ConfigOption::optional(
 pub(crate) const ONLINE_SCHEMA_CHANGES: ConfigOption = ConfigOption::optional(
     "scan.parse.online.schema.changes.enabled",
     "false",
-    "gh-ost / pt-osc support (not available yet: true is rejected)",
+    "follow gh-ost / pt-online-schema-change migrations of captured tables: their shadow tables are not captured, the cut-over reaches the target as the ALTER it stands for",
 );
 pub(crate) const INCLUDE_COMMENTS: ConfigOption = ConfigOption::optional(
     "include-comments.enabled",
@@ -140,24 +145,25 @@ pub(crate) const TINYINT1_BOOL: ConfigOption = ConfigOption::optional(
     "true",
     "map TINYINT(1) to BOOLEAN",
 );
-pub(crate) const LEGACY_JSON: ConfigOption = ConfigOption::optional(
+pub(crate) const LEGACY_JSON: ConfigOption = ConfigOption::optional_no_default(
     "use.legacy.json.format",
-    "true",
-    "accepted for compatibility: JSON is emitted as the server prints it",
+    "MySQL binary JSON from the binlog: true = compact text without spaces (Flink CDC's legacy form), false or unset = as the server prints it, the same as the snapshot",
 );
 pub(crate) const UNBOUNDED_CHUNK_FIRST: ConfigOption = ConfigOption::optional(
     "scan.incremental.snapshot.unbounded-chunk-first.enabled",
     "false",
-    "accepted for compatibility (chunks are streamed, the last chunk holds no more memory than others)",
-);
+    "accepted for compatibility",
+)
+.without_effect("chunks are streamed, so the last chunk holds no more memory than the others");
 pub(crate) const BACKFILL_SKIP: ConfigOption = ConfigOption::optional(
     "scan.incremental.snapshot.backfill.skip",
     "false",
-    "accepted for compatibility (each chunk is read at an exact binlog position; there is nothing to backfill)",
-);
+    "accepted for compatibility",
+)
+.without_effect("each chunk is read at an exact binlog position; there is nothing to backfill");
 pub(crate) const METADATA_LIST: ConfigOption = ConfigOption::optional_no_default(
     "metadata.list",
-    "metadata to attach to each event: op_ts (commit time in ms)",
+    "metadata attached to each event: op_ts (commit time in ms), table_name, database_name, row_kind (+I, +U, -D)",
 );
 
 /// Every option the MySQL source accepts.
@@ -255,7 +261,20 @@ pub(crate) struct MySqlSourceConfig {
     pub(crate) include_comments: bool,
     pub(crate) tinyint1_as_boolean: bool,
     pub(crate) op_ts: bool,
+    /// `metadata.list` also holds `table_name`, `database_name`, `row_kind`.
+    pub(crate) meta_table_name: bool,
+    pub(crate) meta_database_name: bool,
+    pub(crate) meta_row_kind: bool,
+    /// `use.legacy.json.format: true` written: binlog JSON from MySQL in compact form.
+    pub(crate) compact_json: bool,
+    /// What `debezium.*` and `jdbc.properties.*` ask for.
+    pub(crate) passthrough: crate::passthrough::Passthrough,
     pub(crate) tls: TlsConfig,
+    /// `scan.parse.online.schema.changes.enabled`: gh-ost / pt-osc migrations are followed
+    /// (see the `online_schema` module).
+    pub(crate) parse_online_schema_changes: bool,
+    /// The pipeline's `parallelism` when written: how many snapshot reads run at once.
+    pub(crate) snapshot_parallelism: Option<usize>,
 }
 
 fn bad(options: &Options, key: &str, message: impl Into<String>) -> Error {
@@ -303,35 +322,36 @@ impl MySqlSourceConfig {
                 "cannot be combined with scan.newly-added-table.enabled; choose one",
             ));
         }
-        if o.bool(&ONLINE_SCHEMA_CHANGES)?.unwrap_or(false) {
-            return Err(bad(
-                o,
-                ONLINE_SCHEMA_CHANGES.name,
-                "gh-ost / pt-osc parsing is not supported yet; leave it false",
-            ));
-        }
+        let parse_online_schema_changes = o.bool(&ONLINE_SCHEMA_CHANGES)?.unwrap_or(false);
         // Checked for well-formedness only; they have no effect here (see descriptions).
-        for opt in [
-            CLOSE_IDLE_READER,
-            LEGACY_JSON,
-            UNBOUNDED_CHUNK_FIRST,
-            BACKFILL_SKIP,
-        ] {
+        for opt in [CLOSE_IDLE_READER, UNBOUNDED_CHUNK_FIRST, BACKFILL_SKIP] {
             o.bool(&opt)?;
+        }
+        // Flink's default (true) renders binlog JSON unlike the snapshot; unwritten, both
+        // phases agree. A file that writes true keeps Flink's meaning.
+        let compact_json = o.bool(&LEGACY_JSON)?.unwrap_or(false);
+        if let Some(zone) = o.get_raw(SERVER_TIME_ZONE.name) {
+            crate::passthrough::check_zone(o, SERVER_TIME_ZONE.name, zone)?;
         }
         o.u64(&CHUNK_META_GROUP)?;
         o.f64(&EVEN_UPPER)?;
         o.f64(&EVEN_LOWER)?;
-        let mut op_ts = false;
+        let (mut op_ts, mut meta_table_name, mut meta_database_name, mut meta_row_kind) =
+            (false, false, false, false);
         if let Some(list) = o.get_raw(METADATA_LIST.name) {
             for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                 match item {
                     "op_ts" => op_ts = true,
+                    "table_name" => meta_table_name = true,
+                    "database_name" => meta_database_name = true,
+                    "row_kind" => meta_row_kind = true,
                     other => {
                         return Err(bad(
                             o,
                             METADATA_LIST.name,
-                            format!("unknown metadata '{other}'; the MySQL source offers op_ts"),
+                            format!(
+                                "unknown metadata '{other}'; the MySQL source offers op_ts, table_name, database_name, row_kind"
+                            ),
                         ));
                     }
                 }
@@ -351,7 +371,7 @@ impl MySqlSourceConfig {
             chunk_size,
             fetch_size,
             chunk_keys: parse_chunk_keys(o)?,
-            startup: parse_startup(o)?,
+            startup: parse_startup(o, &ctx.pipeline_options)?,
             connect_timeout,
             connect_max_retries: o.u64(&CONNECT_MAX_RETRIES)?.unwrap_or(3) as u32,
             pool_size: pool_size as usize,
@@ -361,7 +381,14 @@ impl MySqlSourceConfig {
             include_comments: o.bool(&INCLUDE_COMMENTS)?.unwrap_or(false),
             tinyint1_as_boolean: o.bool(&TINYINT1_BOOL)?.unwrap_or(true),
             op_ts,
+            meta_table_name,
+            meta_database_name,
+            meta_row_kind,
+            compact_json,
+            passthrough: crate::passthrough::parse(o)?,
             tls: TlsConfig::from_options(o)?,
+            parse_online_schema_changes,
+            snapshot_parallelism: crate::snapshot::pipeline_parallelism(&ctx.pipeline_options)?,
         })
     }
 
@@ -473,11 +500,28 @@ fn parse_chunk_keys(o: &Options) -> Result<Vec<(regex::Regex, String)>> {
     Ok(out)
 }
 
-fn parse_startup(o: &Options) -> Result<StartupMode> {
-    let mode = o
-        .string(&STARTUP_MODE)
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+fn parse_startup(o: &Options, pipeline: &Options) -> Result<StartupMode> {
+    let batch = pipeline
+        .get_raw("execution.runtime-mode")
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("BATCH"));
+    let written = o.get_raw(STARTUP_MODE.name).map(str::to_ascii_lowercase);
+    let mode = match (&written, batch) {
+        // A batch pipeline reads the snapshot and ends, as Flink CDC's does.
+        (None, true) => "snapshot".to_string(),
+        (Some(m), true) if m.trim() != "snapshot" => {
+            return Err(bad(
+                o,
+                STARTUP_MODE.name,
+                format!(
+                    "'{m}' cannot end, but pipeline.execution.runtime-mode is BATCH; use snapshot (or leave it unset), or run in STREAMING mode"
+                ),
+            ));
+        }
+        _ => o
+            .string(&STARTUP_MODE)
+            .unwrap_or_default()
+            .to_ascii_lowercase(),
+    };
     let startup = match mode.as_str() {
         "initial" => StartupMode::Initial,
         "snapshot" => StartupMode::Snapshot,
@@ -617,12 +661,16 @@ mod tests {
                 "cannot be combined",
             ),
             (
-                &[("metadata.list", "op_ts,row_kind")],
-                "unknown metadata 'row_kind'",
+                &[("metadata.list", "op_ts,row_kind,ts_ms")],
+                "unknown metadata 'ts_ms'",
             ),
             (
-                &[("scan.parse.online.schema.changes.enabled", "true")],
-                "not supported yet",
+                &[("server-time-zone", "Mars/Olympus")],
+                "is not a time zone",
+            ),
+            (
+                &[("use.legacy.json.format", "maybe")],
+                "source.use.legacy.json.format",
             ),
         ];
         for (pairs, expected) in cases {

@@ -249,6 +249,21 @@ fn rename_with_to(sql: &str) -> String {
     .into_owned()
 }
 
+/// The column names of a plain `CREATE TABLE (columns...)`; `None` for any other
+/// statement, or one sqlparser cannot read.
+pub(crate) fn created_columns(sql: &str) -> Option<Vec<String>> {
+    let rewritten = rewrite_column_charsets(sql);
+    let statements = Parser::parse_sql(&MySqlDialect {}, &rewritten).ok()?;
+    match statements.as_slice() {
+        [Statement::CreateTable(create)]
+            if create.like.is_none() && create.query.is_none() && !create.columns.is_empty() =>
+        {
+            Some(create.columns.iter().map(|d| ident(&d.name)).collect())
+        }
+        _ => None,
+    }
+}
+
 /// A table definition from a plain `CREATE TABLE (columns...)`; `None` for `LIKE` / `AS
 /// SELECT`, which only the server can resolve.
 fn meta_from_create(key: &TableKey, create: &sqlparser::ast::CreateTable) -> Option<TableMeta> {
@@ -296,7 +311,7 @@ fn meta_from_create(key: &TableKey, create: &sqlparser::ast::CreateTable) -> Opt
 
 /// What a token of a statement is, for the few rewrites done before sqlparser reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Lexeme {
+pub(crate) enum Lexeme {
     /// A keyword or an unquoted name.
     Word,
     /// A `'...'` or `"..."` string.
@@ -309,15 +324,15 @@ enum Lexeme {
 
 /// A token and its byte range in the statement.
 #[derive(Debug, Clone, Copy)]
-struct Token {
-    kind: Lexeme,
-    start: usize,
-    end: usize,
+pub(crate) struct Token {
+    pub(crate) kind: Lexeme,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
 }
 
 /// Splits a statement into tokens, skipping spaces and comments, keeping strings and
 /// quoted names whole (a keyword inside them is never taken for one).
-fn lex(sql: &str) -> Vec<Token> {
+pub(crate) fn lex(sql: &str) -> Vec<Token> {
     let b = sql.as_bytes();
     let word_byte = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80;
     let mut out = Vec::new();
@@ -382,7 +397,7 @@ fn lex(sql: &str) -> Vec<Token> {
     out
 }
 
-fn is_word(sql: &str, token: Option<&Token>, word: &str) -> bool {
+pub(crate) fn is_word(sql: &str, token: Option<&Token>, word: &str) -> bool {
     token.is_some_and(|t| {
         t.kind == Lexeme::Word
             && sql
@@ -391,12 +406,12 @@ fn is_word(sql: &str, token: Option<&Token>, word: &str) -> bool {
     })
 }
 
-fn is_punct(token: Option<&Token>, c: u8) -> bool {
+pub(crate) fn is_punct(token: Option<&Token>, c: u8) -> bool {
     token.is_some_and(|t| t.kind == Lexeme::Punct(c))
 }
 
 /// A name or a character set as written: quotes removed (a doubled quote is one).
-fn token_text(sql: &str, t: &Token) -> String {
+pub(crate) fn token_text(sql: &str, t: &Token) -> String {
     let text = sql.get(t.start..t.end).unwrap_or_default();
     let quote = match t.kind {
         Lexeme::Ident | Lexeme::Quoted => text.get(..1).unwrap_or_default(),
@@ -837,6 +852,19 @@ fn rename_table(
     tables: &HashMap<TableKey, TableMeta>,
     config: &MySqlSourceConfig,
 ) -> Vec<TableChange> {
+    rename_table_where(old, new, tables, config, &|_| true)
+}
+
+/// A rename as [`rename_table`] does it, with `may_capture` deciding whether a new name
+/// that matches `tables` is captured (the online schema change tools' own tables are not).
+pub(crate) fn rename_table_where(
+    old: TableKey,
+    new: TableKey,
+    tables: &HashMap<TableKey, TableMeta>,
+    config: &MySqlSourceConfig,
+    may_capture: &dyn Fn(&TableKey) -> bool,
+) -> Vec<TableChange> {
+    let captured = config.filter.matches(&new.0, &new.1) && may_capture(&new);
     let mut out = Vec::new();
     if let Some(meta) = tables.get(&old) {
         out.push(TableChange::Remove {
@@ -845,7 +873,7 @@ fn rename_table(
             }],
             key: old,
         });
-        if config.filter.matches(&new.0, &new.1) {
+        if captured {
             let mut renamed = meta.clone();
             renamed.db.clone_from(&new.0);
             renamed.table.clone_from(&new.1);
@@ -858,7 +886,7 @@ fn rename_table(
                 copy_rows: true,
             });
         }
-    } else if config.filter.matches(&new.0, &new.1) {
+    } else if captured {
         out.push(TableChange::Created(new));
     }
     out
@@ -875,7 +903,7 @@ fn unparsed(
     let lower = sql.to_lowercase();
     let first = lower.split_whitespace().next().unwrap_or("");
     let could_change_tables = matches!(first, "alter" | "create" | "drop" | "rename" | "truncate");
-    if !could_change_tables {
+    if !could_change_tables || names_other_object(&lower) {
         return Ok(Vec::new());
     }
     // A new table whose statement sqlparser cannot read (MySQL syntax it lacks) is still
@@ -906,6 +934,28 @@ fn unparsed(
     } else {
         Ok(Vec::new())
     }
+}
+
+/// Whether a CREATE / DROP statement is about an object that has no columns of a table:
+/// a trigger (pt-online-schema-change's bodies are MySQL procedural code sqlparser cannot
+/// read), a routine, an event, a view, an index, a user or role. Decided by the object
+/// keyword among the statement's first words (`CREATE DEFINER=... TRIGGER`).
+fn names_other_object(lower: &str) -> bool {
+    const NEUTRAL: [&str; 8] = [
+        "trigger",
+        "procedure",
+        "function",
+        "event",
+        "view",
+        "index",
+        "user",
+        "role",
+    ];
+    lower
+        .split_whitespace()
+        .take(8)
+        .find(|w| NEUTRAL.contains(w) || matches!(*w, "table" | "database" | "schema"))
+        .is_some_and(|w| NEUTRAL.contains(&w))
 }
 
 /// A column as a definition gives it. A text column without a character set (or a
@@ -1338,6 +1388,32 @@ fn change_column(
         });
     }
     Ok(moved)
+}
+
+#[cfg(test)]
+mod trigger_tests {
+    use super::names_other_object;
+
+    #[test]
+    fn triggers_routines_and_views_name_no_table_columns() {
+        for sql in [
+            "create definer=`root`@`%` trigger `pt_osc_d_t_ins` after insert on `d`.`t` for each row begin declare continue handler for 1146 begin end; replace into `d`.`_t_new` (`id`) values (new.`id`); end",
+            "drop trigger if exists `d`.`pt_osc_d_t_del`",
+            "create or replace view v as select * from t",
+            "create procedure p() begin alter table t add column x int; end",
+            "create unique index ix on t (a)",
+        ] {
+            assert!(names_other_object(sql), "{sql}");
+        }
+        for sql in [
+            "create table t (id int)",
+            "drop table t",
+            "create temporary table t (id int)",
+            "alter table t add column trigger_count int",
+        ] {
+            assert!(!names_other_object(sql), "{sql}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -113,6 +113,7 @@ impl Harness {
             skip_before_ms: None,
             compare_conn: None,
             database_charsets: crate::binlog::reader::DatabaseCharsets::default(),
+            online_schema: Vec::new(),
         };
         let start = BinlogOffset {
             file: "fuzz-bin.000001".into(),

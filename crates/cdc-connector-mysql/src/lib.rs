@@ -12,11 +12,14 @@
 pub mod bench_api;
 mod binlog;
 mod charset_tables;
+mod column_filter;
 mod config;
 mod ddl;
 mod error;
 pub mod fuzzing;
 mod geometry;
+mod online_schema;
+mod passthrough;
 mod schema;
 mod snapshot;
 mod snapshot_key;
@@ -51,20 +54,7 @@ impl SourceFactory for MySqlSourceFactory {
     }
 
     fn create(&self, ctx: &FactoryContext) -> Result<Box<dyn Source>> {
-        for (key, _) in ctx.options.iter() {
-            if key.starts_with("debezium.database.ssl.") {
-                return Err(cdc_api::Error::invalid_option(
-                    ctx.options.qualified(key),
-                    "Debezium properties do not apply here; TLS is set with ssl.mode, ssl.ca, ssl.cert and ssl.key (PEM files)",
-                ));
-            }
-            if key.starts_with("debezium.") {
-                return Err(cdc_api::Error::invalid_option(
-                    ctx.options.qualified(key),
-                    "Debezium properties do not apply: there is no Debezium engine here",
-                ));
-            }
-        }
+        // `debezium.*` and `jdbc.properties.*` are translated or refused by the config.
         Ok(Box::new(MySqlSource::new(MySqlSourceConfig::from_context(
             ctx,
         )?)))

@@ -37,6 +37,8 @@ pub(crate) enum TableUpdate {
     /// The table's rows are to be read (it entered the capture mid-stream); pending until
     /// a batch marks its snapshot done.
     SnapshotPending(TableKey),
+    /// The gh-ost / pt-osc shadow tables now (all of them).
+    OnlineSchema(crate::online_schema::Shadows),
 }
 
 /// Events plus what the offset learns from them.
@@ -108,6 +110,10 @@ struct OffsetState {
     /// before it was recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     server: Option<ServerIdentity>,
+    /// Shadow tables of gh-ost / pt-osc migrations in progress, with their definitions and
+    /// pending schema changes (absent in older offsets and when there are none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    online_schema: crate::online_schema::Shadows,
 }
 
 /// Which server wrote a binlog: file names and positions mean nothing on another one (a
@@ -239,6 +245,8 @@ pub struct MySqlSource {
     snapshot_progress: Vec<TableSnapshotProgress>,
     /// The binlog reader's last reported lag.
     lag: Option<Duration>,
+    /// `debezium.column.include.list` / `column.exclude.list`, when given.
+    column_filter: Option<crate::column_filter::ColumnFilter>,
 }
 
 impl std::fmt::Debug for MySqlSource {
@@ -265,7 +273,13 @@ impl Drop for MySqlSource {
 
 impl MySqlSource {
     pub(crate) fn new(config: MySqlSourceConfig) -> Self {
+        let column_filter = config
+            .passthrough
+            .columns
+            .clone()
+            .map(crate::column_filter::ColumnFilter::new);
         Self {
+            column_filter,
             config: Arc::new(config),
             state: OffsetState::default(),
             rx: None,
@@ -427,6 +441,9 @@ impl MySqlSource {
                     if !self.state.snapshot_pending.contains(key) {
                         self.state.snapshot_pending.push(key.clone());
                     }
+                }
+                TableUpdate::OnlineSchema(shadows) => {
+                    self.state.online_schema.clone_from(shadows);
                 }
             }
         }
@@ -599,6 +616,15 @@ async fn mysql_gtid_start(conn: &mut mysql_async::Conn, text: &str) -> Result<St
     Ok(set.to_string())
 }
 
+/// The server's binlog files in order (`SHOW BINARY LOGS`).
+async fn binlog_files(conn: &mut mysql_async::Conn) -> Result<Vec<String>> {
+    let rows: Vec<mysql_async::Row> = conn
+        .query("SHOW BINARY LOGS")
+        .await
+        .map_err(|e| from_mysql("listing binlog files", e))?;
+    Ok(rows.into_iter().filter_map(|r| r.get(0)).collect())
+}
+
 async fn earliest_position(conn: &mut mysql_async::Conn) -> Result<BinlogPosition> {
     let row: Option<mysql_async::Row> = conn
         .query_first("SHOW BINARY LOGS")
@@ -634,6 +660,72 @@ fn missing_privileges(grants: &[String]) -> Vec<&'static str> {
             !global.iter().any(|g| g.contains(p) || g.contains(alt))
         })
         .collect()
+}
+
+/// `metadata.list`'s `table_name`, `database_name` and `row_kind` (Flink CDC's names and
+/// values; `op_ts` is attached where the commit time is known).
+fn attach_metadata(change: &mut cdc_api::DataChangeEvent, c: &MySqlSourceConfig) {
+    if c.meta_table_name {
+        let table = change.table_id.table.clone();
+        change.meta.insert("table_name".into(), table);
+    }
+    if c.meta_database_name {
+        let db = change.table_id.schema.clone().unwrap_or_default();
+        change.meta.insert("database_name".into(), db);
+    }
+    if c.meta_row_kind {
+        let kind = change.op.short_tag().to_string();
+        change.meta.insert("row_kind".into(), kind);
+    }
+}
+
+impl MySqlSource {
+    /// The next batch before the column filter.
+    async fn next_unfiltered(&mut self) -> Result<Option<Vec<Event>>> {
+        if !self.announce.is_empty() {
+            return Ok(Some(std::mem::take(&mut self.announce)));
+        }
+        let Some(rx) = self.rx.as_mut() else {
+            return Ok(None);
+        };
+        match tokio::time::timeout(Duration::from_secs(1), rx.recv()).await {
+            Err(_) => Ok(Some(Vec::new())),
+            Ok(None) => {
+                self.rx = None;
+                if self.config.startup == StartupMode::Snapshot {
+                    // Snapshot only: the driver ends after the last table.
+                    return Ok(None);
+                }
+                // The binlog reader never ends by itself: it sends its error first. A
+                // closed channel without one is a crash, never the end of the source.
+                let why = match self.driver.take() {
+                    Some(driver) => match driver.await {
+                        Err(e) if e.is_panic() => {
+                            let payload = e.into_panic();
+                            payload
+                                .downcast_ref::<&str>()
+                                .map(ToString::to_string)
+                                .or_else(|| payload.downcast_ref::<String>().cloned())
+                                .unwrap_or_else(|| "a panic".into())
+                        }
+                        Err(e) => e.to_string(),
+                        Ok(()) => "it ended without an error".into(),
+                    },
+                    None => "it is gone".into(),
+                };
+                Err(Error::permanent(
+                    "reading the binlog",
+                    format!("the binlog reader stopped unexpectedly: {why}"),
+                )
+                .with_hint("report this with the log; restarting resumes from the last checkpoint"))
+            }
+            Ok(Some(Err(e))) => Err(e),
+            Ok(Some(Ok(batch))) => {
+                self.apply(&batch);
+                Ok(Some(batch.events))
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -856,8 +948,17 @@ impl Source for MySqlSource {
                     p
                 }
                 StartupMode::LatestOffset => current_position(&mut conn).await?,
-                StartupMode::EarliestOffset | StartupMode::Timestamp(_) => {
-                    earliest_position(&mut conn).await?
+                StartupMode::EarliestOffset => earliest_position(&mut conn).await?,
+                StartupMode::Timestamp(ms) => {
+                    let files = binlog_files(&mut conn).await?;
+                    crate::binlog::timestamp_start::start_for(
+                        &opts,
+                        self.config.server_id,
+                        &files,
+                        *ms,
+                        self.config.connect_timeout,
+                    )
+                    .await?
                 }
                 StartupMode::SpecificOffset {
                     file: Some(file),
@@ -883,10 +984,9 @@ impl Source for MySqlSource {
                     ));
                 }
             };
-            let skip_rows = match &self.config.startup {
-                StartupMode::SpecificOffset { skip_rows, .. } => *skip_rows,
-                _ => 0,
-            };
+            // `skip-events` / `skip-rows` are applied by the binlog reader (Debezium's
+            // meaning: rows of one event, not of the transaction).
+            let skip_rows = 0;
             let gtid = match gtid_start {
                 Some(g) => Some(g),
                 // MariaDB: the GTID position at the start, so that the offset can follow
@@ -925,6 +1025,7 @@ impl Source for MySqlSource {
             .iter()
             .map(|m| ((m.db.clone(), m.table.clone()), m.clone()))
             .collect();
+        let online_schema = self.state.online_schema.clone();
         let mut snapshot_positions: HashMap<TableKey, TableSegments> = self
             .state
             .snapshot_segments
@@ -1006,6 +1107,7 @@ impl Source for MySqlSource {
                 skip_before_ms,
                 compare_conn: None,
                 database_charsets,
+                online_schema,
             };
             reader.run(start).await;
         }));
@@ -1014,49 +1116,30 @@ impl Source for MySqlSource {
     }
 
     async fn next_batch(&mut self) -> Result<Option<Vec<Event>>> {
-        if !self.announce.is_empty() {
-            return Ok(Some(std::mem::take(&mut self.announce)));
-        }
-        let Some(rx) = self.rx.as_mut() else {
+        let Some(mut events) = self.next_unfiltered().await? else {
             return Ok(None);
         };
-        match tokio::time::timeout(Duration::from_secs(1), rx.recv()).await {
-            Err(_) => Ok(Some(Vec::new())),
-            Ok(None) => {
-                self.rx = None;
-                if self.config.startup == StartupMode::Snapshot {
-                    // Snapshot only: the driver ends after the last table.
-                    return Ok(None);
-                }
-                // The binlog reader never ends by itself: it sends its error first. A
-                // closed channel without one is a crash, never the end of the source.
-                let why = match self.driver.take() {
-                    Some(driver) => match driver.await {
-                        Err(e) if e.is_panic() => {
-                            let payload = e.into_panic();
-                            payload
-                                .downcast_ref::<&str>()
-                                .map(ToString::to_string)
-                                .or_else(|| payload.downcast_ref::<String>().cloned())
-                                .unwrap_or_else(|| "a panic".into())
-                        }
-                        Err(e) => e.to_string(),
-                        Ok(()) => "it ended without an error".into(),
-                    },
-                    None => "it is gone".into(),
-                };
-                Err(Error::permanent(
-                    "reading the binlog",
-                    format!("the binlog reader stopped unexpectedly: {why}"),
+        if let Some(filter) = self.column_filter.as_mut() {
+            events = filter.apply(events)?;
+        }
+        // Only the binlog produces truncates (`debezium.skipped.operations: t`).
+        if self.config.passthrough.skipped.truncates {
+            events.retain(|e| {
+                !matches!(
+                    e,
+                    Event::SchemaChange(cdc_api::SchemaChangeEvent::TruncateTable { .. })
                 )
-                .with_hint("report this with the log; restarting resumes from the last checkpoint"))
-            }
-            Ok(Some(Err(e))) => Err(e),
-            Ok(Some(Ok(batch))) => {
-                self.apply(&batch);
-                Ok(Some(batch.events))
+            });
+        }
+        let c = &self.config;
+        if c.meta_table_name || c.meta_database_name || c.meta_row_kind {
+            for event in &mut events {
+                if let Event::DataChange(change) = event {
+                    attach_metadata(change, c);
+                }
             }
         }
+        Ok(Some(events))
     }
 
     fn snapshotting(&self) -> bool {

@@ -21,3 +21,23 @@ pub(crate) fn snapshot_lock_forced() -> bool {
 pub fn decode_text(charset: &str, bytes: &[u8]) -> Result<String, String> {
     crate::types::Charset::from_name(charset).decode(bytes)
 }
+
+static PLANS: std::sync::Mutex<Vec<(String, Vec<String>)>> = std::sync::Mutex::new(Vec::new());
+
+/// Every snapshot split planned in this process: the table (`db.table`) and its range
+/// bounds, printed. For tests that must show a table was read in several key ranges.
+pub fn snapshot_plans() -> Vec<(String, Vec<String>)> {
+    PLANS.lock().map(|p| p.clone()).unwrap_or_default()
+}
+
+pub(crate) fn record_plan<T: std::fmt::Debug>(table: &str, bounds: &[T]) {
+    if let Ok(mut plans) = PLANS.lock() {
+        // Bounded: a long-running process plans each table once per snapshot.
+        if plans.len() < 10_000 {
+            plans.push((
+                table.to_string(),
+                bounds.iter().map(|b| format!("{b:?}")).collect(),
+            ));
+        }
+    }
+}

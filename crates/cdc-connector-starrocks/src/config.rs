@@ -49,7 +49,7 @@ pub(crate) const SOCKET_TIMEOUT: ConfigOption = ConfigOption::optional(
 pub(crate) const WAIT_FOR_CONTINUE: ConfigOption = ConfigOption::optional(
     "sink.wait-for-continue.timeout-ms",
     "30000",
-    "accepted for compatibility (3000-600000); the body is sent without waiting for 100-continue",
+    "how long the FE may take to say where a load's body goes, asked by a bodiless request before the body is sent (3000-600000 ms)",
 );
 pub(crate) const MAX_BYTES: ConfigOption = ConfigOption::optional(
     "sink.buffer-flush.max-bytes",
@@ -64,8 +64,9 @@ pub(crate) const FLUSH_INTERVAL: ConfigOption = ConfigOption::optional(
 pub(crate) const SCAN_FREQUENCY: ConfigOption = ConfigOption::optional(
     "sink.scan-frequency.ms",
     "50",
-    "accepted for compatibility; flush conditions are checked as rows arrive and every poll",
-);
+    "accepted for compatibility (a positive number)",
+)
+.without_effect("flush conditions are checked as rows arrive and at every timer tick (100 ms), with no scanning thread");
 pub(crate) const IO_THREADS: ConfigOption = ConfigOption::optional(
     "sink.io.thread-count",
     "2",
@@ -80,7 +81,8 @@ pub(crate) const HISTOGRAM_WINDOW: ConfigOption = ConfigOption::optional(
     "sink.metric.histogram-window-size",
     "100",
     "accepted for compatibility (a positive number)",
-);
+)
+.without_effect("load times are exported as Prometheus histograms, which need no window");
 pub(crate) const NUM_BUCKETS: ConfigOption = ConfigOption::optional_no_default(
     "table.create.num-buckets",
     "BUCKETS of created tables (automatic when unset)",
@@ -182,6 +184,8 @@ pub(crate) struct StarRocksSinkConfig {
     pub(crate) semantic: Semantic,
     pub(crate) max_retries: u32,
     pub(crate) connect_timeout: Duration,
+    /// `sink.wait-for-continue.timeout-ms`.
+    pub(crate) wait_for_continue: Duration,
     /// How long one HTTP answer may take.
     pub(crate) request_timeout: Duration,
     pub(crate) max_bytes: usize,
@@ -286,7 +290,8 @@ impl StarRocksSinkConfig {
         };
         let connect_timeout =
             Duration::from_millis(in_range(&CONNECT_TIMEOUT, 100, 60_000)? as u64);
-        in_range(&WAIT_FOR_CONTINUE, 3000, 600_000)?;
+        let wait_for_continue =
+            Duration::from_millis(in_range(&WAIT_FOR_CONTINUE, 3000, 600_000)? as u64);
         let socket = o.i64(&SOCKET_TIMEOUT)?.unwrap_or(-1);
         if socket == 0 || socket < -1 {
             return Err(invalid(
@@ -417,6 +422,7 @@ impl StarRocksSinkConfig {
             semantic,
             max_retries,
             connect_timeout,
+            wait_for_continue,
             request_timeout,
             max_bytes,
             flush_interval,

@@ -2,7 +2,7 @@
 //! with `"__op"` (0 upsert, 1 delete), written straight into the caller's reusable buffer.
 //!
 //! Values are rendered the way Flink CDC's StarRocks sink leaves them in the target (see
-//! the reference, section 10): decimals exact (as JSON strings, so StarRocks never reads
+//! docs/connectors/doris.md, "How values are written"): decimals exact (as JSON strings, so StarRocks never reads
 //! them as doubles), DATETIME with all six fraction digits (StarRocks' DATETIME takes no
 //! scale but stores microseconds), TIMESTAMP_LTZ in the pipeline's `local-time-zone`, TIME
 //! as `HH:MM:SS` plus exactly its precision's digits, bytes as base64, nested values as

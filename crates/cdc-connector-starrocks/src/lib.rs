@@ -89,7 +89,8 @@ impl SinkFactory for StarRocksSinkFactory {
             config.connect_timeout,
             config.request_timeout,
         )
-        .map_err(|e| Error::permanent("building the StarRocks sink", e))?;
+        .map_err(|e| Error::permanent("building the StarRocks sink", e))?
+        .with_probe_timeout(config.wait_for_continue);
         let service = Arc::new(service);
         Ok(SinkParts {
             sink: Box::new(starrocks_sink(Arc::clone(&config), Arc::clone(&service))),

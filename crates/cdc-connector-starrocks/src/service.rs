@@ -110,6 +110,9 @@ pub(crate) struct StarRocksService {
     password: Password,
     /// How long one answer may take.
     timeout: Duration,
+    /// How long the FE may take to answer the bodiless request that finds where a body
+    /// goes (`sink.wait-for-continue.timeout-ms`: our `Expect: 100-continue`).
+    probe_timeout: Duration,
     /// Round-robin position, so a retry after a network error tries the next FE.
     next: AtomicUsize,
     /// Where bodies go directly.
@@ -151,9 +154,16 @@ impl StarRocksService {
             username,
             password,
             timeout,
+            probe_timeout: timeout,
             next: AtomicUsize::new(0),
             nodes: Mutex::new(Nodes::default()),
         })
+    }
+
+    /// The same service with another bound on the FE's answer to a bodiless probe.
+    pub(crate) fn with_probe_timeout(mut self, timeout: Duration) -> Self {
+        self.probe_timeout = timeout;
+        self
     }
 
     fn url(&self, segments: &[&str]) -> Result<Url, String> {
@@ -221,7 +231,7 @@ impl StarRocksService {
             .basic_auth(&user, Some(&password))
             .header("Expect", "100-continue")
             .header(header::CONTENT_LENGTH, "0")
-            .timeout(self.timeout)
+            .timeout(self.probe_timeout)
             .send()
             .await
             .ok()?;

@@ -607,8 +607,12 @@ impl Blueprint {
         let definition = &self.definition;
         let origin = definition.origin.as_str();
         let router = Router::new(&definition.routes, settings.route_first_match, origin)?;
-        let transformer =
-            Transformer::new(&definition.transforms, &settings.local_time_zone, origin)?;
+        let transformer = Transformer::with_decimal_mode(
+            &definition.transforms,
+            &settings.local_time_zone,
+            settings.decimal_mode,
+            origin,
+        )?;
         let wrap = |e: Error| RuntimeError::definition(origin, e.to_string());
         let source = self
             .source_factory

@@ -16,7 +16,7 @@ const NAME: ConfigOption = ConfigOption::optional(
 const PARALLELISM: ConfigOption = ConfigOption::optional(
     "parallelism",
     "1",
-    "accepted for compatibility; concurrency is set per connector (chunk readers, load threads)",
+    "how many snapshot reads run at once (the MySQL source, bounded by its connection.pool.size; unset: up to 4); sinks set their own concurrency",
 );
 const LOCAL_TIME_ZONE: ConfigOption = ConfigOption::optional(
     "local-time-zone",
@@ -26,7 +26,7 @@ const LOCAL_TIME_ZONE: ConfigOption = ConfigOption::optional(
 const RUNTIME_MODE: ConfigOption = ConfigOption::optional(
     "execution.runtime-mode",
     "STREAMING",
-    "STREAMING runs until stopped; BATCH ends when the source's snapshot is done",
+    "STREAMING runs until stopped; BATCH reads the snapshot, commits and ends with exit 0",
 );
 const BEHAVIOR: ConfigOption = ConfigOption::optional(
     "schema.change.behavior",
@@ -40,15 +40,26 @@ const RPC_TIMEOUT: ConfigOption = ConfigOption::optional(
     "3min",
     "how long applying one schema change to the target may take",
 );
-const UID_PREFIX: ConfigOption = ConfigOption::optional_no_default(
-    "operator.uid.prefix",
-    "accepted for compatibility; there are no Flink operators to name",
+const UID_PREFIX: ConfigOption =
+    ConfigOption::optional_no_default("operator.uid.prefix", "accepted for compatibility")
+        .without_effect("there are no Flink operators to name");
+const SCHEMA_OPERATOR_UID: ConfigOption = ConfigOption::optional(
+    "schema.operator.uid",
+    "$$_schema_operator_$$",
+    "accepted for compatibility (deprecated in Flink CDC in favour of operator.uid.prefix)",
+)
+.without_effect("there are no Flink operators to name");
+const TRANSFORM_DECIMAL_PRECISION_MODE: ConfigOption = ConfigOption::optional(
+    "transform.decimal.precision.mode",
+    "UP_TO_19",
+    "the widest DECIMAL a transform expression yields: UP_TO_19 (Calcite's default, as Flink CDC) or UP_TO_38",
 );
 const PARTITIONING_STRATEGY: ConfigOption = ConfigOption::optional(
     "sink.partitioning.strategy",
     "SINK_DEFINED",
-    "SINK_DEFINED, PRIMARY_KEY or TABLE_ID: how Flink CDC spreads changes over parallel sink writers; here one writer takes every change in source order, which keeps each strategy's promise (one table, and one key, never split)",
-);
+    "SINK_DEFINED, PRIMARY_KEY or TABLE_ID: how Flink CDC spreads changes over parallel sink writers",
+)
+.without_effect("one writer takes every change in source order, which keeps each strategy's promise (one table, and one key, never split)");
 const CHECKPOINT_INTERVAL: ConfigOption = ConfigOption::optional(
     "checkpoint.interval",
     "10s",
@@ -91,6 +102,8 @@ pub fn pipeline_options() -> Vec<ConfigOption> {
         ROUTE_MODE,
         RPC_TIMEOUT,
         UID_PREFIX,
+        SCHEMA_OPERATOR_UID,
+        TRANSFORM_DECIMAL_PRECISION_MODE,
         PARTITIONING_STRATEGY,
         CHECKPOINT_INTERVAL,
         STATE_DIR,
@@ -101,6 +114,26 @@ pub fn pipeline_options() -> Vec<ConfigOption> {
     .into_iter()
     .chain(restart::OPTIONS)
     .collect()
+}
+
+/// `transform.decimal.precision.mode`, checked, for the transform stage
+/// (`Transformer::with_decimal_mode`).
+pub(crate) fn transform_decimal_mode(
+    options: &Options,
+    origin: &str,
+) -> Result<crate::transform::DecimalMode, RuntimeError> {
+    let text = options
+        .string(&TRANSFORM_DECIMAL_PRECISION_MODE)
+        .unwrap_or_default();
+    crate::transform::DecimalMode::parse(&text).map_err(|m| {
+        RuntimeError::definition(
+            format!(
+                "{origin}: pipeline.{}",
+                TRANSFORM_DECIMAL_PRECISION_MODE.name
+            ),
+            m,
+        )
+    })
 }
 
 /// Flink CDC pipeline keys that cannot work here, with the reason.
@@ -156,6 +189,8 @@ pub struct PipelineSettings {
     pub progress_interval: Option<Duration>,
     /// `restart-strategy.*`.
     pub restart: RestartStrategy,
+    /// `transform.decimal.precision.mode`.
+    pub(crate) decimal_mode: crate::transform::DecimalMode,
 }
 
 impl PipelineSettings {
@@ -304,6 +339,7 @@ impl PipelineSettings {
                 .map_err(wrap)?
                 .filter(|d| !d.is_zero()),
             restart: RestartStrategy::from_options(options, origin)?,
+            decimal_mode: transform_decimal_mode(options, origin)?,
         })
     }
 }

@@ -65,7 +65,6 @@ impl SchemaCoordinator {
                 .collect(),
             None => SchemaChangeKind::ALL.into_iter().collect(),
         };
-        accepted.insert(SchemaChangeKind::CreateTable);
         for tag in exclude {
             for kind in SchemaChangeKind::matching(tag) {
                 accepted.remove(&kind);
@@ -140,6 +139,14 @@ impl SchemaCoordinator {
                 known.refresh_projection();
                 return Ok(Vec::new());
             }
+            if !self.accepted.contains(&SchemaChangeKind::CreateTable) {
+                // `exclude.schema.changes: [create.table]`, as in Flink CDC: the table
+                // is expected to exist in the target; nothing is created there, but the
+                // sink learns the schema (`announce_to_sink`) so its rows can be written.
+                tracing::info!(table = %table_id, "create.table not forwarded (include/exclude.schema.changes): the target table must exist");
+                self.record(&table_id, schema);
+                return Ok(Vec::new());
+            }
             return Ok(vec![change.clone()]);
         }
         let Some(known) = self.tables.get_mut(&table_id) else {
@@ -202,14 +209,8 @@ impl SchemaCoordinator {
         let table_id = change.table_id().clone();
         match change {
             SchemaChangeEvent::CreateTable { schema, .. } => {
-                let mut t = TableSchemas {
-                    upstream: schema.clone(),
-                    target: schema.clone(),
-                    projection: None,
-                };
-                t.refresh_projection();
-                self.told_sink.insert(table_id.clone());
-                self.tables.insert(table_id, t);
+                self.record(&table_id, schema);
+                self.told_sink.insert(table_id);
             }
             SchemaChangeEvent::DropTable { .. } => {
                 // The source may create it again later; forget both schemas.
@@ -226,6 +227,17 @@ impl SchemaCoordinator {
             }
         }
         Ok(())
+    }
+
+    /// Knows `table_id` with `schema` on both sides.
+    fn record(&mut self, table_id: &TableId, schema: &Schema) {
+        let mut t = TableSchemas {
+            upstream: schema.clone(),
+            target: schema.clone(),
+            projection: None,
+        };
+        t.refresh_projection();
+        self.tables.insert(table_id.clone(), t);
     }
 
     /// Fits a row to the target schema (by column name) when the schemas differ.
@@ -357,6 +369,37 @@ mod tests {
             c.applied(&planned).unwrap();
         }
         (c, t)
+    }
+
+    /// Flink CDC's meaning: the target table must exist; the sink still learns its schema.
+    #[test]
+    fn excluding_create_table_creates_nothing_but_the_sink_learns_the_schema() {
+        let t = TableId::new("db", "t");
+        for (include, exclude) in [
+            (None, vec!["create.table".to_string()]),
+            (Some(vec!["add.column".to_string()]), Vec::new()),
+        ] {
+            let mut c =
+                SchemaCoordinator::new(SchemaChangeBehavior::Evolve, include.as_deref(), &exclude);
+            let schema = Schema::new(vec![int("a")]).with_primary_key(["a"]);
+            let create = SchemaChangeEvent::CreateTable {
+                table_id: t.clone(),
+                schema: schema.clone(),
+            };
+            assert!(c.plan(&create, &SchemaChangeKind::ALL).unwrap().is_empty());
+            assert_eq!(
+                c.announce_to_sink(&t),
+                Some(create.clone()),
+                "the sink is told the schema once"
+            );
+            assert_eq!(c.announce_to_sink(&t), None);
+            // Later changes of the table are planned against the known schema.
+            let add = SchemaChangeEvent::AddColumn {
+                table_id: t.clone(),
+                columns: vec![(int("b"), ColumnPosition::Last)],
+            };
+            assert_eq!(c.plan(&add, &SchemaChangeKind::ALL).unwrap().len(), 1);
+        }
     }
 
     #[test]

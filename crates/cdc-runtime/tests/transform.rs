@@ -126,7 +126,9 @@ async fn computed_columns_filter_and_primary_key_override() {
         [
             "id BIGINT NOT NULL",
             "name_upper STRING",
-            "total DECIMAL(21, 2)",
+            // DECIMAL(10, 2) * INT: Calcite's DECIMAL(20, 2), cut to 19 digits by Flink
+            // CDC's default transform.decimal.precision.mode (UP_TO_19).
+            "total DECIMAL(19, 2)",
             "qty_text STRING",
             "src STRING NOT NULL",
             "kind STRING",
@@ -735,4 +737,248 @@ async fn a_change_that_would_move_an_output_column_is_refused() {
         err.contains("transform[0] on shop.orders: this change moves output columns"),
         "{err}"
     );
+}
+
+/// `table_name`, `database_name` and `row_kind` read the event's meta map (the MySQL source
+/// attaches them with `metadata.list`); an update's images read -U and +U.
+#[tokio::test]
+async fn source_metadata_columns_read_the_meta_map() {
+    let meta = |e: DataChangeEvent, kind: &str| {
+        e.with_meta("table_name", "orders")
+            .with_meta("database_name", "shop")
+            .with_meta("row_kind", kind)
+    };
+    let events = vec![
+        create(&orders(), orders_schema()),
+        meta(
+            DataChangeEvent::insert(orders(), row(1, "a", "1.00", 1)),
+            "+I",
+        )
+        .into(),
+        meta(
+            DataChangeEvent::update(orders(), row(1, "a", "1.00", 1), row(1, "a", "2.00", 1)),
+            "+U",
+        )
+        .into(),
+    ];
+    let transform = r#"  - source-table: shop.orders
+    projection: "id, database_name || '.' || table_name AS src, row_kind, row_kind AS kind"
+    filter: "row_kind <> '-D'""#;
+    run("source-meta", events, transform).await.unwrap();
+    let (schema, rows) = table("source-meta", &orders());
+    assert_eq!(
+        column_list(&schema),
+        [
+            "id BIGINT NOT NULL",
+            "src STRING",
+            "row_kind STRING NOT NULL",
+            "kind STRING NOT NULL",
+        ]
+    );
+    assert_eq!(
+        rows,
+        vec![vec![Value::BigInt(1), s("shop.orders"), s("+U"), s("+U")]]
+    );
+    let db = values_database("source-meta");
+    let db = db.lock().unwrap();
+    let Event::DataChange(update) = &db.log[2] else {
+        panic!("{:?}", db.log[2])
+    };
+    assert_eq!(update.before.as_ref().unwrap()[2], s("-U"));
+}
+
+/// A real column named like a metadata column wins; a missing meta key stops the pipeline
+/// naming `metadata.list`.
+#[tokio::test]
+async fn source_metadata_needs_the_metadata_list() {
+    let with_column = Schema::new(vec![
+        Column::new("id", DataType::new(K::BigInt).not_null()),
+        Column::new("table_name", DataType::new(K::Int)),
+    ]);
+    let events = vec![
+        create(&orders(), with_column),
+        DataChangeEvent::insert(orders(), vec![Value::BigInt(1), Value::Int(7)]).into(),
+    ];
+    run(
+        "meta-column-wins",
+        events,
+        "  - {source-table: shop.orders, projection: \"id, table_name + 1 AS t\"}",
+    )
+    .await
+    .unwrap();
+    let (_, rows) = table("meta-column-wins", &orders());
+    assert_eq!(rows, vec![vec![Value::BigInt(1), Value::Int(8)]]);
+
+    let err = run(
+        "meta-missing",
+        vec![
+            create(&orders(), orders_schema()),
+            DataChangeEvent::insert(orders(), row(1, "a", "1.00", 1)).into(),
+        ],
+        "  - {source-table: shop.orders, projection: \"id, database_name AS db\"}",
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.contains(
+            "transform[0] on shop.orders: column `db` ('database_name'): the event carries no `database_name` metadata: add database_name to the source's metadata.list"
+        ),
+        "{err}"
+    );
+}
+
+/// Flink CDC 3.5 / 3.6 functions end to end, with the types Flink CDC declares.
+#[tokio::test]
+async fn flink_cdc_3_6_functions_in_a_pipeline() {
+    let events = vec![
+        create(&orders(), orders_schema()),
+        DataChangeEvent::insert(
+            orders(),
+            row(1, r#"{"tags": ["x", "y"], "n": 2}"#, "1.00", 1),
+        )
+        .into(),
+        DataChangeEvent::insert(orders(), row(2, "not json", "1.00", 2)).into(),
+    ];
+    let transform = r#"  - source-table: shop.orders
+    projection: "id, TO_DATE('2024-03-05') AS d, DATE_ADD('2024-02-28', qty) AS later, TO_TIMESTAMP_LTZ('2024-01-02 03:04:05.678') AS ltz, DATE_FORMAT_TZ(TO_TIMESTAMP_LTZ('2024-01-02 03:04', 'yyyy-MM-dd HH:mm'), 'yyyy-MM-dd HH:mm', 'Asia/Shanghai') AS cn, TRY_PARSE_JSON(name) AS doc, TRY_PARSE_JSON(name)['tags'][qty] AS tag""#;
+    run("functions-3-6", events, transform).await.unwrap();
+    let (schema, rows) = table("functions-3-6", &orders());
+    assert_eq!(
+        column_list(&schema),
+        [
+            "id BIGINT NOT NULL",
+            "d DATE",
+            "later STRING",
+            "ltz TIMESTAMP_LTZ(3)",
+            "cn STRING",
+            "doc JSON",
+            "tag JSON",
+        ]
+    );
+    let date = |y, m, d| Value::Date(cdc_api::Date::new(y, m, d));
+    assert_eq!(
+        rows,
+        vec![
+            vec![
+                Value::BigInt(1),
+                date(2024, 3, 5),
+                s("2024-02-29"),
+                Value::TimestampLtz(1_704_164_645_678_000),
+                s("2024-01-02 11:04"),
+                Value::Json(r#"{"n":2,"tags":["x","y"]}"#.into()),
+                Value::Json(r#""x""#.into()),
+            ],
+            vec![
+                Value::BigInt(2),
+                date(2024, 3, 5),
+                s("2024-03-01"),
+                Value::TimestampLtz(1_704_164_645_678_000),
+                s("2024-01-02 11:04"),
+                Value::Null,
+                Value::Null,
+            ],
+        ]
+    );
+}
+
+/// Argument types that cannot fit are refused when the pipeline is built (constants, as
+/// `cdc validate` sees them) or when the table's schema arrives (columns), never at a row.
+#[tokio::test]
+async fn argument_types_are_refused_before_any_row() {
+    register_event_set("types-build", Vec::new());
+    let err = Pipeline::build(
+        &definition(
+            "types-build",
+            "  - {source-table: shop.orders, projection: \"id, TO_TIMESTAMP_LTZ(CURRENT_DATE) AS t\"}",
+            "",
+        ),
+        &test_registry(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        err,
+        "test.yaml: transform[0].projection: column `t`: TO_TIMESTAMP_LTZ's argument 1 must be a number or a STRING, got DATE ('CURRENT_DATE') at 'TO_TIMESTAMP_LTZ(CURRENT_DATE)'"
+    );
+    let err = Pipeline::build(
+        &definition(
+            "types-build",
+            "  - {source-table: shop.orders, filter: \"DATE_FORMAT_TZ(NOW(), 'Mars/Base') = ''\"}",
+            "",
+        ),
+        &test_registry(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("test.yaml: transform[0].filter: 'Mars/Base' is not a time zone"),
+        "{err}"
+    );
+    // A column's type is known when its table's schema arrives: refused then, before rows.
+    let err = run(
+        "types-schema",
+        vec![
+            create(&orders(), orders_schema()),
+            DataChangeEvent::insert(orders(), row(1, "a", "1.00", 1)).into(),
+        ],
+        "  - {source-table: shop.orders, projection: \"id, DATE_ADD(name, price) AS x\"}",
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.contains(
+            "transform[0] on shop.orders: projection column `x`: DATE_ADD's argument 2 must be an integer (TINYINT, SMALLINT, INT or BIGINT), got DECIMAL(10, 2) ('price') at 'DATE_ADD(name, price)'"
+        ),
+        "{err}"
+    );
+    let db = values_database("types-schema");
+    assert!(db.lock().unwrap().log.is_empty());
+}
+
+/// Functions that cannot work here are refused by name with the reason.
+#[tokio::test]
+async fn refused_functions_name_the_reason() {
+    register_event_set("refused", Vec::new());
+    for (projection, want) in [
+        (
+            "AI_CHAT_PREDICT(name, 'm', 'p') AS x",
+            "AI_CHAT_PREDICT is not supported: AI model functions",
+        ),
+        (
+            "ARRAY_CONTAINS(name, 'a') AS x",
+            "ARRAY_CONTAINS is not supported: it builds or reads ARRAY/MAP/ROW values",
+        ),
+        (
+            "REPLACE(name, 'a', 'b') AS x",
+            "REPLACE is not supported: it exists only in Flink CDC's unreleased master",
+        ),
+        (
+            "FROM_BASE64_BINARY(name) AS x",
+            "FROM_BASE64_BINARY is not supported: it returns VARBINARY",
+        ),
+    ] {
+        let err = Pipeline::build(
+            &definition(
+                "refused",
+                &format!("  - {{source-table: shop.orders, projection: \"id, {projection}\"}}"),
+                "",
+            ),
+            &test_registry(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains(want), "{projection}: {err}");
+    }
+}
+
+/// `pipeline.schema.operator.uid` is accepted (no Flink operators here) and
+/// `pipeline.transform.decimal.precision.mode` checked.
+#[tokio::test]
+async fn transform_pipeline_options_are_accepted() {
+    register_event_set("transform-options", Vec::new());
+    let text = "source: {type: values, event-set: transform-options}\n\
+                sink: {type: values, sink-id: transform-options}\n\
+                pipeline: {state.dir: none, schema.operator.uid: my-uid, transform.decimal.precision.mode: UP_TO_38}\n";
+    let definition = PipelineDefinition::from_yaml_str(text, "test.yaml").unwrap();
+    Pipeline::build(&definition, &test_registry()).unwrap();
 }

@@ -1,5 +1,5 @@
 //! One value as a JSON value in a Stream Load body, rendered the way Flink CDC's Doris and
-//! StarRocks sinks leave it in the target (reference, section 10): decimals exact (as JSON
+//! StarRocks sinks leave it in the target (docs/connectors/doris.md, "How values are written"): decimals exact (as JSON
 //! strings, so the target never reads them as doubles), DATETIME with six fraction digits,
 //! TIMESTAMP_LTZ in the pipeline's `local-time-zone`, TIME as `HH:MM:SS` plus exactly its
 //! precision's digits, bytes as base64, nested values as JSON text, NULL apart from the

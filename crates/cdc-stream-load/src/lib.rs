@@ -14,9 +14,10 @@ mod json;
 pub mod label;
 mod node;
 mod row;
-mod zone;
 
+/// The pipeline's `local-time-zone`; the one zone type lives in `cdc-api` so sources parse
+/// zones by the same rules.
+pub use cdc_api::Zone;
 pub use json::{write_json_string, write_value};
 pub use node::{Password, parse_node};
 pub use row::RowFields;
-pub use zone::Zone;

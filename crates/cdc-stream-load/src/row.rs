@@ -64,7 +64,7 @@ impl RowFields {
     }
 }
 
-/// How every cdc-api value is rendered (reference section 10), through a one-column row.
+/// How every cdc-api value is rendered (docs/connectors/doris.md, "How values are written"), through a one-column row.
 #[cfg(test)]
 mod tests {
     use super::*;

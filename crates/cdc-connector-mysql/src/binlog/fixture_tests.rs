@@ -295,6 +295,7 @@ async fn read_file_from(name: &str, gtid_set: Option<&str>, skip_rows: u64) -> O
         skip_before_ms: None,
         compare_conn: None,
         database_charsets: super::reader::DatabaseCharsets::default(),
+        online_schema: Vec::new(),
     };
     let start = BinlogOffset {
         file: name.to_string(),
@@ -392,14 +393,14 @@ async fn mysql_binary_json_with_opaque_values_renders_as_the_server_prints_it() 
     assert_eq!(
         json(&o.column(0)),
         [
-            r#"{"a":"base64:type15:VQ=="}"#,
-            r#"{"b":"2012-03-18"}"#,
-            r#"{"c":"2012-03-18 11:30:45.000000"}"#,
-            r#"{"c":"87:31:46.654321"}"#,
-            r#"{"d":"123.456"}"#,
-            r#"{"e":"9.00"}"#,
-            r#"{"e":[0,1,true,false]}"#,
-            r#"{"e":null}"#,
+            r#"{"a": "base64:type15:VQ=="}"#,
+            r#"{"b": "2012-03-18"}"#,
+            r#"{"c": "2012-03-18 11:30:45.000000"}"#,
+            r#"{"c": "87:31:46.654321"}"#,
+            r#"{"d": "123.456"}"#,
+            r#"{"e": "9.00"}"#,
+            r#"{"e": [0, 1, true, false]}"#,
+            r#"{"e": null}"#,
         ]
     );
 }
@@ -415,9 +416,9 @@ async fn partial_json_updates_are_rejected_with_the_setting_to_change() {
     assert_eq!(
         json(&o.column(1))[..3],
         [
-            r#"{"age":24,"data":"xxxxxxxxxx","name":"Joe"}"#,
-            r#"{"age":32,"data":"yyyyyyyyyy","name":"Sue"}"#,
-            r#"{"age":40,"data":"zzzzzzzzzz","name":"Pete"}"#,
+            r#"{"age": 24, "data": "xxxxxxxxxx", "name": "Joe"}"#,
+            r#"{"age": 32, "data": "yyyyyyyyyy", "name": "Sue"}"#,
+            r#"{"age": 40, "data": "zzzzzzzzzz", "name": "Pete"}"#,
         ]
     );
     assert_eq!(rows[6].op, OperationType::Update);

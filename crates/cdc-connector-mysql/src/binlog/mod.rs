@@ -9,3 +9,4 @@ pub(crate) mod position;
 pub(crate) mod reader;
 pub(crate) mod rows;
 pub(crate) mod status;
+pub(crate) mod timestamp_start;

@@ -96,6 +96,8 @@ pub(crate) struct BinlogReader {
     /// Every database's default character set (read at start, then kept by the DDL), for
     /// tables created without one.
     pub(crate) database_charsets: DatabaseCharsets,
+    /// gh-ost / pt-osc shadow tables of migrations in progress (kept in the offset).
+    pub(crate) online_schema: crate::online_schema::Shadows,
 }
 
 /// The default character set of each database, and the server's for the others.
@@ -168,6 +170,52 @@ pub(crate) struct StreamState {
     /// Tables that entered the capture with rows the binlog never showed (renamed or
     /// created from another table): read once the DDL's batch is out.
     to_copy: Vec<TableMeta>,
+    /// `scan.startup.specific-offset.skip-events` / `skip-rows` of a start at the
+    /// configured offset.
+    startup_skip: Option<StartupSkip>,
+}
+
+/// Debezium's restart skip, which `specific-offset` options copied from a Flink CDC
+/// offset mean: from the first transaction's opening event (BEGIN, or MariaDB's GTID
+/// event, which opens a transaction without one), `events` events are skipped, the
+/// opening one counted and table maps still read; then `rows` rows of the next rows
+/// event (at most all of its rows). Skipped rows count as handed on, so an offset taken
+/// in the middle of that transaction resumes after them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct StartupSkip {
+    events: u64,
+    rows: u64,
+    /// The first transaction has opened.
+    counting: bool,
+}
+
+impl StartupSkip {
+    /// The skip of `config` when `start` is the configured specific offset (a reconnect or
+    /// restart before the first transaction ended starts there again and skips again;
+    /// its own count of rows handed on, kept in the offset, covers the same rows).
+    fn for_start(config: &MySqlSourceConfig, start: &BinlogOffset) -> Option<Self> {
+        let crate::config::StartupMode::SpecificOffset {
+            file,
+            pos,
+            gtid_set,
+            skip_events,
+            skip_rows,
+        } = &config.startup
+        else {
+            return None;
+        };
+        if *skip_events == 0 && *skip_rows == 0 {
+            return None;
+        }
+        let at_file = file.as_deref() == Some(start.file.as_str()) && *pos == Some(start.pos);
+        // A GTID start has no file until its first transaction gives one.
+        let at_gtid = gtid_set.is_some() && start.file.is_empty();
+        (at_file || at_gtid).then_some(Self {
+            events: *skip_events,
+            rows: *skip_rows,
+            counting: false,
+        })
+    }
 }
 
 impl StreamState {
@@ -212,6 +260,7 @@ impl StreamState {
             last_event_ts: 0,
             caught_up: false,
             to_copy: Vec::new(),
+            startup_skip: None,
         }
     }
 
@@ -443,6 +492,7 @@ impl BinlogReader {
 
         tracing::debug!(position = %at, "binlog stream opened");
         let mut st = StreamState::starting_at(start);
+        st.startup_skip = StartupSkip::for_start(&self.config, start);
         let idle_limit = self
             .config
             .heartbeat
@@ -652,6 +702,9 @@ impl BinlogReader {
             }
             MARIADB_GTID | MYSQL_GTID | MYSQL_ANONYMOUS_GTID | MYSQL_GTID_TAGGED => {
                 Self::begin(st, event_start);
+                if kind == MARIADB_GTID {
+                    Self::open_startup_skip(st);
+                }
                 st.txn_gtid = gtid_text(kind, event.data(), header.server_id());
                 st.txn_mysql_gtid = None;
                 if st.gtid_set.is_some() && matches!(kind, MYSQL_GTID | MYSQL_GTID_TAGGED) {
@@ -675,6 +728,7 @@ impl BinlogReader {
                     if !st.in_txn {
                         Self::begin(st, event_start);
                     }
+                    Self::open_startup_skip(st);
                 } else if sql.eq_ignore_ascii_case("COMMIT") || sql.eq_ignore_ascii_case("ROLLBACK")
                 {
                     return self.commit(st).await;
@@ -707,7 +761,21 @@ impl BinlogReader {
                 }
             }
             WRITE_V1 | UPDATE_V1 | DELETE_V1 | WRITE_V2 | UPDATE_V2 | DELETE_V2 => {
+                let skip = st.startup_skip.filter(|s| s.counting);
+                match skip {
+                    // Within the skipped events: every row.
+                    Some(s) if s.events > 0 => st.skip_rows = u64::MAX,
+                    Some(s) => st.skip_rows = st.skip_rows.max(st.rows_seen + s.rows),
+                    None => {}
+                }
                 self.on_rows(st, event, kind, header.timestamp()).await?;
+                if let Some(s) = skip {
+                    // Skipped rows count as handed on; `rows` applies to one event only.
+                    st.skip_rows = st.skip_rows.min(st.rows_seen);
+                    if s.events == 0 {
+                        st.startup_skip = None;
+                    }
+                }
                 if st.pending.len() >= BATCH_EVENTS {
                     return self.send(st).await;
                 }
@@ -734,10 +802,24 @@ impl BinlogReader {
             }
             _ => {}
         }
+        if let Some(s) = st
+            .startup_skip
+            .as_mut()
+            .filter(|s| s.counting && s.events > 0)
+        {
+            s.events -= 1;
+        }
         if nested {
             return Ok(true);
         }
         self.check_stop(st).await
+    }
+
+    /// The first transaction opens: the startup skip starts counting with this event.
+    fn open_startup_skip(st: &mut StreamState) {
+        if let Some(s) = st.startup_skip.as_mut() {
+            s.counting = true;
+        }
     }
 
     /// Whether to go on: false once past `stop_at` (after handing on what is pending).
@@ -760,6 +842,10 @@ impl BinlogReader {
 
     async fn commit(&self, st: &mut StreamState) -> Result<bool> {
         st.in_txn = false;
+        if st.startup_skip.is_some_and(|s| s.counting) {
+            // Only the first transaction is skipped into.
+            st.startup_skip = None;
+        }
         st.skip_rows = 0;
         st.rows_seen = 0;
         st.rows_sent = 0;
@@ -783,6 +869,17 @@ impl BinlogReader {
             return self.send(st).await;
         }
         Ok(true)
+    }
+
+    /// Whether `debezium.skipped.operations` leaves out this kind of rows event.
+    fn skipped_operation(&self, kind: u8) -> bool {
+        let skipped = self.config.passthrough.skipped;
+        match kind {
+            WRITE_V1 | WRITE_V2 => skipped.inserts,
+            UPDATE_V1 | UPDATE_V2 => skipped.updates,
+            DELETE_V1 | DELETE_V2 => skipped.deletes,
+            _ => false,
+        }
     }
 
     /// Whether an event's timestamp (seconds) is before `scan.startup.timestamp-millis`.
@@ -880,7 +977,7 @@ impl BinlogReader {
         else {
             return Err(protocol("rows", "not a rows event"));
         };
-        if self.too_old(timestamp) {
+        if self.too_old(timestamp) || self.skipped_operation(kind) {
             return Ok(());
         }
         let (table_id, present_before, present_after, data) = rows_parts(&data);
@@ -1009,6 +1106,9 @@ impl BinlogReader {
             if self.config.op_ts {
                 change = change.with_meta("op_ts", (u64::from(timestamp) * 1000).to_string());
             }
+            if self.config.compact_json {
+                compact_binary_json(&mut change, &layouts);
+            }
             st.pending.push(Event::DataChange(change));
         }
         Ok(())
@@ -1088,7 +1188,26 @@ impl BinlogReader {
         if let Some(change) = ddl::database_charset(sql, db) {
             self.database_charsets.apply(change);
         }
-        let changes = ddl::apply(sql, db, &self.tables, &self.config).map_err(|m| {
+        let changes = if self.config.parse_online_schema_changes {
+            crate::online_schema::apply(
+                sql,
+                db,
+                &self.tables,
+                &mut self.online_schema,
+                &self.config,
+            )
+            .map(|(changes, shadows_changed)| {
+                // The offset learns the shadows with this statement's batch.
+                if shadows_changed {
+                    st.updates
+                        .push(TableUpdate::OnlineSchema(self.online_schema.clone()));
+                }
+                changes
+            })
+        } else {
+            ddl::apply(sql, db, &self.tables, &self.config)
+        };
+        let changes = changes.map_err(|m| {
             Error::permanent(
                 format!("schema change at {}:{}", st.txn_start.file, st.txn_start.pos),
                 format!("{m}: {sql}"),
@@ -1170,6 +1289,21 @@ impl BinlogReader {
 }
 
 type RowsParts = (u64, Option<Vec<bool>>, Option<Vec<bool>>, Vec<u8>);
+
+/// `use.legacy.json.format: true`: MySQL binary JSON columns in Flink's legacy compact
+/// text. MariaDB's JSON is text as written, which Flink leaves alone too.
+fn compact_binary_json(change: &mut DataChangeEvent, layouts: &[ColumnLayout]) {
+    for row in [change.before.as_mut(), change.after.as_mut()]
+        .into_iter()
+        .flatten()
+    {
+        for (value, layout) in row.iter_mut().zip(layouts) {
+            if let (cdc_api::Value::Json(text), true) = (&mut *value, layout.is_json()) {
+                *text = crate::binlog::rows::compact_json(text);
+            }
+        }
+    }
+}
 
 fn rows_parts(e: &mysql_common::binlog::events::RowsEventData<'_>) -> RowsParts {
     (

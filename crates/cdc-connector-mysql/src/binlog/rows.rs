@@ -52,6 +52,13 @@ pub(crate) struct ColumnLayout {
     pub(crate) meta: u16,
 }
 
+impl ColumnLayout {
+    /// MySQL's binary JSON (MariaDB logs its JSON as text in a BLOB).
+    pub(crate) fn is_json(self) -> bool {
+        self.code == code::JSON
+    }
+}
+
 /// The layout of every column of a TABLE_MAP event.
 pub(crate) fn layout(tme: &TableMapEvent<'_>) -> Result<Vec<ColumnLayout>, String> {
     let n = tme.columns_count() as usize;
@@ -443,7 +450,8 @@ fn text_or_bytes(t: &MySqlType, charset: &Charset, bytes: &[u8]) -> Result<Value
     })
 }
 
-/// MySQL 8 binary JSON to JSON text.
+/// MySQL 8 binary JSON to JSON text as the server prints it (`{"a": 1, "b": [1, 2]}`,
+/// keys in the stored order), so binlog rows read the same as snapshot rows.
 pub(crate) fn mysql_json(bytes: &[u8]) -> Result<String, String> {
     if bytes.is_empty() {
         return Ok("null".into());
@@ -452,7 +460,79 @@ pub(crate) fn mysql_json(bytes: &[u8]) -> Result<String, String> {
         mysql_common::proto::MyDeserialize::deserialize((), &mut mysql_common::io::ParseBuf(bytes))
             .map_err(|e| format!("bad binary JSON: {e}"))?;
     let json = json_value(value, 0).map_err(|e| format!("bad binary JSON: {e}"))?;
-    Ok(json.to_string())
+    let mut out = Vec::new();
+    serde::Serialize::serialize(
+        &json,
+        &mut serde_json::Serializer::with_formatter(&mut out, ServerJsonFormat),
+    )
+    .map_err(|e| format!("bad binary JSON: {e}"))?;
+    String::from_utf8(out).map_err(|e| format!("bad binary JSON: {e}"))
+}
+
+/// MySQL's own JSON printing (`Json_wrapper::to_string`): `", "` between members and
+/// elements, `": "` after a key.
+struct ServerJsonFormat;
+
+impl serde_json::ser::Formatter for ServerJsonFormat {
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
+    }
+
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
+    }
+
+    fn begin_object_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+    ) -> std::io::Result<()> {
+        writer.write_all(b": ")
+    }
+}
+
+/// Flink CDC's legacy binlog JSON form (`use.legacy.json.format: true`): the server's text
+/// without the space after each `,` and `:` between tokens (spaces inside strings stay).
+pub(crate) fn compact_json(server_form: &str) -> String {
+    let mut out = String::with_capacity(server_form.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut previous = '\0';
+    for c in server_form.chars() {
+        if in_string {
+            out.push(c);
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+        } else if c == ' ' && matches!(previous, ',' | ':') {
+            continue;
+        } else {
+            if c == '"' {
+                in_string = true;
+            }
+            out.push(c);
+        }
+        previous = c;
+    }
+    out
 }
 
 /// MySQL nests JSON at most 100 levels deep.
@@ -480,13 +560,14 @@ fn json_value(
     };
     type Entry<'a> = std::io::Result<(mysql_common::binlog::jsonb::ObjectKey<'a>, Jsonb<'a>)>;
     let object = |entries: &mut dyn Iterator<Item = Entry<'_>>| {
-        // Sorted by key, as the driver's conversion orders them.
-        let mut members = std::collections::BTreeMap::new();
+        // In the stored order (by key length, then bytes), which is the order the server
+        // prints them in.
+        let mut members = serde_json::Map::new();
         for entry in entries {
             let (key, value) = entry.map_err(|e| e.to_string())?;
             members.insert(key.value().into_owned(), json_value(value, depth + 1)?);
         }
-        Ok::<_, String>(serde_json::Value::Object(members.into_iter().collect()))
+        Ok::<_, String>(serde_json::Value::Object(members))
     };
     match value {
         Jsonb::SmallArray(a) => array(&mut a.iter()),
@@ -506,6 +587,15 @@ fn json_value(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn legacy_json_drops_only_the_spaces_between_tokens() {
+        assert_eq!(
+            compact_json(r#"{"a": 1, "b c": "x, y: z", "d": [1, {"e": "\\", "f": null}]}"#),
+            r#"{"a":1,"b c":"x, y: z","d":[1,{"e":"\\","f":null}]}"#
+        );
+        assert_eq!(compact_json(r#""a\", b""#), r#""a\", b""#);
+    }
 
     #[test]
     fn time2_handles_negative_fractions() {

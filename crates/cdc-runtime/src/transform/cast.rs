@@ -92,6 +92,12 @@ pub(crate) fn cast(v: &Value, to: &DataType, zone: Zone) -> Result<Value, String
                 &local_timestamp(other, zone).ok_or_else(|| fail(v, kind))?,
             )),
         },
+        // PARSE_JSON results and subscripts of JSON stay JSON text.
+        K::Json => match v {
+            Value::Json(_) => v.clone(),
+            Value::String(s) => Value::Json(s.clone()),
+            _ => return Err(fail(v, kind)),
+        },
         _ => return Err(fail(v, kind)),
     })
 }

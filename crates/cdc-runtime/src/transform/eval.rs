@@ -205,6 +205,14 @@ fn meta(m: Meta, ctx: &Ctx<'_>) -> Result<Value, String> {
         Meta::Schema => opt(&ctx.table.schema),
         Meta::Table => Value::String(ctx.table.table.clone()),
         Meta::EventType => Value::String(ctx.event_type.to_string()),
+        Meta::SourceTable => source_meta(ctx, "table_name")?,
+        Meta::SourceDatabase => source_meta(ctx, "database_name")?,
+        // The source gives one kind per event; an update's images are its two halves, as
+        // __data_event_type__ tells them apart.
+        Meta::RowKind => match source_meta(ctx, "row_kind")? {
+            _ if matches!(ctx.event_type, "-U" | "+U") => Value::String(ctx.event_type.to_string()),
+            kind => kind,
+        },
         Meta::OpTs => match ctx.meta.get("op_ts") {
             Some(v) => Value::BigInt(
                 v.trim()
@@ -214,6 +222,15 @@ fn meta(m: Meta, ctx: &Ctx<'_>) -> Result<Value, String> {
             // Flink CDC gives 0 when the source did not attach a time (snapshot rows).
             None => Value::BigInt(0),
         },
+    })
+}
+
+/// A metadata value the source attaches only when asked to.
+fn source_meta(ctx: &Ctx<'_>, key: &str) -> Result<Value, String> {
+    ctx.meta.get(key).map(|v| Value::String(v.clone())).ok_or_else(|| {
+        format!(
+            "the event carries no `{key}` metadata: add {key} to the source's metadata.list (or rename a real column to `{key}`)"
+        )
     })
 }
 
@@ -321,12 +338,23 @@ mod tests {
     }
 
     fn run(text: &str) -> Result<Value, String> {
+        let mut meta = BTreeMap::new();
+        meta.insert("op_ts".to_string(), "1700000000000".to_string());
+        run_with(text, "+I", &meta)
+    }
+
+    fn run_with(
+        text: &str,
+        event_type: &str,
+        meta: &BTreeMap<String, String>,
+    ) -> Result<Value, String> {
         let s = schema();
         let e = bind(
             &parse_filter(text)?,
             &Scope {
                 schema: &s,
                 aliases: &[],
+                mode: crate::transform::types::DecimalMode::UpTo38,
             },
         )?;
         let row = vec![
@@ -339,13 +367,11 @@ mod tests {
             Value::Null,
         ];
         let table = TableId::new("shop", "orders");
-        let mut meta = BTreeMap::new();
-        meta.insert("op_ts".to_string(), "1700000000000".to_string());
         let ctx = Ctx {
             row: &row,
             table: &table,
-            event_type: "+I",
-            meta: &meta,
+            event_type,
+            meta,
             now_micros: 1_700_000_000_123_456,
             zone: Zone::Fixed(8 * 3600),
         };
@@ -567,6 +593,155 @@ mod tests {
         assert_eq!(run("op_ts").unwrap(), Value::BigInt(1_700_000_000_000));
         assert!(run("UUID()").unwrap().to_string().len() == 36);
     }
+
+    #[test]
+    fn source_metadata_columns() {
+        let meta: BTreeMap<String, String> = [
+            ("table_name", "orders_src"),
+            ("database_name", "shop_src"),
+            ("row_kind", "+U"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(
+            run_with("table_name", "+I", &meta).unwrap(),
+            s("orders_src")
+        );
+        assert_eq!(
+            run_with("database_name", "+I", &meta).unwrap(),
+            s("shop_src")
+        );
+        // An update's before image reads -U, its after image +U.
+        assert_eq!(run_with("row_kind", "-U", &meta).unwrap(), s("-U"));
+        assert_eq!(run_with("row_kind", "+U", &meta).unwrap(), s("+U"));
+        let mut delete = meta.clone();
+        delete.insert("row_kind".into(), "-D".into());
+        assert_eq!(run_with("row_kind", "-D", &delete).unwrap(), s("-D"));
+        for key in ["table_name", "database_name", "row_kind"] {
+            let err = run(key).unwrap_err();
+            assert!(
+                err.contains(&format!(
+                    "no `{key}` metadata: add {key} to the source's metadata.list"
+                )),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn flink_cdc_3_6_temporal_functions() {
+        // Session zone +08:00; ts = 2024-03-05 14:07:09.
+        assert_eq!(
+            run("TO_DATE('2024-01-02')").unwrap().to_string(),
+            "2024-01-02"
+        );
+        assert_eq!(
+            run("TO_DATE('02/01/2024', 'dd/MM/yyyy')")
+                .unwrap()
+                .to_string(),
+            "2024-01-02"
+        );
+        assert_eq!(run("TO_DATE('nope')").unwrap(), Value::Null);
+        assert_eq!(run("TO_DATE(ts)").unwrap().to_string(), "2024-03-05");
+        assert_eq!(run("DATE_ADD(ts, 30)").unwrap(), s("2024-04-04"));
+        assert_eq!(
+            run("DATE_ADD(CAST(ts AS DATE), -5)").unwrap(),
+            s("2024-02-29")
+        );
+        assert_eq!(run("DATE_ADD('2024-02-28', 1)").unwrap(), s("2024-02-29"));
+        assert_eq!(
+            run("DATE_ADD('2024-02-28 23:59:59', 2)").unwrap(),
+            s("2024-03-01")
+        );
+        assert!(
+            run("DATE_ADD('2024-2-8', 1)")
+                .unwrap_err()
+                .contains("DATE_ADD cannot read '2024-2-8'")
+        );
+        assert!(run("DATE_ADD('2024-02-30', 1)").is_err());
+        // 2023-11-14 22:13:20 UTC is already the 15th at +08:00.
+        assert_eq!(
+            run("DATE_ADD(CURRENT_TIMESTAMP, 0)").unwrap(),
+            s("2023-11-15")
+        );
+        assert_eq!(run("DATE_ADD(ts, n)").unwrap(), Value::Null);
+        assert!(
+            run("DATE_ADD(ts, 9999999)")
+                .unwrap_err()
+                .contains("out of range")
+        );
+        assert_eq!(
+            run("DATE_FORMAT_TZ(CURRENT_TIMESTAMP, 'UTC')").unwrap(),
+            s("2023-11-14 22:13:20")
+        );
+        assert_eq!(
+            run("DATE_FORMAT_TZ(CURRENT_TIMESTAMP, 'yyyy-MM-dd HH:mm', 'Asia/Tokyo')").unwrap(),
+            s("2023-11-15 07:13")
+        );
+        // A TIMESTAMP is the zone's wall clock: the zone changes nothing but zone letters.
+        assert_eq!(
+            run("DATE_FORMAT_TZ(ts, 'HH:mm', '-05:00')").unwrap(),
+            s("14:07")
+        );
+        assert_eq!(
+            run("TO_TIMESTAMP_LTZ('2024-01-02 03:04:05.678')").unwrap(),
+            Value::TimestampLtz(1_704_164_645_678_000)
+        );
+        assert_eq!(
+            run("TO_TIMESTAMP_LTZ('2024-01-02 03:04', 'yyyy-MM-dd HH:mm')").unwrap(),
+            Value::TimestampLtz(1_704_164_640_000_000)
+        );
+        assert_eq!(
+            run("TO_TIMESTAMP_LTZ('2024-01-02 11:04', 'yyyy-MM-dd HH:mm', 'Asia/Shanghai')")
+                .unwrap(),
+            Value::TimestampLtz(1_704_164_640_000_000)
+        );
+        assert!(
+            run("TO_TIMESTAMP_LTZ('2024-01-02 03:04:05')")
+                .unwrap_err()
+                .contains(
+                    "cannot read '2024-01-02 03:04:05' with the pattern 'yyyy-MM-dd HH:mm:ss.SSS'"
+                )
+        );
+        assert_eq!(run("TO_TIMESTAMP_LTZ(name || n)").unwrap(), Value::Null);
+    }
+
+    #[test]
+    fn json_functions_and_subscripts() {
+        assert_eq!(
+            run("PARSE_JSON('{\"b\": [1, 2], \"a\": \"x\"}')").unwrap(),
+            Value::Json(r#"{"a":"x","b":[1,2]}"#.into())
+        );
+        assert_eq!(
+            run("PARSE_JSON('{\"b\": [1, 2]}')['b'][2]").unwrap(),
+            Value::Json("2".into())
+        );
+        assert_eq!(run("PARSE_JSON('[1]')[5]").unwrap(), Value::Null);
+        assert_eq!(run("PARSE_JSON('[1]')['k']").unwrap(), Value::Null);
+        assert_eq!(run("PARSE_JSON('')").unwrap(), Value::Null);
+        assert!(
+            run("PARSE_JSON(name)")
+                .unwrap_err()
+                .starts_with("PARSE_JSON: 'Alice Smith' is not valid JSON")
+        );
+        assert_eq!(run("TRY_PARSE_JSON(name)").unwrap(), Value::Null);
+        let dup = "'{\"k\": 1, \"k\": 2}'";
+        assert!(
+            run(&format!("PARSE_JSON({dup})"))
+                .unwrap_err()
+                .contains("duplicate key")
+        );
+        assert_eq!(run(&format!("TRY_PARSE_JSON({dup})")).unwrap(), Value::Null);
+        assert_eq!(
+            run(&format!("PARSE_JSON({dup}, TRUE)")).unwrap(),
+            Value::Json(r#"{"k":2}"#.into())
+        );
+        assert_eq!(
+            run("CAST(PARSE_JSON('{\"a\":1}')['a'] AS STRING)").unwrap(),
+            s("1")
+        );
+    }
 }
 
 #[cfg(test)]
@@ -660,6 +835,15 @@ mod extreme_values {
             "f = f",
             "t = l",
             "CAST(l AS DATE)",
+            "DATE_ADD(t, b)",
+            "DATE_ADD(s, b)",
+            "TO_DATE(s, s)",
+            "TO_DATE(l)",
+            "DATE_FORMAT_TZ(l, s, s)",
+            "DATE_FORMAT_TZ(t, 'Pacific/Kiritimati')",
+            "TO_TIMESTAMP_LTZ(s, s, s)",
+            "TRY_PARSE_JSON(s)['k'][b]",
+            "PARSE_JSON(s, TRUE)",
         ];
         let table = TableId::new("db", "t");
         let meta = BTreeMap::new();
@@ -674,6 +858,7 @@ mod extreme_values {
                 &Scope {
                     schema: &schema,
                     aliases: &[],
+                    mode: crate::transform::types::DecimalMode::UpTo38,
                 },
             ) else {
                 panic!("{text} does not bind");

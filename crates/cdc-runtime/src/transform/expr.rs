@@ -26,6 +26,11 @@ pub(crate) enum Meta {
     EventType,
     /// `op_ts`: commit time in milliseconds since the epoch (0 for snapshot rows).
     OpTs,
+    /// `table_name`, `database_name`, `row_kind`: source metadata the MySQL source attaches
+    /// when `metadata.list` names them.
+    SourceTable,
+    SourceDatabase,
+    RowKind,
 }
 
 impl Meta {
@@ -36,14 +41,30 @@ impl Meta {
             "__table_name__" => Self::Table,
             "__data_event_type__" => Self::EventType,
             "op_ts" => Self::OpTs,
+            "table_name" => Self::SourceTable,
+            "database_name" => Self::SourceDatabase,
+            "row_kind" => Self::RowKind,
             _ => return None,
         })
+    }
+
+    /// Whether this is source metadata from the event's meta map: a plain name a real
+    /// column may also have (the column wins), unlike the `__..__` names.
+    pub(crate) fn is_source_metadata(self) -> bool {
+        matches!(
+            self,
+            Self::OpTs | Self::SourceTable | Self::SourceDatabase | Self::RowKind
+        )
     }
 
     pub(crate) fn data_type(self) -> DataType {
         match self {
             Self::Namespace | Self::Schema => DataType::new(DataTypeKind::String),
-            Self::Table | Self::EventType => DataType::new(DataTypeKind::String).not_null(),
+            Self::Table
+            | Self::EventType
+            | Self::SourceTable
+            | Self::SourceDatabase
+            | Self::RowKind => DataType::new(DataTypeKind::String).not_null(),
             Self::OpTs => DataType::new(DataTypeKind::BigInt).not_null(),
         }
     }
@@ -160,6 +181,13 @@ pub(crate) enum Func {
     TimestampDiff,
     ToTimestamp,
     ToTimestampLtz,
+    ToDate,
+    DateAdd,
+    DateFormatTz,
+    ParseJson,
+    TryParseJson,
+    /// `x[i]` / `x['key']` (Calcite's ITEM).
+    Item,
     FromUnixtime,
     UnixTimestamp,
     Coalesce,
@@ -195,7 +223,12 @@ impl Func {
             "TIMESTAMPADD" | "TIMESTAMP_ADD" => (Self::TimestampAdd, 3, 3),
             "TIMESTAMPDIFF" | "TIMESTAMP_DIFF" => (Self::TimestampDiff, 3, 3),
             "TO_TIMESTAMP" => (Self::ToTimestamp, 1, 2),
-            "TO_TIMESTAMP_LTZ" => (Self::ToTimestampLtz, 1, 2),
+            "TO_TIMESTAMP_LTZ" => (Self::ToTimestampLtz, 1, 3),
+            "TO_DATE" => (Self::ToDate, 1, 2),
+            "DATE_ADD" => (Self::DateAdd, 2, 2),
+            "DATE_FORMAT_TZ" => (Self::DateFormatTz, 2, 3),
+            "PARSE_JSON" => (Self::ParseJson, 1, 2),
+            "TRY_PARSE_JSON" => (Self::TryParseJson, 1, 2),
             "FROM_UNIXTIME" => (Self::FromUnixtime, 1, 2),
             "UNIX_TIMESTAMP" => (Self::UnixTimestamp, 0, 2),
             "COALESCE" => (Self::Coalesce, 1, usize::MAX),
@@ -205,6 +238,30 @@ impl Func {
             _ => return None,
         })
     }
+}
+
+/// Functions of Flink CDC that cannot work here, with the reason (`None`: not one of them).
+pub(crate) fn refused(name: &str) -> Option<&'static str> {
+    let upper = name.to_ascii_uppercase();
+    Some(match upper.as_str() {
+        "AI_CHAT_PREDICT" | "AI_LANGCHAIN_PREDICT" | "GET_EMBEDDING" => {
+            "AI model functions need a model runtime, which cdc does not have"
+        }
+        "ARRAY" | "MAP" | "ROW" | "CARDINALITY" | "ARRAY_CONTAINS" | "ARRAY_POSITION"
+        | "ELEMENT" | "REGEXP_EXTRACT_ALL" => {
+            "it builds or reads ARRAY/MAP/ROW values, which no connector here produces; it exists only in Flink CDC's unreleased master"
+        }
+        "FROM_BASE64_BINARY" => "it returns VARBINARY, which transform expressions do not produce",
+        "TRY_CAST" => "it exists only in Flink CDC's unreleased master; use CAST",
+        "BTRIM" | "CONCAT_WS" | "DAYOFMONTH" | "DAYOFWEEK" | "DAYOFYEAR" | "ENDSWITH"
+        | "FROM_BASE64" | "HOUR" | "INSTR" | "LEFT" | "LOCATE" | "LPAD" | "MINUTE" | "MONTH"
+        | "QUARTER" | "REGEXP_COUNT" | "REGEXP_EXTRACT" | "REGEXP_INSTR" | "REGEXP_SUBSTR"
+        | "REPEAT" | "REPLACE" | "RIGHT" | "RPAD" | "SECOND" | "STARTSWITH" | "TO_BASE64"
+        | "WEEK" | "YEAR" => {
+            "it exists only in Flink CDC's unreleased master (after 3.6.0), not here yet"
+        }
+        _ => return None,
+    })
 }
 
 impl Expr {

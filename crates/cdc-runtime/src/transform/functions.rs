@@ -9,14 +9,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use cdc_api::{DataType, Value};
 use regex::Regex;
 
-use super::cast::{local_timestamp, to_text};
+use super::cast::{compare, local_timestamp, to_text};
 use super::eval::Ctx;
 use super::expr::Func;
+use super::json;
 use super::numeric::{self, num};
-use super::parse::time_unit;
-use super::temporal::{self, truncate};
+use super::parse::{TimeUnit, time_unit};
+use super::temporal::{self, Zone, truncate};
 
 const DEFAULT_FORMAT: &str = "yyyy-MM-dd HH:mm:ss";
+const DATE_FORMAT: &str = "yyyy-MM-dd";
+/// TO_TIMESTAMP_LTZ(string)'s default pattern in Flink CDC 3.6.
+const LTZ_FORMAT: &str = "yyyy-MM-dd HH:mm:ss.SSS";
 
 /// A SQL LIKE pattern as an anchored regex (`%` any run, `_` one character).
 pub(crate) fn like_regex(pattern: &str, escape: Option<char>) -> Result<Regex, String> {
@@ -266,6 +270,11 @@ pub(crate) fn call(
             Value::String(temporal::format(&source, &text(arg(1), ctx))?)
         }
         Func::TimestampAdd => timestamp_add(args, ctx)?,
+        Func::ToDate => to_date(args, ctx)?,
+        Func::DateAdd => date_add(arg(0), integer(arg(1), "DATE_ADD days")?, ctx)?,
+        Func::DateFormatTz => date_format_tz(args, ctx)?,
+        Func::ParseJson | Func::TryParseJson => parse_json(func, args, ctx)?,
+        Func::Item => item(arg(0), arg(1), ctx)?,
         Func::TimestampDiff => {
             let unit = time_unit(&text(arg(0), ctx)).ok_or("unknown time unit")?;
             let a = local_timestamp(arg(1), ctx.zone)
@@ -286,6 +295,9 @@ pub(crate) fn call(
                     .or_else(|| temporal::parse_timestamp(&s)),
             };
             parsed.map_or(Value::Null, |t| Value::Timestamp(truncate(t, 3)))
+        }
+        Func::ToTimestampLtz if matches!(arg(0), Value::String(_) | Value::Json(_)) => {
+            to_timestamp_ltz_text(args, ctx)?
         }
         Func::ToTimestampLtz => {
             let precision = if args.len() > 1 {
@@ -335,6 +347,146 @@ pub(crate) fn call(
         | Func::If
         | Func::IfNull
         | Func::NullIf => return Err(format!("{func:?} cannot be called here")),
+    })
+}
+
+/// TO_DATE(string[, format]) (NULL when it does not parse, as Flink CDC) or TO_DATE(ts).
+fn to_date(args: &[Value], ctx: &Ctx<'_>) -> Result<Value, String> {
+    let Some(first) = args.first() else {
+        return Err("TO_DATE takes an argument".into());
+    };
+    if !matches!(first, Value::String(_)) {
+        return local_timestamp(first, ctx.zone)
+            .map(|t| Value::Date(t.date))
+            .ok_or_else(|| format!("TO_DATE needs a string, date or timestamp, got '{first}'"));
+    }
+    let format = args
+        .get(1)
+        .map_or_else(|| DATE_FORMAT.to_string(), |f| text(f, ctx));
+    let parsed = temporal::parse_with(&text(first, ctx), &format)?;
+    Ok(parsed.map_or(Value::Null, |t| Value::Date(t.date)))
+}
+
+/// DATE_ADD(x, days) as Flink CDC 3.6: the date of `x` moved by `days`, as 'yyyy-MM-dd'
+/// text; a string must be 'yyyy-MM-dd' or 'yyyy-MM-dd HH:mm:ss'.
+fn date_add(x: &Value, days: i64, ctx: &Ctx<'_>) -> Result<Value, String> {
+    let date = match x {
+        Value::String(s) => {
+            let format = match s.chars().count() {
+                10 => DATE_FORMAT,
+                19 => DEFAULT_FORMAT,
+                _ => "",
+            };
+            let parsed = if format.is_empty() {
+                None
+            } else {
+                temporal::parse_with(s, format)?
+            };
+            parsed
+                .ok_or_else(|| {
+                    format!(
+                        "DATE_ADD cannot read '{s}': write 'yyyy-MM-dd' or 'yyyy-MM-dd HH:mm:ss'"
+                    )
+                })?
+                .date
+        }
+        other => {
+            local_timestamp(other, ctx.zone)
+                .ok_or_else(|| {
+                    format!("DATE_ADD needs a date, timestamp or string, got '{other}'")
+                })?
+                .date
+        }
+    };
+    let moved = temporal::add(&temporal::midnight(date), TimeUnit::Day, days)
+        .ok_or_else(|| format!("DATE_ADD('{date}', {days}) is out of range"))?;
+    Ok(Value::String(moved.date.to_string()))
+}
+
+/// DATE_FORMAT_TZ(ts, [format,] zone): an instant shown in `zone`; a TIMESTAMP is taken as
+/// that zone's wall clock (as Flink CDC's `atZone`), so only its pattern applies.
+fn date_format_tz(args: &[Value], ctx: &Ctx<'_>) -> Result<Value, String> {
+    let (ts, format, zone) = match args {
+        [ts, zone] => (ts, DEFAULT_FORMAT.to_string(), zone),
+        [ts, format, zone] => (ts, text(format, ctx), zone),
+        _ => return Err("DATE_FORMAT_TZ takes 2 or 3 arguments".into()),
+    };
+    let zone = Zone::parse_id(&text(zone, ctx))?;
+    let local = match ts {
+        Value::Timestamp(t) => *t,
+        other => local_timestamp(other, Zone::Fixed(0))
+            .map(|utc| zone.to_local(utc.to_epoch_micros()))
+            .ok_or_else(|| format!("DATE_FORMAT_TZ needs a timestamp, got '{other}'"))?,
+    };
+    Ok(Value::String(temporal::format(&local, &format)?))
+}
+
+/// TO_TIMESTAMP_LTZ(string[, format[, zone]]) as Flink CDC 3.6: the text is a wall-clock
+/// time in `zone` (UTC by default, not the session zone) read with `format` (default
+/// 'yyyy-MM-dd HH:mm:ss.SSS'); text that does not match is an error, as Flink CDC throws.
+fn to_timestamp_ltz_text(args: &[Value], ctx: &Ctx<'_>) -> Result<Value, String> {
+    let value = text(args.first().unwrap_or(&Value::Null), ctx);
+    let format = args
+        .get(1)
+        .map_or_else(|| LTZ_FORMAT.to_string(), |f| text(f, ctx));
+    let zone = match args.get(2) {
+        Some(z) => Zone::parse_id(&text(z, ctx))?,
+        None => Zone::Fixed(0),
+    };
+    let local = temporal::parse_with(&value, &format)?.ok_or_else(|| {
+        format!("TO_TIMESTAMP_LTZ cannot read '{value}' with the pattern '{format}'")
+    })?;
+    Ok(Value::TimestampLtz(zone.to_instant(&truncate(local, 3))))
+}
+
+/// PARSE_JSON fails on invalid text, TRY_PARSE_JSON gives NULL; '' is NULL for both.
+fn parse_json(func: Func, args: &[Value], ctx: &Ctx<'_>) -> Result<Value, String> {
+    let source = text(args.first().unwrap_or(&Value::Null), ctx);
+    if source.is_empty() {
+        return Ok(Value::Null);
+    }
+    let allow_duplicates = matches!(args.get(1), Some(Value::Boolean(true)));
+    match json::parse(&source, allow_duplicates) {
+        Ok(normalised) => Ok(Value::Json(normalised)),
+        Err(_) if func == Func::TryParseJson => Ok(Value::Null),
+        Err(m) => Err(format!("PARSE_JSON: {m}")),
+    }
+}
+
+/// `container[key]`: 1-based for arrays and rows, by key for maps and JSON objects; NULL
+/// when there is no such element.
+fn item(container: &Value, key: &Value, ctx: &Ctx<'_>) -> Result<Value, String> {
+    let position = || num(key).ok().flatten().and_then(|n| n.as_i64().ok());
+    let nth = |items: &[Value]| {
+        position()
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| i.checked_sub(1))
+            .and_then(|i| items.get(i))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    Ok(match container {
+        Value::Array(items) | Value::Row(items) => nth(items),
+        Value::Map(entries) => {
+            let mut found = Value::Null;
+            for (k, v) in entries {
+                if !k.is_null() && compare(k, key, ctx.zone)? == std::cmp::Ordering::Equal {
+                    found = v.clone();
+                    break;
+                }
+            }
+            found
+        }
+        Value::Json(doc) | Value::String(doc) => {
+            let key = match key {
+                Value::String(field) => json::Key::Field(field),
+                _ => json::Key::Index(position().ok_or_else(|| {
+                    format!("a JSON subscript must be an integer or a string, got '{key}'")
+                })?),
+            };
+            json::item(doc, key)?.map_or(Value::Null, Value::Json)
+        }
+        other => return Err(format!("cannot subscript '{other}'")),
     })
 }
 

@@ -11,6 +11,7 @@ mod cast;
 mod eval;
 mod expr;
 mod functions;
+mod json;
 mod numeric;
 mod parse;
 mod rule;
@@ -20,3 +21,4 @@ mod temporal;
 mod types;
 
 pub(crate) use stage::Transformer;
+pub(crate) use types::DecimalMode;

@@ -12,7 +12,7 @@ use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Token;
 
-use super::expr::{BinaryOp, Expr, Func, Meta, Node, UnaryOp};
+use super::expr::{BinaryOp, Expr, Func, Meta, Node, UnaryOp, refused};
 
 /// One item of a projection list.
 #[derive(Debug, Clone)]
@@ -291,9 +291,26 @@ pub(crate) fn compile(e: &sql::Expr) -> Result<Expr, String> {
             otherwise: else_result.as_deref().map(boxed).transpose()?,
         },
         sql::Expr::Function(f) => function(f, e)?,
+        sql::Expr::CompoundFieldAccess { root, access_chain } => {
+            return subscripts(compile(root)?, access_chain, e);
+        }
         _ => return Err(unsupported("this expression", e)),
     };
     Ok(Expr::new(node, text))
+}
+
+/// `x[1]['k']`: one ITEM call per subscript, innermost first (Flink CDC 3.6).
+fn subscripts(root: Expr, chain: &[sql::AccessExpr], e: &sql::Expr) -> Result<Expr, String> {
+    let mut out = root;
+    for access in chain {
+        let sql::AccessExpr::Subscript(sql::Subscript::Index { index }) = access else {
+            return Err(unsupported("field access with `.` or a slice", e));
+        };
+        let index = compile(index)?;
+        let text = format!("{}[{}]", out.text, index.text);
+        out = Expr::new(call(Func::Item, vec![out, index]), text);
+    }
+    Ok(out)
 }
 
 /// `-` on a number literal is a negative literal (so `ROUND(x, -2)` has a literal argument
@@ -330,8 +347,9 @@ fn call(func: Func, args: Vec<Expr>) -> Node {
 
 fn ident_node(name: &str) -> Node {
     match Meta::from_name(name) {
-        // `op_ts` may also be a real column; binding decides (a real column wins).
-        Some(meta) if meta != Meta::OpTs => Node::Meta(meta),
+        // `op_ts`, `table_name`, ... may also be real columns; binding decides (a real
+        // column wins).
+        Some(meta) if !meta.is_source_metadata() => Node::Meta(meta),
         _ => Node::Column(name.to_string()),
     }
 }
@@ -339,7 +357,13 @@ fn ident_node(name: &str) -> Node {
 fn function(f: &sql::Function, e: &sql::Expr) -> Result<Node, String> {
     let name = f.name.to_string();
     let Some((func, min, max)) = Func::lookup(&name) else {
-        return Err(format!("unknown function {name} at '{e}'"));
+        return Err(match refused(&name) {
+            Some(why) => format!(
+                "{} is not supported: {why} at '{e}'",
+                name.to_ascii_uppercase()
+            ),
+            None => format!("unknown function {name} at '{e}'"),
+        });
     };
     if f.filter.is_some() || f.over.is_some() || !f.within_group.is_empty() {
         return Err(unsupported("an aggregate or window clause", e));
@@ -553,6 +577,22 @@ mod tests {
             err.contains("UPPER takes 1 argument(s), got 2 at 'UPPER(a, b)'"),
             "{err}"
         );
+        let err = parse_projection("GET_EMBEDDING(a, b, c) AS e").unwrap_err();
+        assert_eq!(
+            err,
+            "GET_EMBEDDING is not supported: AI model functions need a model runtime, which cdc does not have at 'GET_EMBEDDING(a, b, c)'"
+        );
+        let err = parse_projection("lpad(a, 3, 'x') AS e").unwrap_err();
+        assert!(
+            err.starts_with(
+                "LPAD is not supported: it exists only in Flink CDC's unreleased master"
+            ),
+            "{err}"
+        );
+        let err = parse_projection("CARDINALITY(a) AS e").unwrap_err();
+        assert!(err.contains("ARRAY/MAP/ROW"), "{err}");
+        let err = parse_filter("a.b[1:2] = 1").unwrap_err();
+        assert!(err.contains("slice"), "{err}");
         let err = parse_projection("CAST(a AS DECIMAL(50, 2)) AS b").unwrap_err();
         assert!(err.contains("out of range"), "{err}");
     }
@@ -574,6 +614,13 @@ mod tests {
             "TIMESTAMP '2024-01-01 00:00:00' AS x",
             "a || b AS x",
             "`weird name` AS x",
+            "PARSE_JSON(j)['a'][1] AS x",
+            "arr[1] AS x",
+            "TO_TIMESTAMP_LTZ(s, 'yyyy', 'UTC') AS x",
+            "DATE_FORMAT_TZ(ts, 'UTC') AS x",
+            "DATE_ADD(d, 1) AS x",
+            "TO_DATE(s) AS x",
+            "table_name AS x",
         ] {
             parse_projection(text).unwrap_or_else(|e| panic!("{text}: {e}"));
         }

@@ -4,8 +4,10 @@ use std::collections::BTreeMap;
 
 use regex::Regex;
 
+use super::bind::check_constants;
 use super::expr::Expr;
 use super::parse::{ProjectionItem, parse_filter, parse_projection};
+use super::types::DecimalMode;
 use crate::RuntimeError;
 use crate::route::selector_regex;
 
@@ -21,6 +23,8 @@ pub(crate) struct Rule {
     pub(crate) table_options: BTreeMap<String, String>,
     /// `converter-after-transform: SOFT_DELETE`.
     pub(crate) soft_delete: bool,
+    /// `pipeline.transform.decimal.precision.mode`, for binding.
+    pub(crate) decimal_mode: DecimalMode,
 }
 
 fn key_list(text: Option<&String>) -> Option<Vec<String>> {
@@ -33,11 +37,13 @@ fn key_list(text: Option<&String>) -> Option<Vec<String>> {
 }
 
 impl Rule {
-    /// Parses rule `index` (`origin` names the file in messages).
+    /// Parses rule `index` (`origin` names the file in messages) and checks the types of
+    /// every part of its expressions that does not depend on a table's columns.
     pub(crate) fn parse(
         index: usize,
         map: &BTreeMap<String, String>,
         origin: &str,
+        decimal_mode: DecimalMode,
     ) -> Result<Self, RuntimeError> {
         let at = |key: &str| format!("{origin}: transform[{index}].{key}");
         let get = |key: &str| map.get(key).filter(|v| !v.trim().is_empty());
@@ -51,6 +57,17 @@ impl Rule {
             .map(|f| parse_filter(f))
             .transpose()
             .map_err(|m| RuntimeError::definition(at("filter"), m))?;
+        for item in projection.iter().flatten() {
+            if let ProjectionItem::Column { name, expr } = item {
+                check_constants(expr, decimal_mode).map_err(|m| {
+                    RuntimeError::definition(at("projection"), format!("column `{name}`: {m}"))
+                })?;
+            }
+        }
+        if let Some(f) = &filter {
+            check_constants(f, decimal_mode)
+                .map_err(|m| RuntimeError::definition(at("filter"), m))?;
+        }
         let delimiter = get("table-options.delimiter").map_or(",", String::as_str);
         let mut table_options = BTreeMap::new();
         if let Some(text) = get("table-options") {
@@ -88,6 +105,7 @@ impl Rule {
             partition_keys: key_list(get("partition-keys")),
             table_options,
             soft_delete,
+            decimal_mode,
         })
     }
 }
@@ -102,7 +120,7 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
             .collect();
-        Rule::parse(0, &map, "p.yaml")
+        Rule::parse(0, &map, "p.yaml", DecimalMode::default())
     }
 
     #[test]
@@ -145,5 +163,48 @@ mod tests {
         assert!(err.to_string().contains("SOFT_DELETE"), "{err}");
         let err = rule(&[("source-table", "db.t"), ("table-options", "novalue")]).unwrap_err();
         assert!(err.to_string().contains("not key=value"), "{err}");
+    }
+
+    #[test]
+    fn constant_type_errors_are_refused_before_any_schema() {
+        let err = rule(&[
+            ("source-table", "db.t"),
+            ("projection", "id, TO_TIMESTAMP_LTZ(TRUE) AS t"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "p.yaml: transform[0].projection: column `t`: TO_TIMESTAMP_LTZ's argument 1 must be \
+             a number or a STRING, got BOOLEAN ('true') at 'TO_TIMESTAMP_LTZ(true)'"
+        );
+        let err = rule(&[
+            ("source-table", "db.t"),
+            ("filter", "a > 1 AND DATE_ADD('2024-01-01', 'x') = ''"),
+        ])
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "p.yaml: transform[0].filter: DATE_ADD's argument 2 must be an integer"
+            ),
+            "{err}"
+        );
+        // Column types are only known when the table's schema arrives.
+        assert!(
+            rule(&[
+                ("source-table", "db.t"),
+                ("projection", "TO_TIMESTAMP_LTZ(c) AS t")
+            ])
+            .is_ok()
+        );
+        assert!(
+            rule(&[
+                ("source-table", "db.t"),
+                (
+                    "projection",
+                    "TO_TIMESTAMP_LTZ('2024-01-01 00:00:00.000') AS t"
+                )
+            ])
+            .is_ok()
+        );
     }
 }

@@ -28,6 +28,7 @@ pub(crate) fn derive(rule: &Rule, input: &Schema) -> Result<Bound, String> {
     let no_aliases = Scope {
         schema: input,
         aliases: &[],
+        mode: rule.decimal_mode,
     };
     let wildcard = [ProjectionItem::Wildcard];
     let items = rule.projection.as_deref().unwrap_or(&wildcard);
@@ -92,6 +93,7 @@ pub(crate) fn derive(rule: &Rule, input: &Schema) -> Result<Bound, String> {
             let scope = Scope {
                 schema: input,
                 aliases: &computed,
+                mode: rule.decimal_mode,
             };
             let bound = bind(f, &scope).map_err(|m| format!("filter: {m}"))?;
             if bound.ty.kind != DataTypeKind::Boolean
@@ -299,7 +301,7 @@ mod tests {
             .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
             .collect();
         map.insert("source-table".into(), "db.t".into());
-        Rule::parse(0, &map, "p").unwrap()
+        Rule::parse(0, &map, "p", super::super::types::DecimalMode::UpTo38).unwrap()
     }
 
     fn input() -> Schema {

@@ -12,6 +12,7 @@ use super::expr::Node;
 use super::rule::Rule;
 use super::schema::{Bound, derive, diff};
 use super::temporal::Zone;
+use super::types::DecimalMode;
 use crate::RuntimeError;
 
 /// Applies the `transform` rules, between the source and routing (as Flink CDC's
@@ -28,16 +29,28 @@ pub(crate) struct Transformer {
 }
 
 impl Transformer {
-    /// Parses the rules; `local_time_zone` is the pipeline's session zone.
+    /// Parses the rules; `local_time_zone` is the pipeline's session zone. Decimal results
+    /// follow Flink CDC's default `transform.decimal.precision.mode` (UP_TO_19).
     pub(crate) fn new(
         rules: &[BTreeMap<String, String>],
         local_time_zone: &str,
         origin: &str,
     ) -> Result<Self, RuntimeError> {
+        Self::with_decimal_mode(rules, local_time_zone, DecimalMode::default(), origin)
+    }
+
+    /// [`Self::new`] with `pipeline.transform.decimal.precision.mode` (see
+    /// [`crate::pipeline_options::transform_decimal_mode`]).
+    pub(crate) fn with_decimal_mode(
+        rules: &[BTreeMap<String, String>],
+        local_time_zone: &str,
+        decimal_mode: DecimalMode,
+        origin: &str,
+    ) -> Result<Self, RuntimeError> {
         let rules = rules
             .iter()
             .enumerate()
-            .map(|(i, r)| Rule::parse(i, r, origin))
+            .map(|(i, r)| Rule::parse(i, r, origin, decimal_mode))
             .collect::<Result<Vec<_>, _>>()?;
         let zone = if rules.is_empty() {
             None

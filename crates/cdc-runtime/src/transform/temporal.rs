@@ -32,6 +32,14 @@ impl Zone {
         })
     }
 
+    /// Parses a zone ID as Java's `ZoneId.of` takes it (an IANA name, `UTC`, `+08:00`), for
+    /// functions that name their zone.
+    pub(crate) fn parse_id(text: &str) -> Result<Self, String> {
+        Self::parse_named(text.trim()).ok_or_else(|| {
+            format!("'{text}' is not a time zone: use an IANA name such as Asia/Shanghai or an offset such as +08:00")
+        })
+    }
+
     fn parse_named(text: &str) -> Option<Self> {
         if ["utc", "z", "gmt", "etc/utc", "universal"]
             .iter()

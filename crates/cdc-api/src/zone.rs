@@ -1,4 +1,5 @@
-//! The pipeline's `local-time-zone`: a fixed offset or an IANA zone with its rules.
+//! A time zone as pipeline files write it (`local-time-zone`, `server-time-zone`): a fixed
+//! offset or an IANA zone with its rules.
 
 use chrono::{FixedOffset, Offset, TimeZone};
 
