@@ -161,6 +161,18 @@ pub(crate) const BACKFILL_SKIP: ConfigOption = ConfigOption::optional(
     "accepted for compatibility",
 )
 .without_effect("each chunk is read at an exact binlog position; there is nothing to backfill");
+pub(crate) const SNAPSHOT_RATE_LIMIT: ConfigOption = ConfigOption::optional_no_default(
+    "scan.snapshot.rate-limit",
+    "most rows per second the snapshot reads, over all its parallel reads (unlimited when unset)",
+);
+pub(crate) const SNAPSHOT_RATE_LIMIT_BYTES: ConfigOption = ConfigOption::optional_no_default(
+    "scan.snapshot.rate-limit.bytes",
+    "most bytes per second the snapshot reads (e.g. 20mb; values counted at their size as sent; unlimited when unset)",
+);
+pub(crate) const BINLOG_RATE_LIMIT: ConfigOption = ConfigOption::optional_no_default(
+    "scan.binlog.rate-limit",
+    "most binlog rows per second read: binds only while catching up (unlimited when unset)",
+);
 pub(crate) const METADATA_LIST: ConfigOption = ConfigOption::optional_no_default(
     "metadata.list",
     "metadata attached to each event: op_ts (commit time in ms), table_name, database_name, row_kind (+I, +U, -D)",
@@ -205,6 +217,9 @@ pub(crate) fn all_options() -> Vec<ConfigOption> {
         UNBOUNDED_CHUNK_FIRST,
         BACKFILL_SKIP,
         METADATA_LIST,
+        SNAPSHOT_RATE_LIMIT,
+        SNAPSHOT_RATE_LIMIT_BYTES,
+        BINLOG_RATE_LIMIT,
         SSL_MODE,
         SSL_CA,
         SSL_CERT,
@@ -267,6 +282,10 @@ pub(crate) struct MySqlSourceConfig {
     pub(crate) meta_row_kind: bool,
     /// `use.legacy.json.format: true` written: binlog JSON from MySQL in compact form.
     pub(crate) compact_json: bool,
+    /// `scan.snapshot.rate-limit` and `.bytes`, shared by every snapshot read.
+    pub(crate) snapshot_limit: std::sync::Arc<crate::rate_limit::RateLimiter>,
+    /// `scan.binlog.rate-limit`.
+    pub(crate) binlog_limit: std::sync::Arc<crate::rate_limit::RateLimiter>,
     /// What `debezium.*` and `jdbc.properties.*` ask for.
     pub(crate) passthrough: crate::passthrough::Passthrough,
     pub(crate) tls: TlsConfig,
@@ -279,6 +298,18 @@ pub(crate) struct MySqlSourceConfig {
 
 fn bad(options: &Options, key: &str, message: impl Into<String>) -> Error {
     Error::invalid_option(options.qualified(key), message)
+}
+
+/// A rate limit: at least 1 when written.
+fn positive(o: &Options, option: &ConfigOption, value: Option<u64>) -> Result<Option<u64>> {
+    match value {
+        Some(0) => Err(bad(
+            o,
+            option.name,
+            "must be at least 1 (leave it unset for no limit)",
+        )),
+        v => Ok(v),
+    }
 }
 
 impl MySqlSourceConfig {
@@ -386,6 +417,18 @@ impl MySqlSourceConfig {
             meta_row_kind,
             compact_json,
             passthrough: crate::passthrough::parse(o)?,
+            snapshot_limit: std::sync::Arc::new(crate::rate_limit::RateLimiter::new(
+                positive(o, &SNAPSHOT_RATE_LIMIT, o.u64(&SNAPSHOT_RATE_LIMIT)?)?,
+                positive(
+                    o,
+                    &SNAPSHOT_RATE_LIMIT_BYTES,
+                    o.size(&SNAPSHOT_RATE_LIMIT_BYTES)?,
+                )?,
+            )),
+            binlog_limit: std::sync::Arc::new(crate::rate_limit::RateLimiter::new(
+                positive(o, &BINLOG_RATE_LIMIT, o.u64(&BINLOG_RATE_LIMIT)?)?,
+                None,
+            )),
             tls: TlsConfig::from_options(o)?,
             parse_online_schema_changes,
             snapshot_parallelism: crate::snapshot::pipeline_parallelism(&ctx.pipeline_options)?,

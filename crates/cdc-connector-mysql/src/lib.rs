@@ -20,6 +20,7 @@ pub mod fuzzing;
 mod geometry;
 mod online_schema;
 mod passthrough;
+mod rate_limit;
 mod schema;
 mod snapshot;
 mod snapshot_key;

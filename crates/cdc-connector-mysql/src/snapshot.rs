@@ -756,6 +756,10 @@ fn key_is_unique(meta: &TableMeta, key: &KeyColumns) -> bool {
             .all(|(a, b)| a.eq_ignore_ascii_case(b))
 }
 
+/// Rows between two pauses for `scan.snapshot.rate-limit`: small enough that the rate is
+/// smooth, large enough that the limiter's lock is taken rarely.
+const PACE_EVERY_ROWS: u64 = 256;
+
 /// Reads one key range of a table under a consistent snapshot of its own and sends its
 /// rows; every batch records how far the range got. Returns the position it was read at
 /// (`None` when the receiver is gone).
@@ -796,6 +800,19 @@ async fn read_range(
     let tiny = config.tinyint1_as_boolean;
     let fetch = config.fetch_size;
     let table_key = (meta.db.clone(), meta.table.clone());
+    let limit = &config.snapshot_limit;
+    if limit.is_set() {
+        // While a rate limit holds the reader back, the server waits to write the rest of
+        // a page: give it longer than the slowest page can take before it drops the
+        // connection (net_write_timeout, 60 s by default).
+        let page = limit.longest_wait(config.chunk_size, config.chunk_size * 1024);
+        let seconds = (page.as_secs() * 2).max(3600);
+        conn.query_drop(format!("SET SESSION net_write_timeout = {seconds}"))
+            .await
+            .map_err(err)?;
+    }
+    // Rows and bytes read since the last pause for the rate limit.
+    let (mut paced_rows, mut paced_bytes) = (0u64, 0u64);
 
     // The lower bound of the next page: None = from the first key; Some(params).
     let mut last_key: Option<Vec<My>> = resume_after
@@ -923,6 +940,14 @@ async fn read_range(
             while let Some(row) = stream.next().await {
                 let row = row.map_err(err)?;
                 let raw = row.unwrap();
+                if limit.is_set() {
+                    paced_rows += 1;
+                    paced_bytes += crate::rate_limit::row_bytes(&raw);
+                    if paced_rows >= PACE_EVERY_ROWS {
+                        limit.pace(paced_rows, paced_bytes).await;
+                        (paced_rows, paced_bytes) = (0, 0);
+                    }
+                }
                 let mut values = Vec::with_capacity(raw.len());
                 for (v, (info, column)) in raw.into_iter().zip(infos.iter().zip(&meta.columns)) {
                     values.push(convert(&info.mysql_type, &info.charset, tiny, v).map_err(
@@ -995,6 +1020,9 @@ async fn read_range(
         }
     }
     conn.query_drop("COMMIT").await.map_err(err)?;
+    if paced_rows > 0 {
+        limit.pace(paced_rows, paced_bytes).await;
+    }
     tracing::debug!(table = %table_id, rows = total, position = %position, after = ?resume_after, until = ?until, "snapshot range done");
     let mut done = Batch::rows(batch);
     done.snapshot_progress.push(SnapshotProgress {

@@ -430,6 +430,11 @@ impl BinlogReader {
             .await
             .map_err(|e| fail(crate::error::from_mysql("connecting for the binlog", e)))?;
         let mut setup = replication_setup(self.config.heartbeat);
+        if self.config.binlog_limit.is_set() {
+            // The rate limit holds the reader back; the server must not give up writing
+            // to it meanwhile (net_write_timeout, 60 s by default).
+            setup.push("SET SESSION net_write_timeout = 3600".to_string());
+        }
         // MySQL: request by GTID set (COM_BINLOG_DUMP_GTID).
         let sids = match &start.gtid_set {
             Some(text) => Some(GtidSet::parse(text).and_then(|set| set.to_sids()).map_err(
@@ -1035,7 +1040,9 @@ impl BinlogReader {
         };
         let is_update = matches!(kind, UPDATE_V1 | UPDATE_V2);
         let is_delete = matches!(kind, DELETE_V1 | DELETE_V2);
+        let mut rows_in_event = 0u64;
         while !cursor.is_done() {
+            rows_in_event += 1;
             let start = cursor.pos;
             // A write event's only image is the after image.
             let first_present = if is_update || is_delete {
@@ -1110,6 +1117,12 @@ impl BinlogReader {
                 compact_binary_json(&mut change, &layouts);
             }
             st.pending.push(Event::DataChange(change));
+        }
+        let limit = &self.config.binlog_limit;
+        if limit.is_set() {
+            // `scan.binlog.rate-limit`: reading faster than the limit happens only while
+            // catching up; then each event's rows wait their turn.
+            limit.pace(rows_in_event, data.len() as u64).await;
         }
         Ok(())
     }
