@@ -38,11 +38,13 @@ enum Command {
     Run {
         /// The pipeline file.
         pipeline: PathBuf,
-        /// Keep checkpoints in this directory (overrides pipeline.state.dir); a restart
-        /// resumes from them. `none` keeps them in memory only, so a restart starts over.
+        /// Keep checkpoints in this directory, or in an object store (s3://bucket/prefix,
+        /// gs://, az://, file://; credentials from the environment); overrides
+        /// pipeline.state.dir; a restart resumes from them. `none` keeps them in memory
+        /// only, so a restart starts over.
         /// Default: pipeline.state.dir, else $XDG_STATE_HOME/cdc/<pipeline name> or
         /// ~/.local/state/cdc/<pipeline name>. One run at a time may use a directory.
-        #[arg(long, value_name = "DIR|none")]
+        #[arg(long, value_name = "DIR|URL|none")]
         state_dir: Option<PathBuf>,
         /// Start over instead of resuming: a new snapshot, schemas learnt afresh. The last
         /// checkpoint only finishes its commits and continues its numbering. Needed after
@@ -83,8 +85,108 @@ fn registry() -> ConnectorRegistry {
     registry
 }
 
+/// The exit codes a supervisor can act on (docs/operating.md, "Exit codes").
+mod exit {
+    /// The pipeline ended (BATCH done, the source ended) or stopped cleanly on a signal
+    /// after its final checkpoint; also `cdc validate` and the other commands succeeding.
+    pub(crate) const OK: u8 = 0;
+    /// A configuration problem a person must fix: the command line, the pipeline file, a
+    /// checkpoint that cannot resume, a state location that is unusable or in use by
+    /// another run; also anything not classified below.
+    pub(crate) const CONFIG: u8 = 1;
+    /// A permanent failure: a connector says retrying cannot help (credentials, a missing
+    /// table, rows the target refuses).
+    pub(crate) const PERMANENT: u8 = 2;
+    /// A transient failure that outlasted the retries and restarts: the source, the target
+    /// or the state store away. Restarting later resumes from the last checkpoint.
+    pub(crate) const TRANSIENT: u8 = 3;
+    /// Another instance took over the pipeline's state: this one stopped before
+    /// committing anything. Do not restart it while the other runs.
+    pub(crate) const FENCED: u8 = 4;
+}
+
+/// A signal that stopped `cdc run` before its final checkpoint completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    Interrupt,
+    Terminate,
+}
+
+impl Signal {
+    /// 128 + the signal number, as a shell reports a process the signal killed.
+    fn exit_code(self) -> u8 {
+        match self {
+            Self::Interrupt => 130,
+            Self::Terminate => 143,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Interrupt => "SIGINT",
+            Self::Terminate => "SIGTERM",
+        }
+    }
+}
+
+/// `cdc run` gave up waiting for its final checkpoint.
+#[derive(Debug)]
+struct StoppedBySignal {
+    signal: Signal,
+    why: String,
+}
+
+impl std::fmt::Display for StoppedBySignal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "stopped by {} {}, without the final checkpoint; the next run resumes from the last durable checkpoint",
+            self.signal.name(),
+            self.why
+        )
+    }
+}
+
+impl std::error::Error for StoppedBySignal {}
+
+/// The exit code for an error that ended a command (see [`exit`]).
+fn exit_code(error: &anyhow::Error) -> u8 {
+    use cdc_runtime::RuntimeError;
+    if let Some(stopped) = error.downcast_ref::<StoppedBySignal>() {
+        return stopped.signal.exit_code();
+    }
+    match error.downcast_ref::<RuntimeError>() {
+        Some(RuntimeError::Fenced { .. }) => exit::FENCED,
+        Some(RuntimeError::StateUnavailable { .. } | RuntimeError::StateMaybeSaved { .. }) => {
+            exit::TRANSIENT
+        }
+        Some(RuntimeError::Connector { source, .. }) => {
+            if source.is_retryable() || source.is_transaction_lost() {
+                exit::TRANSIENT
+            } else if matches!(source, cdc_api::Error::InvalidOption { .. }) {
+                exit::CONFIG
+            } else {
+                exit::PERMANENT
+            }
+        }
+        _ => exit::CONFIG,
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version print to stdout and succeed; a usage error is a
+            // configuration error (1), not clap's default 2, which means a permanent failure here.
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(exit::CONFIG)
+            } else {
+                ExitCode::from(exit::OK)
+            };
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -103,8 +205,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(execute(cli.command)) {
-        Ok(()) => ExitCode::SUCCESS,
+    let result = runtime.block_on(execute(cli.command));
+    // A run that gave up on its final checkpoint leaves tasks behind: do not wait for them.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
+        Ok(()) => ExitCode::from(exit::OK),
         Err(e) => {
             // Secret values the pipeline file substituted never reach the terminal.
             let mut printed = cdc_runtime::secrets::redact(&e.to_string());
@@ -119,7 +224,7 @@ fn main() -> ExitCode {
                 }
                 source = cause.source();
             }
-            ExitCode::FAILURE
+            ExitCode::from(exit_code(&e))
         }
     }
 }
@@ -156,7 +261,8 @@ async fn execute(command: Command) -> anyhow::Result<()> {
                 built = built.without_progress_log();
             }
             let view = show_view.then(|| LiveView::start(built.metrics()));
-            let outcome = built.run(shutdown_signal()).await;
+            let timeout = built.settings().shutdown_timeout;
+            let outcome = run_until_signalled(built, timeout).await;
             drop(view);
             let summary = outcome?;
             tracing::info!(
@@ -175,25 +281,95 @@ async fn execute(command: Command) -> anyhow::Result<()> {
     }
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+/// Runs `pipeline`; the first SIGINT / SIGTERM stops it with a final checkpoint, which may
+/// take up to `timeout`. Past it, or at a second signal, it gives up with
+/// [`StoppedBySignal`] (exit 130 / 143): the state keeps the last durable checkpoint.
+async fn run_until_signalled(
+    pipeline: Pipeline,
+    timeout: std::time::Duration,
+) -> Result<cdc_runtime::RunSummary, anyhow::Error> {
+    let mut signals = listen_for_signals();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = pipeline.run(async move {
+        let _ = stopped.await;
+    });
+    tokio::pin!(run);
+    let mut stop = Some(stop);
+    let mut deadline: Option<(Signal, tokio::time::Instant)> = None;
+    loop {
+        let overdue = async {
+            match deadline {
+                Some((_, at)) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            outcome = &mut run => return Ok(outcome?),
+            Some(signal) = signals.recv() => {
+                if let Some(stop) = stop.take() {
+                    tracing::info!(
+                        "{}: stopping after a final checkpoint (pipeline.shutdown.timeout {}; a second signal stops at once)",
+                        signal.name(),
+                        humanize(timeout)
+                    );
+                    let _ = stop.send(());
+                    deadline = Some((signal, tokio::time::Instant::now() + timeout));
+                } else {
+                    return Err(StoppedBySignal {
+                        signal,
+                        why: "a second time".into(),
+                    }
+                    .into());
                 }
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+            () = overdue => {
+                let signal = deadline.map_or(Signal::Terminate, |(s, _)| s);
+                return Err(StoppedBySignal {
+                    signal,
+                    why: format!(
+                        "and the final checkpoint did not complete within pipeline.shutdown.timeout ({})",
+                        humanize(timeout)
+                    ),
+                }
+                .into());
             }
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+}
+
+fn humanize(d: std::time::Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
     }
+}
+
+/// Every SIGINT (Ctrl-C) and SIGTERM, as they arrive.
+fn listen_for_signals() -> tokio::sync::mpsc::UnboundedReceiver<Signal> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            if let Ok(mut term) = signal(SignalKind::terminate()) {
+                loop {
+                    let got = tokio::select! {
+                        r = tokio::signal::ctrl_c() => r.ok().map(|()| Signal::Interrupt),
+                        r = term.recv() => r.map(|()| Signal::Terminate),
+                    };
+                    match got {
+                        Some(s) if tx.send(s).is_ok() => {}
+                        _ => return,
+                    }
+                }
+            }
+        }
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if tx.send(Signal::Interrupt).is_err() {
+                return;
+            }
+        }
+    });
+    rx
 }

@@ -50,6 +50,15 @@ pub enum RuntimeError {
         /// What went wrong.
         message: String,
     },
+    /// The state store could not be reached (an object store that did not answer within
+    /// its bounded retries): nothing was changed there; a later run can resume.
+    #[error("state store {location}: {message}")]
+    StateUnavailable {
+        /// The store's URL, without credentials.
+        location: String,
+        /// What went wrong.
+        message: String,
+    },
     /// This run no longer owns the pipeline's state: another run claimed it since. The
     /// run stops without committing or aborting anything in the target.
     #[error("state store {location}: {message}")]

@@ -48,4 +48,5 @@ pub use state::{
     Checkpoint, CommittedPosition, FileStateStore, MEMORY_STATE, MemoryStateStore, Ownership,
     SchemaState, StateLocation, StateStore, TargetSchemas, default_state_dir,
 };
+pub use state::{ObjectStateStore, StoreLimits};
 pub use suggest::nearest;

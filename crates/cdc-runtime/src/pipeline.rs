@@ -662,7 +662,7 @@ impl StateOrigin {
         match location {
             StateLocation::Default(_) => Self::Default,
             StateLocation::Memory => Self::Memory,
-            StateLocation::Directory(_) => Self::Given,
+            StateLocation::Directory(_) | StateLocation::Object(_) => Self::Given,
         }
     }
 }

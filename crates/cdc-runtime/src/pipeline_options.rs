@@ -67,7 +67,13 @@ const CHECKPOINT_INTERVAL: ConfigOption = ConfigOption::optional(
 );
 const STATE_DIR: ConfigOption = ConfigOption::optional_no_default(
     "state.dir",
-    "directory for checkpoints (--state-dir overrides); default $XDG_STATE_HOME/cdc/<name> or ~/.local/state/cdc/<name>; `none` keeps them in memory only, so a restart starts over",
+    "directory for checkpoints, or an object store: s3://bucket/prefix, gs://, az:// or file:// (credentials from the environment); --state-dir overrides; default $XDG_STATE_HOME/cdc/<name> or ~/.local/state/cdc/<name>; `none` keeps them in memory only, so a restart starts over",
+);
+
+const SHUTDOWN_TIMEOUT: ConfigOption = ConfigOption::optional(
+    "shutdown.timeout",
+    "1min",
+    "how long `cdc run` waits, after SIGTERM or Ctrl-C, for the final checkpoint; past it (or at a second signal) it exits 143 / 130 without it, and the next run resumes from the last durable checkpoint",
 );
 
 const METRICS_PORT: ConfigOption = ConfigOption::optional_no_default(
@@ -107,6 +113,7 @@ pub fn pipeline_options() -> Vec<ConfigOption> {
         PARTITIONING_STRATEGY,
         CHECKPOINT_INTERVAL,
         STATE_DIR,
+        SHUTDOWN_TIMEOUT,
         METRICS_PORT,
         METRICS_ADDRESS,
         PROGRESS_INTERVAL,
@@ -189,6 +196,8 @@ pub struct PipelineSettings {
     pub progress_interval: Option<Duration>,
     /// `restart-strategy.*`.
     pub restart: RestartStrategy,
+    /// `shutdown.timeout`: how long a signalled stop may take for its final checkpoint.
+    pub shutdown_timeout: Duration,
     /// `transform.decimal.precision.mode`.
     pub(crate) decimal_mode: crate::transform::DecimalMode,
 }
@@ -316,6 +325,10 @@ impl PipelineSettings {
                 .unwrap_or(Duration::from_secs(180)),
             checkpoint_interval,
             state,
+            shutdown_timeout: options
+                .duration(&SHUTDOWN_TIMEOUT)
+                .map_err(wrap)?
+                .unwrap_or(Duration::from_secs(60)),
             metrics_port: match options.u64(&METRICS_PORT).map_err(wrap)? {
                 None => None,
                 Some(p) => Some(

@@ -21,6 +21,7 @@ pub mod doris;
 pub mod fuzz;
 mod mariadb;
 mod recorder;
+mod s3;
 pub mod starrocks;
 mod tls;
 mod values;
@@ -31,6 +32,7 @@ pub use doris::{
 };
 pub use mariadb::{MariaDb, MariaDbError, REQUIRE_MARIADB_ENV};
 pub use recorder::RequestRecorder;
+pub use s3::{REQUIRE_S3_ENV, S3Server, S3ServerError};
 pub use starrocks::{
     StarRocksEmulator, StarRocksEmulatorError, StarRocksEmulatorOptions, StarRocksFault,
     StarRocksLoadRecord, StarRocksTxnRecord, StarRocksTxnState,

@@ -76,7 +76,7 @@ struct Held {
 
 /// Who holds a directory: written into `LOCK` and `owner.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Holder {
+pub(super) struct Holder {
     pid: u32,
     host: String,
     /// RFC 3339, UTC.
@@ -84,7 +84,7 @@ struct Holder {
 }
 
 impl Holder {
-    fn current() -> Self {
+    pub(super) fn current() -> Self {
         let millis = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
@@ -461,7 +461,7 @@ impl Inner {
     }
 }
 
-fn create_private_directory(dir: &Path) -> std::io::Result<()> {
+pub(super) fn create_private_directory(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

@@ -10,7 +10,10 @@ use async_trait::async_trait;
 use cdc_api::OwnerEpoch;
 
 use super::checksum::crc32;
-use super::{Checkpoint, FileStateStore, MemoryStateStore, Ownership, StateStore};
+use super::object::{display_url, is_object_url};
+use super::{
+    Checkpoint, FileStateStore, MemoryStateStore, ObjectStateStore, Ownership, StateStore,
+};
 use crate::RuntimeError;
 
 /// The `state.dir` / `--state-dir` value that keeps the state in memory only, so that a
@@ -33,17 +36,23 @@ pub enum StateLocation {
     Default(Option<PathBuf>),
     /// `state.dir: none`: in memory only; a restart starts over.
     Memory,
+    /// `state.dir: s3://bucket/prefix` (or `gs://`, `az://`, `file://`): an object store,
+    /// with credentials from the environment ([`ObjectStateStore`]).
+    Object(String),
 }
 
 impl StateLocation {
     /// The location a `state.dir` / `--state-dir` value names: [`MEMORY_STATE`] is memory,
+    /// a URL with the scheme `s3://`, `gs://`, `az://` or `file://` an object store,
     /// anything else a directory.
     pub fn from_value(value: impl Into<PathBuf>) -> Self {
         let path = value.into();
         if path.as_os_str() == MEMORY_STATE {
-            Self::Memory
-        } else {
-            Self::Directory(path)
+            return Self::Memory;
+        }
+        match path.to_str() {
+            Some(text) if is_object_url(text) => Self::Object(text.to_string()),
+            _ => Self::Directory(path),
         }
     }
 
@@ -56,7 +65,7 @@ impl StateLocation {
     pub fn directory(&self) -> Option<&Path> {
         match self {
             Self::Directory(dir) | Self::Default(Some(dir)) => Some(dir),
-            Self::Default(None) | Self::Memory => None,
+            Self::Default(None) | Self::Memory | Self::Object(_) => None,
         }
     }
 
@@ -66,6 +75,16 @@ impl StateLocation {
             Self::Directory(dir) | Self::Default(Some(dir)) => Arc::new(FileStateStore::new(dir)),
             Self::Memory => Arc::new(MemoryStateStore::default()),
             Self::Default(None) => Arc::new(NoDefaultDirectory),
+            Self::Object(url) => match ObjectStateStore::open(url) {
+                Ok(store) => Arc::new(store),
+                Err(error) => Arc::new(Unusable {
+                    location: display_url(url),
+                    message: match error {
+                        RuntimeError::State { message, .. } => message,
+                        other => other.to_string(),
+                    },
+                }),
+            },
         }
     }
 }
@@ -84,6 +103,7 @@ impl fmt::Display for StateLocation {
                 f,
                 "memory only (state.dir: {MEMORY_STATE}): a restart starts over"
             ),
+            Self::Object(url) => write!(f, "object store {}", display_url(url)),
         }
     }
 }
@@ -182,6 +202,49 @@ impl StateStore for NoDefaultDirectory {
     }
 }
 
+/// An object store URL the client cannot be built for (a bad URL, a missing region): every
+/// call says why, so the run stops at its claim with that message.
+struct Unusable {
+    location: String,
+    message: String,
+}
+
+impl Unusable {
+    fn error(&self) -> RuntimeError {
+        RuntimeError::State {
+            location: self.location.clone(),
+            message: self.message.clone(),
+        }
+    }
+}
+
+#[async_trait]
+impl StateStore for Unusable {
+    async fn claim(&self) -> Result<Ownership, RuntimeError> {
+        Err(self.error())
+    }
+
+    async fn verify(&self, _epoch: OwnerEpoch) -> Result<(), RuntimeError> {
+        Err(self.error())
+    }
+
+    async fn load(&self) -> Result<Option<Checkpoint>, RuntimeError> {
+        Err(self.error())
+    }
+
+    async fn save(&self, _checkpoint: &Checkpoint) -> Result<(), RuntimeError> {
+        Err(self.error())
+    }
+
+    async fn settle(&self, _epoch: OwnerEpoch) -> Result<(), RuntimeError> {
+        Err(self.error())
+    }
+
+    fn describe(&self) -> String {
+        format!("object store {}", self.location)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,6 +317,47 @@ mod tests {
                 .to_string()
                 .contains("neither XDG_STATE_HOME nor HOME")
         );
+    }
+
+    #[test]
+    fn object_store_urls_are_object_locations_shown_without_credentials() {
+        for url in [
+            "s3://b/p",
+            "S3://b/p",
+            "gs://b",
+            "az://c/p",
+            "file:///tmp/x",
+        ] {
+            assert_eq!(
+                StateLocation::from_value(url),
+                StateLocation::Object(url.into()),
+                "{url}"
+            );
+        }
+        assert_eq!(
+            StateLocation::from_value("s3/b"),
+            StateLocation::Directory("s3/b".into())
+        );
+        let shown = StateLocation::from_value("s3://AKID:hunter22@bucket/p?token=zzz").to_string();
+        assert_eq!(shown, "object store s3://bucket/p", "{shown}");
+    }
+
+    #[tokio::test]
+    async fn an_unusable_object_store_url_stops_the_claim_with_why() {
+        let err = StateLocation::from_value("s3://")
+            .open()
+            .claim()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("state store s3:"), "{err}");
+        let err = StateLocation::Object("ftp://x/y".into())
+            .open()
+            .claim()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a state store"), "{err}");
     }
 
     #[tokio::test]

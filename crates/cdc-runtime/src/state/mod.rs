@@ -10,6 +10,7 @@ mod checksum;
 mod file;
 mod location;
 mod memory;
+mod object;
 
 use async_trait::async_trait;
 use cdc_api::{CheckpointId, Committable, OwnerEpoch, Schema, SourceOffset, TableId};
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 pub use file::FileStateStore;
 pub use location::{MEMORY_STATE, StateLocation, default_state_dir};
 pub use memory::MemoryStateStore;
+pub use object::{ObjectStateStore, StoreLimits};
 
 use crate::RuntimeError;
 
