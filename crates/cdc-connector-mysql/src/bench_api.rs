@@ -296,6 +296,7 @@ impl BinlogReplay {
             compare_conn: None,
             database_charsets: crate::binlog::reader::DatabaseCharsets::default(),
             online_schema: Vec::new(),
+            signal: None,
         };
         let start = BinlogOffset {
             file: file.to_string(),

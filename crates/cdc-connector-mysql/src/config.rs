@@ -322,8 +322,13 @@ impl MySqlSourceConfig {
             .ok_or_else(|| bad(o, PORT.name, format!("{port} is not a TCP port")))?;
         let hostname = o.required(&HOSTNAME)?;
         let tables = o.required(&TABLES)?;
-        let filter = TableFilter::new(&tables, o.get_raw(TABLES_EXCLUDE.name))
+        let mut filter = TableFilter::new(&tables, o.get_raw(TABLES_EXCLUDE.name))
             .map_err(|m| bad(o, TABLES.name, m))?;
+        let passthrough = crate::passthrough::parse(o)?;
+        if let Some((db, table)) = &passthrough.signal_table {
+            // The signalling table carries requests, not data for the target.
+            filter.exclude_exact(db, table);
+        }
         let server_id = match o.get_raw(SERVER_ID.name) {
             None => default_server_id(&ctx.pipeline_name, &hostname, port, &tables),
             Some(text) => parse_server_id(text).map_err(|m| bad(o, SERVER_ID.name, m))?,
@@ -416,7 +421,7 @@ impl MySqlSourceConfig {
             meta_database_name,
             meta_row_kind,
             compact_json,
-            passthrough: crate::passthrough::parse(o)?,
+            passthrough,
             snapshot_limit: std::sync::Arc::new(crate::rate_limit::RateLimiter::new(
                 positive(o, &SNAPSHOT_RATE_LIMIT, o.u64(&SNAPSHOT_RATE_LIMIT)?)?,
                 positive(

@@ -114,6 +114,7 @@ impl Harness {
             compare_conn: None,
             database_charsets: crate::binlog::reader::DatabaseCharsets::default(),
             online_schema: Vec::new(),
+            signal: None,
         };
         let start = BinlogOffset {
             file: "fuzz-bin.000001".into(),

@@ -22,6 +22,7 @@ mod online_schema;
 mod passthrough;
 mod rate_limit;
 mod schema;
+mod signal;
 mod snapshot;
 mod snapshot_key;
 mod snapshot_value;

@@ -14,6 +14,9 @@ pub(crate) struct Passthrough {
     pub(crate) skipped: SkippedOperations,
     /// `debezium.column.include.list` / `column.exclude.list`.
     pub(crate) columns: Option<ColumnSelection>,
+    /// `debezium.signal.data.collection`: the table whose inserted rows request a new
+    /// read of captured tables (see the `signal` module).
+    pub(crate) signal_table: Option<crate::source::TableKey>,
 }
 
 /// Binlog operations left out (Debezium's `c`, `u`, `d`, `t`); snapshot rows are never
@@ -229,6 +232,19 @@ pub(crate) fn parse(o: &Options) -> Result<Passthrough> {
                 "skipped.operations" => out.skipped = skipped_operations(o, key, value)?,
                 "column.include.list" => include = Some((key.clone(), value.clone())),
                 "column.exclude.list" => exclude = Some((key.clone(), value.clone())),
+                "signal.data.collection" => out.signal_table = Some(signal_table(o, key, value)?),
+                "signal.enabled.channels" => {
+                    if !value
+                        .split(',')
+                        .any(|c| c.trim().eq_ignore_ascii_case("source"))
+                    {
+                        return Err(bad(
+                            o,
+                            key,
+                            "only the source channel (the signalling table) exists here; include `source`",
+                        ));
+                    }
+                }
                 _ => debezium_key(o, key, name, value)?,
             }
         } else if let Some(name) = key.strip_prefix(JDBC) {
@@ -355,6 +371,20 @@ fn jdbc_key(o: &Options, key: &str, name: &str, value: &str) -> Result<()> {
 /// A zone as Flink reads it (an IANA name or an offset): `Mars/Olympus` is an error.
 pub(crate) fn check_zone(o: &Options, key: &str, value: &str) -> Result<()> {
     Zone::parse(value).map(|_| ()).map_err(|m| bad(o, key, m))
+}
+
+/// `db.table` of the signalling table.
+fn signal_table(o: &Options, key: &str, value: &str) -> Result<crate::source::TableKey> {
+    match value.trim().split_once('.') {
+        Some((db, table)) if !db.is_empty() && !table.is_empty() && !table.contains('.') => {
+            Ok((db.to_string(), table.to_string()))
+        }
+        _ => Err(bad(
+            o,
+            key,
+            format!("'{value}' is not a table name like db.cdc_signal"),
+        )),
+    }
 }
 
 fn skipped_operations(o: &Options, key: &str, value: &str) -> Result<SkippedOperations> {

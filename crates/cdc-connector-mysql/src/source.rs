@@ -39,6 +39,9 @@ pub(crate) enum TableUpdate {
     SnapshotPending(TableKey),
     /// The gh-ost / pt-osc shadow tables now (all of them).
     OnlineSchema(crate::online_schema::Shadows),
+    /// A signal asked to read this captured table again (see the `signal` module): its
+    /// read filters nothing from the binlog.
+    Reread(TableKey),
 }
 
 /// Events plus what the offset learns from them.
@@ -114,6 +117,13 @@ struct OffsetState {
     /// pending schema changes (absent in older offsets and when there are none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     online_schema: crate::online_schema::Shadows,
+    /// Tables read again on a signal and not done yet. Their target tables hold rows
+    /// from before, so the binlog from the signal on is replayed over the read whole,
+    /// with no per-row filter: a change the read already holds is applied again (an
+    /// upsert, or a delete of a row the read lacks), which leaves each row as the server
+    /// had it, where a filter would keep a row deleted before the read in the target.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    rereads: Vec<TableKey>,
 }
 
 /// Which server wrote a binlog: file names and positions mean nothing on another one (a
@@ -445,6 +455,11 @@ impl MySqlSource {
                 TableUpdate::OnlineSchema(shadows) => {
                     self.state.online_schema.clone_from(shadows);
                 }
+                TableUpdate::Reread(key) => {
+                    if !self.state.rereads.contains(key) {
+                        self.state.rereads.push(key.clone());
+                    }
+                }
             }
         }
         for (key, bounds) in &batch.snapshot_plans {
@@ -459,6 +474,13 @@ impl MySqlSource {
         }
         for key in &batch.snapshot_done {
             self.state.snapshot_pending.retain(|k| k != key);
+            if self.state.rereads.contains(key) {
+                // Replayed, not filtered: its segments must not filter after a restart.
+                self.state.rereads.retain(|k| k != key);
+                self.state
+                    .snapshot_segments
+                    .retain(|s| !(s.db == key.0 && s.table == key.1));
+            }
         }
         if let Some(p) = &batch.position {
             let here = BinlogPosition::new(&p.file, p.pos);
@@ -1010,6 +1032,18 @@ impl Source for MySqlSource {
             meta.check_charsets()?;
         }
         let database_charsets = database_charsets(&mut conn).await?;
+        let signal = match &self.config.passthrough.signal_table {
+            Some((db, table)) => Some(load_table(&mut conn, db, table).await?.ok_or_else(|| {
+                Error::invalid_option(
+                    "source.debezium.signal.data.collection",
+                    format!(
+                        "the signalling table {db}.{table} does not exist; create it with CREATE TABLE {db}.{table} {}",
+                        crate::signal::SIGNAL_TABLE_DDL
+                    ),
+                )
+            })?),
+            None => None,
+        };
         self.snapshot_progress = snapshot_estimates(&mut conn, &to_snapshot).await;
         let _ = conn.disconnect().await;
 
@@ -1026,6 +1060,7 @@ impl Source for MySqlSource {
             .map(|m| ((m.db.clone(), m.table.clone()), m.clone()))
             .collect();
         let online_schema = self.state.online_schema.clone();
+        let rereads = self.state.rereads.clone();
         let mut snapshot_positions: HashMap<TableKey, TableSegments> = self
             .state
             .snapshot_segments
@@ -1046,6 +1081,11 @@ impl Source for MySqlSource {
                 snapshot::TableRead { meta, prior }
             })
             .collect();
+        // What a table read again on a signal had read is where its read resumes, not a
+        // filter for the binlog (`rereads`).
+        for key in &rereads {
+            snapshot_positions.remove(key);
+        }
         let start = binlog_start.unwrap_or(BinlogOffset {
             file: String::new(),
             pos: 4,
@@ -1077,7 +1117,10 @@ impl Source for MySqlSource {
                 };
                 match joined {
                     Ok(Ok((key, pos))) => {
-                        snapshot_positions.insert(key, pos);
+                        // A table read again on a signal filters nothing (`rereads`).
+                        if !rereads.contains(&key) {
+                            snapshot_positions.insert(key, pos);
+                        }
                     }
                     Ok(Err(e)) => {
                         let _ = tx.send(Err(e)).await;
@@ -1108,6 +1151,7 @@ impl Source for MySqlSource {
                 compare_conn: None,
                 database_charsets,
                 online_schema,
+                signal,
             };
             reader.run(start).await;
         }));

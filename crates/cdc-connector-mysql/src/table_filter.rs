@@ -39,6 +39,14 @@ impl TableFilter {
         })
     }
 
+    /// Leaves out exactly `db.table`, whatever the patterns say.
+    pub(crate) fn exclude_exact(&mut self, db: &str, table: &str) {
+        let full = format!("^{}$", regex::escape(&format!("{db}.{table}")));
+        if let Ok(re) = Regex::new(&full) {
+            self.exclude.push(re);
+        }
+    }
+
     /// Whether `db.table` is captured.
     pub(crate) fn matches(&self, db: &str, table: &str) -> bool {
         let full = format!("{db}.{table}");

@@ -296,6 +296,7 @@ async fn read_file_from(name: &str, gtid_set: Option<&str>, skip_rows: u64) -> O
         compare_conn: None,
         database_charsets: super::reader::DatabaseCharsets::default(),
         online_schema: Vec::new(),
+        signal: None,
     };
     let start = BinlogOffset {
         file: name.to_string(),

@@ -98,6 +98,9 @@ pub(crate) struct BinlogReader {
     pub(crate) database_charsets: DatabaseCharsets,
     /// gh-ost / pt-osc shadow tables of migrations in progress (kept in the offset).
     pub(crate) online_schema: crate::online_schema::Shadows,
+    /// `debezium.signal.data.collection`: the signalling table's definition (its rows are
+    /// read for requests, never handed on).
+    pub(crate) signal: Option<TableMeta>,
 }
 
 /// The default character set of each database, and the server's for the others.
@@ -173,6 +176,8 @@ pub(crate) struct StreamState {
     /// `scan.startup.specific-offset.skip-events` / `skip-rows` of a start at the
     /// configured offset.
     startup_skip: Option<StartupSkip>,
+    /// Tables in `to_copy` that a signal asked to read again: no binlog filter after.
+    rereads: Vec<TableKey>,
 }
 
 /// Debezium's restart skip, which `specific-offset` options copied from a Flink CDC
@@ -261,6 +266,7 @@ impl StreamState {
             caught_up: false,
             to_copy: Vec::new(),
             startup_skip: None,
+            rereads: Vec::new(),
         }
     }
 
@@ -736,7 +742,7 @@ impl BinlogReader {
                     Self::open_startup_skip(st);
                 } else if sql.eq_ignore_ascii_case("COMMIT") || sql.eq_ignore_ascii_case("ROLLBACK")
                 {
-                    return self.commit(st).await;
+                    return self.commit_then_copy(st).await;
                 } else {
                     if !st.in_txn {
                         Self::begin(st, event_start);
@@ -750,7 +756,7 @@ impl BinlogReader {
                     return Ok(go_on);
                 }
             }
-            XID => return self.commit(st).await,
+            XID => return self.commit_then_copy(st).await,
             TABLE_MAP => {
                 let tme: TableMapEvent<'_> =
                     event.read_event().map_err(|e| protocol("table map", e))?;
@@ -758,7 +764,7 @@ impl BinlogReader {
                     tme.database_name().to_string(),
                     tme.table_name().to_string(),
                 );
-                if self.tables.contains_key(&key) {
+                if self.tables.contains_key(&key) || self.is_signal(&key) {
                     let layouts = layout(&tme).map_err(|m| protocol("table map", m))?;
                     st.table_maps.insert(tme.table_id(), (key, layouts));
                 } else {
@@ -876,6 +882,99 @@ impl BinlogReader {
         Ok(true)
     }
 
+    /// Commits, then reads the tables a signal in the transaction asked for (a rolled
+    /// back transaction's signal rows never reach the binlog).
+    async fn commit_then_copy(&mut self, st: &mut StreamState) -> Result<bool> {
+        let go_on = self.commit(st).await?;
+        if go_on && !st.to_copy.is_empty() {
+            self.copy_tables(st).await?;
+        }
+        Ok(go_on)
+    }
+
+    fn is_signal(&self, key: &TableKey) -> bool {
+        self.signal
+            .as_ref()
+            .is_some_and(|m| m.db == key.0 && m.table == key.1)
+    }
+
+    /// Rows inserted into the signalling table: each `execute-snapshot` queues the named
+    /// captured tables for a new read once the transaction commits.
+    fn on_signal_rows(
+        &mut self,
+        st: &mut StreamState,
+        data: &[u8],
+        layouts: &[ColumnLayout],
+        present: Option<&[bool]>,
+    ) -> Result<()> {
+        let Some(meta) = self.signal.clone() else {
+            return Ok(());
+        };
+        let column = |name: &str| {
+            meta.columns
+                .iter()
+                .position(|c| c.name.eq_ignore_ascii_case(name))
+        };
+        let (Some(type_at), Some(data_at)) = (column("type"), column("data")) else {
+            tracing::warn!(table = %meta.table_id(), "the signalling table has no type and data columns; its rows are ignored");
+            return Ok(());
+        };
+        let infos = column_infos(&meta);
+        let mut cursor = Cursor {
+            bytes: data,
+            pos: 0,
+        };
+        while !cursor.is_done() {
+            let start = cursor.pos;
+            let row = decode_row(
+                &mut cursor,
+                layouts,
+                &infos,
+                present.unwrap_or_default(),
+                self.config.tinyint1_as_boolean,
+            )
+            .map_err(|m| crate::schema::mismatch(&meta.table_id(), &m))?;
+            if cursor.pos == start {
+                break;
+            }
+            match crate::signal::parse(&row, type_at, data_at) {
+                Ok(crate::signal::Signal::Snapshot(names)) => {
+                    for name in names {
+                        let keys = match crate::signal::resolve(&name, self.tables.keys()) {
+                            Ok(keys) => keys,
+                            Err(m) => {
+                                tracing::warn!(signal = %name, "execute-snapshot ignored: {m}");
+                                continue;
+                            }
+                        };
+                        if keys.is_empty() {
+                            tracing::warn!(signal = %name, "execute-snapshot names no captured table; ignored");
+                        }
+                        for key in keys {
+                            let Some(table) = self.tables.get(&key).cloned() else {
+                                continue;
+                            };
+                            if st.to_copy.iter().any(|m| m.db == key.0 && m.table == key.1) {
+                                continue;
+                            }
+                            tracing::info!(table = %table.table_id(), "execute-snapshot: the table is read again once this transaction commits");
+                            self.snapshot_positions.remove(&key);
+                            st.updates.push(TableUpdate::SnapshotPending(key.clone()));
+                            st.updates.push(TableUpdate::Reread(key.clone()));
+                            st.rereads.push(key);
+                            st.to_copy.push(table);
+                        }
+                    }
+                }
+                Ok(crate::signal::Signal::Other(kind)) => {
+                    tracing::info!(signal = %kind, "signal type not acted on by this source");
+                }
+                Err(m) => tracing::warn!(table = %meta.table_id(), "a signal row was ignored: {m}"),
+            }
+        }
+        Ok(())
+    }
+
     /// Whether `debezium.skipped.operations` leaves out this kind of rows event.
     fn skipped_operation(&self, kind: u8) -> bool {
         let skipped = self.config.passthrough.skipped;
@@ -982,7 +1081,7 @@ impl BinlogReader {
         else {
             return Err(protocol("rows", "not a rows event"));
         };
-        if self.too_old(timestamp) || self.skipped_operation(kind) {
+        if self.too_old(timestamp) {
             return Ok(());
         }
         let (table_id, present_before, present_after, data) = rows_parts(&data);
@@ -990,6 +1089,16 @@ impl BinlogReader {
             return Ok(());
         };
         let (key, layouts) = (key.clone(), layouts.clone());
+        if self.is_signal(&key) {
+            // Only inserts request anything (as in Debezium); the rows are not data.
+            if matches!(kind, WRITE_V1 | WRITE_V2) {
+                self.on_signal_rows(st, &data, &layouts, present_after.as_deref())?;
+            }
+            return Ok(());
+        }
+        if self.skipped_operation(kind) {
+            return Ok(());
+        }
         // A session may set binlog_row_image = MINIMAL / NOBLOB although the server's
         // default is FULL (checked at start): rows with missing columns cannot be applied
         // exactly, so stop rather than write NULLs over real values.
@@ -1165,8 +1274,14 @@ impl BinlogReader {
             let _ = pool.disconnect().await;
             match copied {
                 Ok(segments) => {
-                    tracing::info!(table = %format!("{}.{}", key.0, key.1), "rows of a table that entered the capture were read");
-                    self.snapshot_positions.insert(key, segments);
+                    if st.rereads.contains(&key) {
+                        // Replayed over, not filtered (see `rereads` in the offset).
+                        st.rereads.retain(|k| *k != key);
+                        tracing::info!(table = %format!("{}.{}", key.0, key.1), "the table was read again; the binlog from the signal on is applied over it");
+                    } else {
+                        tracing::info!(table = %format!("{}.{}", key.0, key.1), "rows of a table that entered the capture were read");
+                        self.snapshot_positions.insert(key, segments);
+                    }
                 }
                 // Reading history: the table may be gone (or changed) by now; its later
                 // DDL follows in the binlog.
