@@ -57,6 +57,9 @@ pub struct SinkStats {
     pub load_time: Duration,
     /// The duration of the last successful load.
     pub last_load_time: Option<Duration>,
+    /// Rows the target rejected (filtered) in loads that succeeded otherwise, per table
+    /// (`db.table`): routed to the dead-letter file when the sink has one.
+    pub rejected_rows: std::collections::BTreeMap<String, u64>,
 }
 
 impl SinkStats {

@@ -67,6 +67,8 @@ fn sample(name: &str) -> (&'static str, Vec<(&'static str, &'static str)>) {
         "benodes" => ("127.0.0.1:8040", vec![]),
         "jdbc-url" => ("127.0.0.1:9030", vec![]),
         "sink.label-prefix" => ("cdc", vec![]),
+        // Relative: its directory (the working directory) exists; nothing is created.
+        "sink.dead-letter.path" => ("dead-letters.jsonl", vec![]),
         "scan.snapshot.rate-limit" | "scan.binlog.rate-limit" => ("1000", vec![]),
         "scan.snapshot.rate-limit.bytes" => ("10mb", vec![]),
         _ => ("", vec![]),

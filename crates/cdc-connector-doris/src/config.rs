@@ -19,6 +19,10 @@ pub(crate) const SSL_CA_PATH: ConfigOption = ConfigOption::optional_no_default(
     "sink.ssl.ca-path",
     "PEM file of the CA(s) that sign the FE / BE certificates of https:// addresses; when set, only these CAs are trusted (default: the system's roots)",
 );
+pub(crate) const DEAD_LETTER_PATH: ConfigOption = ConfigOption::optional_no_default(
+    cdc_stream_load::dead_letter::DEAD_LETTER_PATH,
+    cdc_stream_load::dead_letter::DEAD_LETTER_DESCRIPTION,
+);
 pub(crate) const JDBC_URL: ConfigOption = ConfigOption::optional_no_default(
     "jdbc-url",
     "accepted for compatibility",
@@ -156,6 +160,7 @@ pub(crate) fn all_options() -> Vec<ConfigOption> {
         USE_CACHE,
         SSL_CA_PATH,
         SCHEMA_CHANGE_TIMEOUT,
+        DEAD_LETTER_PATH,
     ]
 }
 
@@ -328,6 +333,9 @@ pub(crate) struct DorisSinkConfig {
     /// `table.schema-change.timeout`: the longest wait for a table's schema-change jobs
     /// (ours to finish, or another one to let the table go).
     pub(crate) schema_change_timeout: Duration,
+    /// `sink.dead-letter.path`: rows the target rejects go there (loads then allow
+    /// filtered rows); `None` stops on them.
+    pub(crate) dead_letter_path: Option<std::path::PathBuf>,
     /// The pipeline's `local-time-zone`.
     pub(crate) zone: Zone,
 }
@@ -485,6 +493,20 @@ impl DorisSinkConfig {
             }
             load_headers.insert(lower, value);
         }
+        let dead_letter_path = match o.string(&DEAD_LETTER_PATH) {
+            None => None,
+            Some(raw) => Some(
+                cdc_stream_load::dead_letter::check_path(&raw)
+                    .map_err(|m| invalid(&DEAD_LETTER_PATH, m))?,
+            ),
+        };
+        let user_filter_ratio = dead_letter_path.is_some()
+            && cdc_stream_load::dead_letter::allow_filtered_rows(&mut load_headers);
+        if user_filter_ratio {
+            tracing::info!(
+                "sink.dead-letter.path is set and so is sink.properties.max_filter_ratio: loads keep that ratio, so a load with more rejected rows than it allows still stops the pipeline"
+            );
+        }
         let load_timeout = load_headers
             .get("timeout")
             .and_then(|t| t.trim().parse::<u64>().ok())
@@ -541,6 +563,7 @@ impl DorisSinkConfig {
             auto_partition,
             schema_change_timeout,
             zone,
+            dead_letter_path,
         })
     }
 }

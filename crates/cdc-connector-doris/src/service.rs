@@ -33,7 +33,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cdc_stream_load::http::{describe, first_error_line, is_redirect, take_credentials};
+use cdc_stream_load::http::{describe, fetch_error_log, is_redirect, take_credentials};
 pub(crate) use cdc_stream_load::http::{follow, install_crypto_provider, read_ca};
 use reqwest::{Client, Method, header};
 use url::Url;
@@ -493,14 +493,15 @@ impl DorisService {
         .await
     }
 
-    /// The first line of a load's error log (the first rejected row and why), if readable;
-    /// credentials go only to a configured FE or BE ([`first_error_line`]).
-    pub(crate) async fn first_error_line(&self, error_url: &str) -> Option<String> {
+    /// A load's error log (one line per rejected row), or why it cannot be read;
+    /// credentials go only to a configured FE or BE, the fetch is bounded in size and time
+    /// ([`fetch_error_log`]).
+    pub(crate) async fn error_log(&self, error_url: &str) -> Result<String, String> {
         let mut configured = self.fenodes.clone();
         if let Route::Benodes(benodes) = &self.route {
             configured.extend(benodes.iter().cloned());
         }
-        first_error_line(
+        fetch_error_log(
             &self.client,
             error_url,
             &configured,

@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use cdc_api::{DataChangeEvent, Error, OperationType, Result, Schema};
+use cdc_stream_load::dead_letter::{DeadLetterFile, Rejected};
 use cdc_stream_load::driver::{
     Attempt, DriverConfig, Leftover, LoadJob, LoadMode, LoadProtocol, PreparedLoad, StreamLoadSink,
     TableEncoder,
@@ -62,6 +63,10 @@ pub(crate) fn doris_sink(config: Arc<DorisSinkConfig>, service: Arc<DorisService
         spare_buffers: config.buffer_count,
         initial_buffer: config.buffer_size.min(64 * 1024),
         max_spare_capacity: config.buffer_size.max(config.max_bytes.saturating_mul(2)),
+        dead_letters: config
+            .dead_letter_path
+            .clone()
+            .map(|p| Arc::new(DeadLetterFile::new(p))),
     };
     StreamLoadSink::new(Arc::new(DorisProtocol { config, service }), driver)
 }
@@ -200,7 +205,16 @@ impl LoadProtocol for DorisProtocol {
             )
             .await;
         match classify_load(as_answer(&answer), two_phase) {
-            LoadVerdict::Success { txn_id } => Attempt::Loaded { txn_id },
+            // With a max_filter_ratio Doris loads the good rows and answers Success with
+            // NumberFilteredRows and an ErrorURL (StreamLoadContext::to_json in
+            // be/src/runtime/stream_load/stream_load_context.cpp).
+            LoadVerdict::Success { txn_id } => Attempt::Loaded {
+                txn_id,
+                rejected: answer
+                    .as_ref()
+                    .ok()
+                    .and_then(|a| Rejected::from_answer(&a.body)),
+            },
             LoadVerdict::Retry {
                 reason,
                 still_running: true,
@@ -210,8 +224,8 @@ impl LoadProtocol for DorisProtocol {
         }
     }
 
-    async fn rejected_row(&self, error_url: &str) -> Option<String> {
-        self.service.first_error_line(error_url).await
+    async fn error_log(&self, error_url: &str) -> std::result::Result<String, String> {
+        self.service.error_log(error_url).await
     }
 
     async fn commit(&self, load: &PreparedLoad) -> Result<()> {
@@ -392,6 +406,36 @@ mod tests {
                 "{chosen:?}"
             );
         }
+    }
+
+    /// `sink.dead-letter.path` lets loads filter rows (`max_filter_ratio: 1`) unless the
+    /// user set a ratio, which then stands.
+    #[test]
+    fn a_dead_letter_file_sends_a_filter_ratio_unless_one_is_set() {
+        let dir = std::env::temp_dir().join(format!("cdc-doris-dlh-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("dl.jsonl");
+        let path = path.to_str().unwrap();
+        let ratio = |p: &DorisProtocol| {
+            p.headers(true, "l", true)
+                .into_iter()
+                .find(|(k, _)| k == "max_filter_ratio")
+                .map(|(_, v)| v)
+        };
+        assert_eq!(ratio(&protocol(&[])), None);
+        assert_eq!(
+            ratio(&protocol(&[("sink.dead-letter.path", path)])).as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            ratio(&protocol(&[
+                ("sink.dead-letter.path", path),
+                ("sink.properties.max_filter_ratio", "0.1"),
+            ]))
+            .as_deref(),
+            Some("0.1")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

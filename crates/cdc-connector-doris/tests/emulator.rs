@@ -1983,3 +1983,145 @@ async fn an_error_url_elsewhere_gets_no_credentials() {
         "{heads:?}"
     );
 }
+
+/// A table whose `v` is NOT NULL, without a key (a DUPLICATE KEY table, where a row loaded
+/// twice would show twice), and three rows of which the second has a NULL `v`.
+fn one_bad_row(table: &str) -> Vec<Event> {
+    let t = TableId::new("shop", table);
+    vec![
+        SchemaChangeEvent::CreateTable {
+            table_id: t.clone(),
+            schema: Schema::new(vec![
+                Column::new("id", DataType::new(DataTypeKind::Int).not_null()),
+                Column::new("v", DataType::new(DataTypeKind::Int).not_null()),
+            ]),
+        }
+        .into(),
+        DataChangeEvent::insert(t.clone(), vec![Value::Int(1), Value::Int(10)]).into(),
+        DataChangeEvent::insert(t.clone(), vec![Value::Int(2), Value::Null]).into(),
+        DataChangeEvent::insert(t, vec![Value::Int(3), Value::Int(30)]).into(),
+    ]
+}
+
+/// A fresh dead-letter file path in a fresh directory.
+fn dead_letter_path(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("cdc-doris-dl-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("dead-letters.jsonl")
+}
+
+fn dead_letters(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// With `sink.dead-letter.path` the rejected row is written there with the target's reason,
+/// the row as Doris reported it, the load's label and checkpoint, while the other rows
+/// land exactly once (a DUPLICATE KEY table would show a double), in both delivery modes.
+#[tokio::test]
+async fn a_rejected_row_goes_to_the_dead_letter_file_and_the_rest_loads_once() {
+    for (name, two_phase) in [("dl-2pc", "true"), ("dl-alo", "false")] {
+        let doris = DorisEmulator::start().await.unwrap();
+        let path = dead_letter_path(name);
+        let table = format!("dl_{two_phase}");
+        run(
+            name,
+            one_bad_row(&table),
+            &doris,
+            &[
+                ("sink.enable-2pc", two_phase),
+                ("sink.dead-letter.path", path.to_str().unwrap()),
+            ],
+        )
+        .await
+        .unwrap();
+        let mut rows = doris.table_rows("shop", &table).unwrap();
+        rows.sort();
+        assert_eq!(
+            rows,
+            [
+                vec![Some("1".to_string()), Some("10".to_string())],
+                vec![Some("3".to_string()), Some("30".to_string())],
+            ],
+            "{name}"
+        );
+        let txns = doris.transactions();
+        assert!(
+            txns.iter().all(|t| t.state != TxnState::PreCommitted),
+            "{name}: {txns:?}"
+        );
+        let letters = dead_letters(&path);
+        assert_eq!(letters.len(), 1, "{name}: {letters:?}");
+        let l = &letters[0];
+        assert_eq!(l["table"], format!("shop.{table}"), "{l}");
+        assert_eq!(l["target"], "Doris", "{l}");
+        assert_eq!(l["rows"], 1, "{l}");
+        assert!(
+            l["reason"]
+                .as_str()
+                .unwrap()
+                .contains("column(v) values is null while columns is not nullable"),
+            "{l}"
+        );
+        let row = l["row"].as_str().unwrap();
+        assert!(row.contains("\"id\":2"), "{l}");
+        let label = l["label"].as_str().unwrap();
+        assert!(label.contains(&table), "{l}");
+        assert!(l["checkpoint"].as_u64().unwrap() >= 1, "{l}");
+        assert!(
+            doris
+                .load_log()
+                .iter()
+                .any(|r| r.label == label && r.status == "Success" && r.filtered_rows == 1),
+            "{name}: no successful load with one filtered row under {label}"
+        );
+    }
+}
+
+/// An `ErrorURL` that cannot be read still leaves a dead letter: the count of rejected
+/// rows and why their detail is missing.
+#[tokio::test]
+async fn an_unreadable_error_url_still_records_the_rejected_count() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let doris = DorisEmulator::start_with(DorisEmulatorOptions {
+        error_url_base: Some(dead),
+        ..DorisEmulatorOptions::default()
+    })
+    .await
+    .unwrap();
+    let path = dead_letter_path("dl-unreadable");
+    run(
+        "dl-unreadable",
+        one_bad_row("dl_unreadable"),
+        &doris,
+        &[("sink.dead-letter.path", path.to_str().unwrap())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(doris.table_rows("shop", "dl_unreadable").unwrap().len(), 2);
+    let letters = dead_letters(&path);
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0]["rows"], 1);
+    assert!(letters[0]["row"].is_null());
+    let reason = letters[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("could not be fetched"), "{reason}");
+}
+
+/// Unset, the option changes nothing: the rejected row stops the pipeline with Doris's
+/// message (no filter ratio is sent: `request_headers` in src/sink.rs).
+#[tokio::test]
+async fn without_a_dead_letter_file_a_rejected_row_still_stops() {
+    let doris = DorisEmulator::start().await.unwrap();
+    let err = run("dl-unset", one_bad_row("dl_unset"), &doris, &[])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("too many filtered rows"), "{err}");
+    assert!(err.contains("first rejected row"), "{err}");
+}

@@ -19,6 +19,10 @@ pub(crate) const SSL_CA_PATH: ConfigOption = ConfigOption::optional_no_default(
     "sink.ssl.ca-path",
     "PEM file of the CA(s) that sign the FE / BE certificates of https:// load-url addresses; when set, only these CAs are trusted (default: the system's roots)",
 );
+pub(crate) const DEAD_LETTER_PATH: ConfigOption = ConfigOption::optional_no_default(
+    cdc_stream_load::dead_letter::DEAD_LETTER_PATH,
+    cdc_stream_load::dead_letter::DEAD_LETTER_DESCRIPTION,
+);
 pub(crate) const USERNAME: ConfigOption = ConfigOption::required("username", "StarRocks user");
 pub(crate) const PASSWORD: ConfigOption =
     ConfigOption::required("password", "StarRocks password (may be empty)");
@@ -126,6 +130,7 @@ pub(crate) fn all_options() -> Vec<ConfigOption> {
         SCHEMA_CHANGE_TIMEOUT,
         UNICODE_MAX_BYTES,
         SSL_CA_PATH,
+        DEAD_LETTER_PATH,
     ]
 }
 
@@ -205,6 +210,9 @@ pub(crate) struct StarRocksSinkConfig {
     pub(crate) zone: Zone,
     /// The longest pause between two retries or job polls.
     pub(crate) max_backoff: Duration,
+    /// `sink.dead-letter.path`: rows the target rejects go there (loads then allow
+    /// filtered rows); `None` stops on them.
+    pub(crate) dead_letter_path: Option<std::path::PathBuf>,
 }
 
 impl StarRocksSinkConfig {
@@ -375,6 +383,20 @@ impl StarRocksSinkConfig {
             }
             load_headers.insert(lower, value);
         }
+        let dead_letter_path = match o.string(&DEAD_LETTER_PATH) {
+            None => None,
+            Some(raw) => Some(
+                cdc_stream_load::dead_letter::check_path(&raw)
+                    .map_err(|m| invalid(&DEAD_LETTER_PATH, m))?,
+            ),
+        };
+        let user_filter_ratio = dead_letter_path.is_some()
+            && cdc_stream_load::dead_letter::allow_filtered_rows(&mut load_headers);
+        if user_filter_ratio {
+            tracing::info!(
+                "sink.dead-letter.path is set and so is sink.properties.max_filter_ratio: loads keep that ratio, so a load with more rejected rows than it allows still stops the pipeline"
+            );
+        }
         let load_timeout_secs = load_headers
             .get("timeout")
             .and_then(|t| t.trim().parse::<u64>().ok())
@@ -436,6 +458,7 @@ impl StarRocksSinkConfig {
             table_properties,
             zone,
             max_backoff: Duration::from_secs(5),
+            dead_letter_path,
         })
     }
 

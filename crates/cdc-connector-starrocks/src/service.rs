@@ -17,7 +17,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cdc_stream_load::http::{describe, first_error_line, is_redirect, take_credentials};
+use cdc_stream_load::http::{describe, fetch_error_log, is_redirect, take_credentials};
 pub(crate) use cdc_stream_load::http::{follow, install_crypto_provider, read_ca};
 use reqwest::{Client, Method, header};
 use url::Url;
@@ -310,10 +310,11 @@ impl StarRocksService {
         self.send(Method::GET, url, &[], None).await
     }
 
-    /// The first line of a load's error log (the first rejected row and why), if readable;
-    /// credentials go only to a configured FE ([`first_error_line`]).
-    pub(crate) async fn first_error_line(&self, error_url: &str) -> Option<String> {
-        first_error_line(
+    /// A load's error log (one line per rejected row), or why it cannot be read;
+    /// credentials go only to a configured FE, the fetch is bounded in size and time
+    /// ([`fetch_error_log`]).
+    pub(crate) async fn error_log(&self, error_url: &str) -> Result<String, String> {
+        fetch_error_log(
             &self.fresh,
             error_url,
             &self.load_urls,

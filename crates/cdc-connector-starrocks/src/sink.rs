@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cdc_api::{DataChangeEvent, Error, OperationType, Result, Schema};
+use cdc_stream_load::dead_letter::{DeadLetterFile, Rejected};
 use cdc_stream_load::driver::{
     Attempt, DriverConfig, Leftover, LoadJob, LoadMode, LoadProtocol, PreparedLoad, StreamLoadSink,
     TableEncoder,
@@ -67,6 +68,10 @@ pub(crate) fn starrocks_sink(
         spare_buffers: 4,
         initial_buffer: 0,
         max_spare_capacity: config.max_bytes.saturating_mul(2),
+        dead_letters: config
+            .dead_letter_path
+            .clone()
+            .map(|p| Arc::new(DeadLetterFile::new(p))),
     };
     StreamLoadSink::new(Arc::new(StarRocksProtocol { config, service }), driver)
 }
@@ -143,7 +148,10 @@ impl LoadProtocol for StarRocksProtocol {
             txn_once(&self.service, &self.config, job).await
         };
         match outcome {
-            Ok(()) => Attempt::Loaded { txn_id: None },
+            Ok(rejected) => Attempt::Loaded {
+                txn_id: None,
+                rejected,
+            },
             Err(Failure::Retry(r)) => Attempt::Retry(r),
             Err(Failure::Running(r)) => Attempt::Running(r),
             Err(Failure::Stop(reason, error_url)) => Attempt::Stop { reason, error_url },
@@ -160,8 +168,8 @@ impl LoadProtocol for StarRocksProtocol {
         }
     }
 
-    async fn rejected_row(&self, error_url: &str) -> Option<String> {
-        self.service.first_error_line(error_url).await
+    async fn error_log(&self, error_url: &str) -> std::result::Result<String, String> {
+        self.service.error_log(error_url).await
     }
 
     async fn commit(&self, load: &PreparedLoad) -> Result<()> {
@@ -247,16 +255,22 @@ async fn plain_once(
     service: &StarRocksService,
     config: &StarRocksSinkConfig,
     job: &LoadJob,
-) -> Result<(), Failure> {
+) -> Result<Option<Rejected>, Failure> {
     let mut headers = vec![("label".to_string(), job.label.clone())];
     headers.extend(body_headers(config, true));
     let answer = service
         .stream_load(&job.db, &job.table, &headers, job.body.clone())
         .await;
     match classify_stream_load(as_answer(&answer)) {
-        Verdict::Done => Ok(()),
-        // Our own earlier attempt committed; its answer was lost.
-        Verdict::LabelExists { existing, .. } if existing == "FINISHED" => Ok(()),
+        // With a max_filter_ratio StarRocks loads the good rows and answers Success with
+        // NumberFilteredRows and an ErrorURL (StreamLoadContext::to_json in
+        // be/src/runtime/stream_load/stream_load_context.cpp).
+        Verdict::Done => Ok(answer
+            .as_ref()
+            .ok()
+            .and_then(|a| Rejected::from_answer(&a.body))),
+        // Our own earlier attempt committed; its answer (and what it filtered) was lost.
+        Verdict::LabelExists { existing, .. } if existing == "FINISHED" => Ok(None),
         Verdict::LabelExists { existing, message } => Err(Failure::Running(format!(
             "a load with this label is {existing}: {message}"
         ))),
@@ -269,8 +283,9 @@ async fn txn_once(
     service: &StarRocksService,
     config: &StarRocksSinkConfig,
     job: &LoadJob,
-) -> Result<(), Failure> {
+) -> Result<Option<Rejected>, Failure> {
     let (db, table, label) = (&job.db, &job.table, &job.label);
+    let mut rejected = None;
     let timeout = vec![(
         "timeout".to_string(),
         config
@@ -289,7 +304,7 @@ async fn txn_once(
             // Only this run uses this label for this body: a prepared one is ours.
             "PREPARED" => prepared = true,
             "FINISHED" | "VISIBLE" | "COMMITTED" if job.mode == LoadMode::Visible => {
-                return Ok(());
+                return Ok(None);
             }
             "FINISHED" | "VISIBLE" | "COMMITTED" => {
                 return Err(Failure::Stop(
@@ -327,7 +342,16 @@ async fn txn_once(
             .txn(TxnOp::Prepare, db, table, label, &[], None)
             .await;
         match classify_txn(as_answer(&answer), TxnOp::Prepare) {
-            Verdict::Done => {}
+            // The prepare answer carries the load's counters and, when rows were filtered
+            // (allowed by a max_filter_ratio), its ErrorURL (StreamLoadContext::to_resp_json
+            // in be/src/runtime/stream_load/stream_load_context.cpp, built by
+            // TransactionMgr::_commit_transaction's reply in transaction_mgr.cpp).
+            Verdict::Done => {
+                rejected = answer
+                    .as_ref()
+                    .ok()
+                    .and_then(|a| Rejected::from_answer(&a.body));
+            }
             // The answer may be lost after the prepare happened: ask.
             Verdict::NotFound(r) | Verdict::Retry(r) => {
                 let state = load_state(as_answer(&service.load_state(db, label).await));
@@ -339,7 +363,7 @@ async fn txn_once(
         }
     }
     if job.mode == LoadMode::Prepare {
-        return Ok(());
+        return Ok(rejected);
     }
     let c = PreparedLoad {
         db: db.clone(),
@@ -348,7 +372,7 @@ async fn txn_once(
         txn_id: None,
     };
     match commit_txn(service, config, &c).await {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(rejected),
         Err(e) => Err(Failure::Retry(e.to_string())),
     }
 }

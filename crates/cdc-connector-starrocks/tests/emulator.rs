@@ -1100,3 +1100,127 @@ async fn load_bodies_go_straight_to_the_backend() {
         );
     }
 }
+
+/// A table keyed by `id` whose `v` is NOT NULL, and three rows of which the second has a
+/// NULL `v`.
+fn one_bad_row(table: &str) -> Vec<Event> {
+    let t = TableId::new("shop", table);
+    vec![
+        SchemaChangeEvent::CreateTable {
+            table_id: t.clone(),
+            schema: Schema::new(vec![
+                Column::new("id", DataType::new(DataTypeKind::Int).not_null()),
+                Column::new("v", DataType::new(DataTypeKind::Int).not_null()),
+            ])
+            .with_primary_key(["id"]),
+        }
+        .into(),
+        DataChangeEvent::insert(t.clone(), vec![Value::Int(1), Value::Int(10)]).into(),
+        DataChangeEvent::insert(t.clone(), vec![Value::Int(2), Value::Null]).into(),
+        DataChangeEvent::insert(t, vec![Value::Int(3), Value::Int(30)]).into(),
+    ]
+}
+
+/// A fresh dead-letter file path in a fresh directory.
+fn dead_letter_path(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("cdc-sr-dl-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("dead-letters.jsonl")
+}
+
+fn dead_letters(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// With `sink.dead-letter.path` the rejected row is written there with StarRocks's reason,
+/// the row as it reported it, the load's label and checkpoint, while the other rows land
+/// (once: every transaction is visible or aborted, none left prepared), for the
+/// transaction interface in both semantics and for plain Stream Loads.
+#[tokio::test]
+async fn a_rejected_row_goes_to_the_dead_letter_file_and_the_rest_loads_once() {
+    for (name, semantic, transactions) in [
+        ("dl-eo", "exactly-once", "true"),
+        ("dl-alo", "at-least-once", "true"),
+        ("dl-plain", "at-least-once", "false"),
+    ] {
+        let sr = StarRocksEmulator::start().await.unwrap();
+        let path = dead_letter_path(name);
+        let table = name.replace('-', "_");
+        run(
+            name,
+            one_bad_row(&table),
+            &sr,
+            &[
+                ("sink.semantic", semantic),
+                (
+                    "sink.at-least-once.use-transaction-stream-load",
+                    transactions,
+                ),
+                ("sink.dead-letter.path", path.to_str().unwrap()),
+            ],
+        )
+        .await
+        .unwrap();
+        let mut rows = sr.table_rows("shop", &table).unwrap();
+        rows.sort();
+        assert_eq!(
+            rows,
+            [
+                vec![Some("1".to_string()), Some("10".to_string())],
+                vec![Some("3".to_string()), Some("30".to_string())],
+            ],
+            "{name}"
+        );
+        let txns = sr.transactions();
+        assert!(
+            txns.iter().all(|t| t.state != StarRocksTxnState::Prepared),
+            "{name}: {txns:?}"
+        );
+        let letters = dead_letters(&path);
+        assert_eq!(letters.len(), 1, "{name}: {letters:?}");
+        let l = &letters[0];
+        assert_eq!(l["table"], format!("shop.{table}"), "{l}");
+        assert_eq!(l["target"], "StarRocks", "{l}");
+        assert_eq!(l["rows"], 1, "{l}");
+        assert_eq!(l["reason"], "NULL value in non-nullable column 'v'", "{l}");
+        assert!(l["row"].as_str().unwrap().contains("\"id\":2"), "{l}");
+        assert!(l["label"].as_str().unwrap().contains(&table), "{l}");
+        assert!(l["checkpoint"].as_u64().unwrap() >= 1, "{l}");
+    }
+}
+
+/// An `ErrorURL` that cannot be read still leaves a dead letter: the count of rejected
+/// rows and why their detail is missing.
+#[tokio::test]
+async fn an_unreadable_error_url_still_records_the_rejected_count() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let sr = StarRocksEmulator::start_with(StarRocksEmulatorOptions {
+        error_url_base: Some(dead),
+        ..StarRocksEmulatorOptions::default()
+    })
+    .await
+    .unwrap();
+    let path = dead_letter_path("dl-unreadable");
+    run(
+        "dl-unreadable",
+        one_bad_row("dl_unreadable"),
+        &sr,
+        &[("sink.dead-letter.path", path.to_str().unwrap())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(sr.table_rows("shop", "dl_unreadable").unwrap().len(), 2);
+    let letters = dead_letters(&path);
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0]["rows"], 1);
+    assert!(letters[0]["row"].is_null());
+    let reason = letters[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("could not be fetched"), "{reason}");
+}

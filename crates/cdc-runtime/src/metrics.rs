@@ -219,6 +219,18 @@ impl PipelineMetrics {
         let progress = self.source_progress();
         render_snapshot(&mut out, &progress);
         let stats = self.sink_stats();
+        // Only once a table had rejected rows (a family without samples would ask every
+        // dashboard for it).
+        if !stats.rejected_rows.is_empty() {
+            out.push_str("# HELP cdc_sink_rejected_rows_total Rows the target rejected (filtered) in otherwise successful loads; with sink.dead-letter.path they are in the dead-letter file.\n# TYPE cdc_sink_rejected_rows_total counter\n");
+        }
+        for (table, n) in &stats.rejected_rows {
+            let _ = writeln!(
+                out,
+                "cdc_sink_rejected_rows_total{{table=\"{}\"}} {n}",
+                escape(table)
+            );
+        }
         let mut gauges = vec![
             (
                 "cdc_source_streaming",

@@ -121,6 +121,8 @@ impl Sink for ReportingSink {
     fn stats(&self) -> SinkStats {
         let mut stats = SinkStats::default();
         stats.record_load(3, 300, Duration::from_millis(40));
+        // A row the target rejected, so the dead-letter series shows up too.
+        stats.rejected_rows.insert("app.orders".into(), 1);
         stats
     }
     async fn close(&mut self) -> cdc_api::Result<()> {

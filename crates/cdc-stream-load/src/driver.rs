@@ -52,6 +52,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::dead_letter::{BatchOrigin, DeadLetterFile, Rejected, letters, parse_error_log};
 use crate::label::LabelScheme;
 
 /// The longest a load waits for an earlier job with its label that is still running.
@@ -88,6 +89,9 @@ pub struct DriverConfig {
     pub initial_buffer: usize,
     /// The largest emptied buffer kept for reuse.
     pub max_spare_capacity: usize,
+    /// `sink.dead-letter.path`: where rows the target rejects (filters) go; `None` stops
+    /// the pipeline on them, as loads are then sent without a filter ratio.
+    pub dead_letters: Option<Arc<DeadLetterFile>>,
 }
 
 impl DriverConfig {
@@ -131,6 +135,12 @@ pub struct LoadJob {
     pub keyed: bool,
     /// Visible or prepared.
     pub mode: LoadMode,
+    /// The checkpoint whose completion covers the batch: the one it is prepared for, or
+    /// for a visible load the next one.
+    pub checkpoint: CheckpointId,
+    /// The `op_ts` metadata (source commit time) of the batch's first and last change,
+    /// when the source attached it.
+    pub source_op_ts: Option<(String, String)>,
 }
 
 /// What one attempt of a load came to.
@@ -140,6 +150,9 @@ pub enum Attempt {
     Loaded {
         /// The target's transaction id, when known.
         txn_id: Option<i64>,
+        /// Rows the target filtered out of the load (possible only with a
+        /// `max_filter_ratio`), as its answer said.
+        rejected: Option<Rejected>,
     },
     /// Failed in a way another attempt with the same label may fix.
     Retry(String),
@@ -239,8 +252,9 @@ pub trait LoadProtocol: Send + Sync + 'static {
         let _ = job;
     }
 
-    /// The first rejected row listed at `error_url`, if it can be read.
-    async fn rejected_row(&self, error_url: &str) -> Option<String>;
+    /// The error log at `error_url` (one line per rejected row), fetched safely and
+    /// bounded ([`crate::http::fetch_error_log`]), or why it cannot be read.
+    async fn error_log(&self, error_url: &str) -> std::result::Result<String, String>;
 
     /// Commits a prepared load, idempotently (committed already is success), retrying
     /// transient failures. A load the target aborted or forgot before the commit is
@@ -263,6 +277,8 @@ struct TableBuffer<E> {
     rows: usize,
     /// When the oldest buffered row arrived.
     since: Option<Instant>,
+    /// `op_ts` of the first and last buffered change, when the source attached it.
+    op_ts: Option<(String, String)>,
 }
 
 struct LoadDone {
@@ -374,6 +390,12 @@ impl<P: LoadProtocol> StreamLoadSink<P> {
         }
         t.rows += added;
         t.since.get_or_insert_with(Instant::now);
+        if let Some(ts) = e.meta.get("op_ts") {
+            match &mut t.op_ts {
+                Some((_, last)) => last.clone_from(ts),
+                None => t.op_ts = Some((ts.clone(), ts.clone())),
+            }
+        }
         let over_bytes = t.body.len() >= self.config.table_max_bytes;
         // Prepared rows wait for the checkpoint; only memory forces an early part.
         let over_rows =
@@ -409,6 +431,7 @@ impl<P: LoadProtocol> StreamLoadSink<P> {
         t.encoder.finish(&mut body);
         let rows = std::mem::take(&mut t.rows);
         t.since = None;
+        let source_op_ts = t.op_ts.take();
         let keyed = t.keyed;
         let (db, name) = (table.schema_name(), table.table.as_str());
         let (label, mode) = if self.prepares() {
@@ -436,6 +459,8 @@ impl<P: LoadProtocol> StreamLoadSink<P> {
             rows,
             keyed,
             mode,
+            checkpoint: self.next_checkpoint,
+            source_op_ts,
         };
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
@@ -579,6 +604,7 @@ impl<P: LoadProtocol> StreamLoadSink<P> {
                         body,
                         rows: 0,
                         since: None,
+                        op_ts: None,
                     },
                 );
                 if let Some(old) = old {
@@ -660,7 +686,7 @@ async fn run_load<P: LoadProtocol>(
     let mut waited = Duration::ZERO;
     loop {
         match protocol.attempt(&job).await {
-            Attempt::Loaded { txn_id } => {
+            Attempt::Loaded { txn_id, rejected } => {
                 count(&|s| {
                     s.record_load(job.rows as u64, job.body.len() as u64, started.elapsed());
                 });
@@ -670,6 +696,18 @@ async fn run_load<P: LoadProtocol>(
                     label: job.label.clone(),
                     txn_id,
                 });
+                if let Some(rejected) = rejected.filter(|r| r.rows > 0) {
+                    if let Err(e) = route_rejected(protocol, config, &job, &rejected, stats).await {
+                        // The checkpoint that would name the prepared load is never
+                        // written: free it now rather than at the server's timeout.
+                        if let Some(p) = &prepared {
+                            if let Err(abort) = protocol.abort(p).await {
+                                tracing::warn!(label = %p.label, error = %abort, "cannot abort the load whose dead letters could not be written; the target's transaction timeout will");
+                            }
+                        }
+                        return Err(e);
+                    }
+                }
                 let buffer = job.body.try_into_mut().ok().map(Vec::from);
                 return Ok(LoadDone { prepared, buffer });
             }
@@ -704,7 +742,12 @@ async fn run_load<P: LoadProtocol>(
                 protocol.discard(&job).await;
                 let mut message = reason;
                 if let Some(url) = error_url {
-                    match protocol.rejected_row(&url).await {
+                    let first = protocol
+                        .error_log(&url)
+                        .await
+                        .ok()
+                        .and_then(|log| crate::http::first_line(&log));
+                    match first {
                         Some(line) => message.push_str(&format!("; first rejected row: {line}")),
                         None => message.push_str(&format!("; rejected rows: {url}")),
                     }
@@ -713,6 +756,80 @@ async fn run_load<P: LoadProtocol>(
             }
         }
     }
+}
+
+/// A load succeeded but the target filtered some of its rows: counts them per table, logs
+/// one warning for the batch, and with `sink.dead-letter.path` writes them there (fsynced)
+/// before the load counts as done. Without a dead-letter file the rows were filtered by a
+/// `max_filter_ratio` the user set: they are counted and logged only.
+async fn route_rejected<P: LoadProtocol>(
+    protocol: &P,
+    config: &DriverConfig,
+    job: &LoadJob,
+    rejected: &Rejected,
+    stats: &Mutex<SinkStats>,
+) -> Result<()> {
+    let table = format!("{}.{}", job.db, job.table);
+    {
+        let mut s = stats.lock().unwrap_or_else(PoisonError::into_inner);
+        *s.rejected_rows.entry(table.clone()).or_insert(0) += rejected.rows;
+    }
+    let Some(file) = &config.dead_letters else {
+        tracing::warn!(
+            table = %table,
+            label = %job.label,
+            rejected = rejected.rows,
+            error_url = rejected.error_url.as_deref().unwrap_or("none"),
+            "the target filtered rows of a load (sink.properties.max_filter_ratio allows it); they are not loaded"
+        );
+        return Ok(());
+    };
+    let (listed, detail_error) = match &rejected.error_url {
+        Some(url) => match protocol.error_log(url).await {
+            Ok(log) => (parse_error_log(&log), None),
+            Err(e) => (Vec::new(), Some(e)),
+        },
+        None => (Vec::new(), None),
+    };
+    let origin = BatchOrigin {
+        target: config.target,
+        db: &job.db,
+        table: &job.table,
+        label: &job.label,
+        checkpoint: job.checkpoint.0,
+        prepared: job.mode == LoadMode::Prepare,
+        source_op_ts: job.source_op_ts.clone(),
+    };
+    let out = letters(&origin, rejected, &listed, detail_error.as_deref());
+    let first_reason = listed.first().map_or_else(
+        || detail_error.clone().unwrap_or_default(),
+        |r| r.reason.clone(),
+    );
+    let writer = Arc::clone(file);
+    let path = file.path().display().to_string();
+    let written = tokio::task::spawn_blocking(move || writer.append(&out))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    if let Err(e) = written {
+        return Err(Error::permanent(
+            format!(
+                "writing {} rejected rows of {table} (label {}) to the dead-letter file {path}",
+                rejected.rows, job.label
+            ),
+            format!("{e}; the load is not counted as done, so the rows are not lost"),
+        ));
+    }
+    tracing::warn!(
+        table = %table,
+        label = %job.label,
+        checkpoint = %job.checkpoint,
+        rejected = rejected.rows,
+        reason = %first_reason,
+        dead_letters = %path,
+        "the target rejected rows of a load; they are in the dead-letter file, the other rows are loaded"
+    );
+    Ok(())
 }
 
 #[async_trait]
@@ -921,12 +1038,17 @@ pub fn check_interval_fits(
 mod tests {
     use super::*;
     use cdc_api::{Column, DataType, DataTypeKind, Value};
+    use std::path::PathBuf;
 
     /// A target that records every call; loads into `fail_tables` fail for good.
     #[derive(Default)]
     struct Recorder {
         calls: Mutex<Vec<String>>,
         fail_tables: Vec<String>,
+        /// What every load answers about filtered rows.
+        rejected: Option<Rejected>,
+        /// The error log served at any URL (`None`: unreadable).
+        log: Option<String>,
     }
 
     impl Recorder {
@@ -971,11 +1093,15 @@ mod tests {
                     error_url: None,
                 };
             }
-            Attempt::Loaded { txn_id: None }
+            Attempt::Loaded {
+                txn_id: None,
+                rejected: self.rejected.clone(),
+            }
         }
 
-        async fn rejected_row(&self, _error_url: &str) -> Option<String> {
-            None
+        async fn error_log(&self, error_url: &str) -> std::result::Result<String, String> {
+            self.record(format!("error log {error_url}"));
+            self.log.clone().ok_or_else(|| "HTTP 404".to_string())
         }
 
         async fn commit(&self, load: &PreparedLoad) -> Result<()> {
@@ -1018,6 +1144,7 @@ mod tests {
             spare_buffers: 2,
             initial_buffer: 0,
             max_spare_capacity: 1 << 20,
+            dead_letters: None,
         }
     }
 
@@ -1182,6 +1309,117 @@ mod tests {
             ]
         );
         assert!(s.prepare(CheckpointId(2)).await.unwrap().is_empty());
+    }
+
+    fn dead_letter_sink(target: &Arc<Recorder>, name: &str) -> (StreamLoadSink<Recorder>, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("cdc-driver-dl-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("dead.jsonl");
+        let _ = std::fs::remove_file(&path);
+        let s = StreamLoadSink::new(
+            Arc::clone(target),
+            DriverConfig {
+                dead_letters: Some(Arc::new(DeadLetterFile::new(path.clone()))),
+                ..config(true)
+            },
+        );
+        (s, path)
+    }
+
+    fn read_letters(path: &std::path::Path) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn rejected_rows_are_written_before_the_prepare_returns() {
+        let target = Arc::new(Recorder {
+            rejected: Some(Rejected {
+                rows: 1,
+                error_url: Some("http://be/log".into()),
+            }),
+            log: Some("Reason: too big. src line [{\"id\":2}]; \n".into()),
+            ..Recorder::default()
+        });
+        let (mut s, path) = dead_letter_sink(&target, "ok");
+        s.recover(&Recovery::fresh(OwnerEpoch(3))).await.unwrap();
+        s.write(vec![create("t")]).await.unwrap();
+        let mut changes = rows("t", 2);
+        if let Event::DataChange(e) = &mut changes[0] {
+            e.meta.insert("op_ts".into(), "1000".into());
+        }
+        if let Event::DataChange(e) = &mut changes[1] {
+            e.meta.insert("op_ts".into(), "2000".into());
+        }
+        s.write(changes).await.unwrap();
+        let committables = s.prepare(CheckpointId(1)).await.unwrap();
+        assert_eq!(committables.len(), 1, "the good rows are prepared as usual");
+        let letters = read_letters(&path);
+        assert_eq!(letters.len(), 1, "{letters:?}");
+        assert_eq!(letters[0]["reason"], "too big");
+        assert_eq!(letters[0]["row"], "{\"id\":2}");
+        assert_eq!(letters[0]["label"], "p_db_t_3_1_0");
+        assert_eq!(letters[0]["checkpoint"], 1);
+        assert_eq!(letters[0]["table"], "db.t");
+        assert_eq!(
+            letters[0]["source_op_ts"],
+            serde_json::json!(["1000", "2000"])
+        );
+        assert_eq!(s.stats().rejected_rows.get("db.t"), Some(&1));
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_error_log_still_records_the_count() {
+        let target = Arc::new(Recorder {
+            rejected: Some(Rejected {
+                rows: 3,
+                error_url: Some("http://be/log".into()),
+            }),
+            log: None,
+            ..Recorder::default()
+        });
+        let (mut s, path) = dead_letter_sink(&target, "unreadable");
+        s.write(vec![create("t")]).await.unwrap();
+        s.write(rows("t", 5)).await.unwrap();
+        s.prepare(CheckpointId(1)).await.unwrap();
+        let letters = read_letters(&path);
+        assert_eq!(letters.len(), 1, "{letters:?}");
+        assert_eq!(letters[0]["rows"], 3);
+        assert!(letters[0]["row"].is_null());
+        let reason = letters[0]["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("could not be fetched") && reason.contains("HTTP 404"),
+            "{reason}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dead_letter_file_that_cannot_be_written_fails_and_aborts_the_load() {
+        let target = Arc::new(Recorder {
+            rejected: Some(Rejected {
+                rows: 1,
+                error_url: None,
+            }),
+            ..Recorder::default()
+        });
+        // A directory cannot be opened as the file.
+        let dir = std::env::temp_dir();
+        let mut s = StreamLoadSink::new(
+            Arc::clone(&target),
+            DriverConfig {
+                dead_letters: Some(Arc::new(DeadLetterFile::new(dir))),
+                ..config(true)
+            },
+        );
+        s.write(vec![create("t")]).await.unwrap();
+        s.write(rows("t", 1)).await.unwrap();
+        let e = s.prepare(CheckpointId(1)).await.unwrap_err().to_string();
+        assert!(e.contains("dead-letter file"), "{e}");
+        let calls = target.calls();
+        assert!(calls.iter().any(|c| c.starts_with("abort ")), "{calls:?}");
     }
 
     #[tokio::test]

@@ -125,14 +125,8 @@ pub fn is_configured_node(url: &Url, nodes: &[String]) -> bool {
 }
 
 /// The first non-empty line of a load's error log (`ErrorURL`: the first rejected row and
-/// why), at most 1000 characters, or `None` when it cannot be read.
-///
-/// The URL comes from the server's answer, so it is not trusted with the credentials: they
-/// are sent only to a node of `nodes` (the configured FE/BE addresses) with the same
-/// scheme, host and port. Any other host (usually the BE that ran the load, which serves
-/// the log without authentication in Doris and StarRocks) is asked without them, no
-/// redirect is followed, credentials inside the URL are dropped, at most
-/// [`ERROR_LOG_LIMIT`] bytes are read, and the whole fetch is bounded by `timeout`.
+/// why), at most 1000 characters, or `None` when it cannot be read. See
+/// [`fetch_error_log`] for how the log is fetched.
 pub async fn first_error_line(
     client: &reqwest::Client,
     error_url: &str,
@@ -141,9 +135,47 @@ pub async fn first_error_line(
     password: &str,
     timeout: std::time::Duration,
 ) -> Option<String> {
-    let mut url = Url::parse(error_url).ok()?;
+    let text = fetch_error_log(client, error_url, nodes, user, password, timeout)
+        .await
+        .ok()?;
+    first_line(&text)
+}
+
+/// The first non-empty line of an error log, at most 1000 characters.
+pub fn first_line(text: &str) -> Option<String> {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(|l| l.chars().take(1000).collect())
+}
+
+/// A load's error log (`ErrorURL`: one line per rejected row, at most
+/// [`ERROR_LOG_LIMIT`] bytes of it), or why it cannot be read.
+///
+/// The URL comes from the server's answer, so it is not trusted with the credentials: they
+/// are sent only to a node of `nodes` (the configured FE/BE addresses) with the same
+/// scheme, host and port. Any other host (usually the BE that ran the load, which serves
+/// the log without authentication in Doris and StarRocks) is asked without them, no
+/// redirect is followed, credentials inside the URL are dropped, at most
+/// [`ERROR_LOG_LIMIT`] bytes are read, and the whole fetch is bounded by `timeout`.
+///
+/// # Errors
+/// A text for the user when the URL is unusable, the server does not answer 200 in time, or
+/// the body breaks off before anything was read. Never contains the credentials.
+pub async fn fetch_error_log(
+    client: &reqwest::Client,
+    error_url: &str,
+    nodes: &[String],
+    user: &str,
+    password: &str,
+    timeout: std::time::Duration,
+) -> Result<String, String> {
+    let mut url = Url::parse(error_url).map_err(|e| format!("the ErrorURL is not a URL ({e})"))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return None;
+        return Err(format!(
+            "the ErrorURL has the scheme '{}', not http or https",
+            url.scheme()
+        ));
     }
     let (mut ignored_user, mut ignored_password) = (String::new(), String::new());
     take_credentials(&mut url, &mut ignored_user, &mut ignored_password);
@@ -152,9 +184,9 @@ pub async fn first_error_line(
         request = request.basic_auth(user, Some(password));
     }
     let read = async {
-        let mut response = request.send().await.ok()?;
+        let mut response = request.send().await.map_err(describe)?;
         if response.status() != StatusCode::OK {
-            return None;
+            return Err(format!("HTTP {} from {url}", response.status()));
         }
         let mut body: Vec<u8> = Vec::new();
         while body.len() < ERROR_LOG_LIMIT {
@@ -162,18 +194,16 @@ pub async fn first_error_line(
                 Ok(Some(chunk)) => body.extend_from_slice(&chunk),
                 Ok(None) => break,
                 Err(_) if !body.is_empty() => break,
-                Err(_) => return None,
+                Err(e) => return Err(describe(e)),
             }
         }
         body.truncate(ERROR_LOG_LIMIT);
-        Some(body)
+        Ok(body)
     };
-    let body = tokio::time::timeout(timeout, read).await.ok()??;
-    let text = String::from_utf8_lossy(&body);
-    text.lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .map(|l| l.chars().take(1000).collect())
+    let body = tokio::time::timeout(timeout, read)
+        .await
+        .map_err(|_| format!("no answer from {url} within {} s", timeout.as_secs()))??;
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 #[cfg(test)]

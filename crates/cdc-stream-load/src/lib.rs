@@ -8,6 +8,7 @@
 //! sink, behind [`driver::LoadProtocol`].
 #![warn(missing_docs)]
 
+pub mod dead_letter;
 pub mod driver;
 pub mod http;
 mod json;

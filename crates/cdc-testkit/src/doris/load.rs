@@ -12,6 +12,9 @@ use super::types::ValueError;
 /// The hidden delete-sign column.
 pub(crate) const DELETE_SIGN: &str = "__DORIS_DELETE_SIGN__";
 const SEQUENCE_COL: &str = "__DORIS_SEQUENCE_COL__";
+/// The rows a load's error log lists at most (`MAX_ERROR_NUM` in the BE's
+/// be/src/runtime/runtime_state.cpp).
+const MAX_ERROR_LOG_ROWS: usize = 50;
 
 /// What the BE knows of a stream-load request before reading its body.
 #[derive(Debug, Clone)]
@@ -532,8 +535,19 @@ pub(crate) fn convert(req: &LoadRequest, table: &Table, data: &[u8]) -> Result<C
                 } else {
                     src.as_str()
                 };
-                out.errors
-                    .push(format!("Reason: {reason}. src line [{src}]; "));
+                // RuntimeState::append_error_msg_to_file (be/src/runtime/runtime_state.cpp):
+                // `Reason: {reason}. src line [{row}]; ` for the first MAX_ERROR_NUM (50)
+                // rows, then one `TOO MUCH ERROR!` line and nothing more; the counts in
+                // the answer still cover every filtered row.
+                match out.errors.len() {
+                    n if n < MAX_ERROR_LOG_ROWS => out
+                        .errors
+                        .push(format!("Reason: {reason}. src line [{src}]; ")),
+                    n if n == MAX_ERROR_LOG_ROWS => out.errors.push(format!(
+                        "TOO MUCH ERROR! already reach {MAX_ERROR_LOG_ROWS}. show no more next error."
+                    )),
+                    _ => {}
+                }
             }
         }
     }

@@ -850,12 +850,40 @@ fn prepare(st: &mut State, db: &str, label: &str, be_port: u16) -> Resp {
         }
         return pretty(m);
     }
+    // Rows filtered within the ratio: the answer is OK with the counters and the ErrorURL
+    // (StreamLoadContext::to_resp_json writes `ErrorURL` whenever `error_url` is set,
+    // be/src/runtime/stream_load/stream_load_context.cpp; newer BEs set it before the
+    // prepare answers).
+    let url = if t.filtered_rows > 0 {
+        let lines = t.error_lines.clone();
+        st.save_error_log(be_port, &lines)
+    } else {
+        None
+    };
     let Some(t) = st.txns.get_mut(&id) else {
         return txn_result("TXN_NOT_EXISTS", "transaction vanished", label, None);
     };
     t.state = StarRocksTxnState::Prepared;
     t.prepared_at = Some(Instant::now());
-    ok_with_counters(t, "")
+    match url {
+        Some(u) => with_error_url(t, u),
+        None => ok_with_counters(t, ""),
+    }
+}
+
+/// [`ok_with_counters`] plus the `ErrorURL` of the rows the load filtered.
+fn with_error_url(t: &super::state::Txn, url: String) -> Resp {
+    let mut m = obj(&[
+        ("Status", json!("OK")),
+        ("Message", json!("")),
+        ("Label", json!(t.label)),
+        ("TxnId", json!(t.id)),
+    ]);
+    for (k, v) in counters(t) {
+        m.insert(k.into(), v);
+    }
+    m.insert("ErrorURL".into(), json!(url));
+    pretty(m)
 }
 
 /// `commit` or `rollback` by label.

@@ -387,14 +387,18 @@ impl State {
         }
     }
 
-    /// Saves rejected rows as an error log and returns its URL.
+    /// Saves rejected rows as an error log and returns its URL. As the BE's
+    /// `RuntimeState::append_error_msg_to_file` (be/src/runtime/runtime_state.cpp) the log
+    /// holds `Error: {reason}. Row: {row}` lines for the first rows only: it writes while
+    /// its counter, before the increment, is at most `MAX_ERROR_NUM` (50), so 51 lines,
+    /// and then stops without a note.
     pub(crate) fn save_error_log(&mut self, be_port: u16, lines: &[String]) -> Option<String> {
         if lines.is_empty() {
             return None;
         }
         let file = format!("error_log_{:016x}", self.next_id());
-        self.error_logs
-            .insert(file.clone(), lines.join("\n") + "\n");
+        let kept: Vec<&str> = lines.iter().take(51).map(String::as_str).collect();
+        self.error_logs.insert(file.clone(), kept.join("\n") + "\n");
         let scheme = if self.options.tls { "https" } else { "http" };
         let base = self
             .options
