@@ -36,6 +36,7 @@ mod types;
 use cdc_api::{ConfigOption, FactoryContext, Result, Source, SourceFactory};
 
 pub(crate) use config::MySqlSourceConfig;
+pub use signal::request_reread;
 pub use source::MySqlSource;
 
 /// Builds the MySQL source from a `source: {type: mysql, ...}` block.

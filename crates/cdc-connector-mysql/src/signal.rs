@@ -83,6 +83,61 @@ pub(crate) fn resolve<'a>(
     Ok(out)
 }
 
+/// Asks a running pipeline to read `tables` again: writes an `execute-snapshot` row into
+/// the signalling table the source's options name (what `cdc snapshot` does). Each name
+/// must be a captured table. Returns the signal's id.
+pub async fn request_reread(
+    ctx: &cdc_api::FactoryContext,
+    tables: &[String],
+) -> cdc_api::Result<String> {
+    use mysql_async::prelude::Queryable;
+    let config = crate::MySqlSourceConfig::from_context(ctx)?;
+    let Some((db, table)) = config.passthrough.signal_table.clone() else {
+        return Err(cdc_api::Error::invalid_option(
+            ctx.options.qualified("debezium.signal.data.collection"),
+            format!(
+                "is not set: name a signalling table (created with CREATE TABLE db.cdc_signal {SIGNAL_TABLE_DDL}) so that a running pipeline can be asked to read tables again"
+            ),
+        ));
+    };
+    let filter = config.filter.clone();
+    let source = crate::MySqlSource::new(config);
+    let (mut conn, _, _) = source.first_connection().await?;
+    let context = format!("writing the signal into {db}.{table}");
+    let err = |e| crate::error::from_mysql(&context, e);
+    let captured = crate::schema::list_tables(&mut conn, &filter).await?;
+    for name in tables {
+        let keys = resolve(name, captured.iter()).map_err(|m| {
+            cdc_api::Error::invalid_option("--table", m)
+        })?;
+        if keys.is_empty() {
+            return Err(cdc_api::Error::invalid_option(
+                "--table",
+                format!("'{name}' names no table the pipeline captures"),
+            ));
+        }
+    }
+    let id = format!(
+        "cdc-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis())
+    );
+    let data = serde_json::json!({ "data-collections": tables, "type": "incremental" }).to_string();
+    conn.exec_drop(
+        format!(
+            "INSERT INTO `{}`.`{}` (id, type, data) VALUES (?, 'execute-snapshot', ?)",
+            db.replace('`', "``"),
+            table.replace('`', "``")
+        ),
+        (&id, &data),
+    )
+    .await
+    .map_err(err)?;
+    let _ = conn.disconnect().await;
+    Ok(id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

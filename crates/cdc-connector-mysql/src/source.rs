@@ -361,7 +361,9 @@ impl MySqlSource {
     /// Opens the first connection, retrying like any connection, and settles how every
     /// later one connects (see the `tls` module): returns it with their options and the TLS
     /// attempt that worked.
-    async fn first_connection(&self) -> Result<(mysql_async::Conn, mysql_async::Opts, Attempt)> {
+    pub(crate) async fn first_connection(
+        &self,
+    ) -> Result<(mysql_async::Conn, mysql_async::Opts, Attempt)> {
         let c = &self.config;
         let context = format!("connecting to {}:{}", c.hostname, c.port);
         let mut tls = c.tls.first_attempt();

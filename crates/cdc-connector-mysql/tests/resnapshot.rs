@@ -162,3 +162,75 @@ async fn a_restart_in_the_middle_of_a_requested_read_finishes_it() {
     handle.stop();
     handle.join().await.unwrap();
 }
+
+/// What `cdc snapshot` does: the request goes in as a signal row, and names are checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_reread_writes_a_signal_and_checks_names() {
+    let Some(db) = MariaDb::start_or_skip().await else {
+        return;
+    };
+    db.execute(
+        "CREATE DATABASE rs; CREATE TABLE rs.cdc_signal (id VARCHAR(42) PRIMARY KEY, \
+         type VARCHAR(32) NOT NULL, data VARCHAR(2048) NULL); \
+         CREATE TABLE rs.t (id INT PRIMARY KEY, v VARCHAR(20)); INSERT INTO rs.t VALUES (1, 'a')",
+    )
+    .await
+    .unwrap();
+    let handle = harness::build(&yaml(&db, "resnap3", "  server-id: 5633\n"))
+        .unwrap()
+        .spawn();
+    let t = TableId::new("rs", "t");
+    harness::wait_equal(
+        &db,
+        "resnap3",
+        &["rs.t"],
+        Some(&handle),
+        Duration::from_secs(30),
+    )
+    .await;
+    drift("resnap3", &t, 1);
+    let context = |signal: bool| {
+        let mut options = cdc_api::Options::new("source");
+        for (k, v) in [
+            ("hostname", "127.0.0.1".to_string()),
+            ("port", db.port().to_string()),
+            ("username", "root".into()),
+            ("password", String::new()),
+            ("tables", "rs.\\.*".into()),
+        ] {
+            options.insert(k, v);
+        }
+        if signal {
+            options.insert("debezium.signal.data.collection", "rs.cdc_signal");
+        }
+        cdc_api::FactoryContext {
+            pipeline_name: "resnap3".into(),
+            options,
+            pipeline_options: cdc_api::Options::new("pipeline"),
+        }
+    };
+    let e = cdc_connector_mysql::request_reread(&context(false), &["rs.t".into()])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("debezium.signal.data.collection"), "{e}");
+    let e = cdc_connector_mysql::request_reread(&context(true), &["rs.nope".into()])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("names no table"), "{e}");
+    let id = cdc_connector_mysql::request_reread(&context(true), &["rs.t".into()])
+        .await
+        .unwrap();
+    assert!(id.starts_with("cdc-"), "{id}");
+    harness::wait_equal(
+        &db,
+        "resnap3",
+        &["rs.t"],
+        Some(&handle),
+        Duration::from_secs(30),
+    )
+    .await;
+    handle.stop();
+    handle.join().await.unwrap();
+}
