@@ -65,6 +65,16 @@ enum Command {
         #[arg(long)]
         connect: bool,
     },
+    /// Ask a running pipeline to read tables again while it streams (a changed or
+    /// repaired target): writes an execute-snapshot row into the signalling table named by
+    /// the source's `debezium.signal.data.collection`.
+    Snapshot {
+        /// The pipeline file.
+        pipeline: PathBuf,
+        /// A captured `db.table` (or a regex over it) to read again; repeat for more.
+        #[arg(long = "table", required = true, value_name = "DB.TABLE")]
+        tables: Vec<String>,
+    },
     /// List the built-in connectors and their options.
     Connectors,
     /// Try it: a private MariaDB with a demo shop, a Doris emulator, the pipeline between
@@ -242,6 +252,32 @@ async fn execute(command: Command) -> anyhow::Result<()> {
                 }
             }
             println!("OK: {} is valid.", pipeline.display());
+            Ok(())
+        }
+        Command::Snapshot { pipeline, tables } => {
+            let definition = PipelineDefinition::from_yaml_file(&pipeline)?;
+            if definition.source.connector_type != "mysql" {
+                anyhow::bail!(
+                    "{}: cdc snapshot asks a MySQL source to read tables again; this source is '{}'",
+                    pipeline.display(),
+                    definition.source.connector_type
+                );
+            }
+            let settings = cdc_runtime::PipelineSettings::from_options(
+                &definition.pipeline,
+                &definition.origin,
+            )?;
+            let context = cdc_api::FactoryContext {
+                pipeline_name: settings.name.clone(),
+                options: definition.source.options.clone(),
+                pipeline_options: definition.pipeline.clone(),
+            };
+            let id = cdc_connector_mysql::request_reread(&context, &tables).await?;
+            println!(
+                "requested: {} will be read again by the running pipeline '{}' (signal {id})",
+                tables.join(", "),
+                settings.name
+            );
             Ok(())
         }
         Command::Run {
