@@ -383,20 +383,11 @@ impl StarRocksSinkConfig {
             }
             load_headers.insert(lower, value);
         }
-        let dead_letter_path = match o.string(&DEAD_LETTER_PATH) {
-            None => None,
-            Some(raw) => Some(
-                cdc_stream_load::dead_letter::check_path(&raw)
-                    .map_err(|m| invalid(&DEAD_LETTER_PATH, m))?,
-            ),
-        };
-        let user_filter_ratio = dead_letter_path.is_some()
-            && cdc_stream_load::dead_letter::allow_filtered_rows(&mut load_headers);
-        if user_filter_ratio {
-            tracing::info!(
-                "sink.dead-letter.path is set and so is sink.properties.max_filter_ratio: loads keep that ratio, so a load with more rejected rows than it allows still stops the pipeline"
-            );
-        }
+        let dead_letter_path = cdc_stream_load::dead_letter::configure(
+            o.string(&DEAD_LETTER_PATH).as_deref(),
+            &mut load_headers,
+        )
+        .map_err(|m| invalid(&DEAD_LETTER_PATH, m))?;
         let load_timeout_secs = load_headers
             .get("timeout")
             .and_then(|t| t.trim().parse::<u64>().ok())

@@ -283,6 +283,28 @@ pub fn allow_filtered_rows(load_headers: &mut std::collections::BTreeMap<String,
     false
 }
 
+/// A sink's `sink.dead-letter.path`, as both sinks read it: the checked path (`None`
+/// when unset) with `max_filter_ratio: 1` added to the load headers, unless the user set
+/// a ratio (kept, and said in the log).
+///
+/// # Errors
+/// The reason, for an invalid-option error naming the option.
+pub fn configure(
+    raw: Option<&str>,
+    load_headers: &mut std::collections::BTreeMap<String, String>,
+) -> Result<Option<PathBuf>, String> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let path = check_path(raw)?;
+    if allow_filtered_rows(load_headers) {
+        tracing::info!(
+            "sink.dead-letter.path is set and so is sink.properties.max_filter_ratio: loads keep that ratio, so a load with more rejected rows than it allows still stops the pipeline"
+        );
+    }
+    Ok(Some(path))
+}
+
 /// Checks a `sink.dead-letter.path` value without creating anything: not empty, not a
 /// directory, and its directory exists.
 ///
