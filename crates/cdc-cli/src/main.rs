@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod live_view;
 mod plan;
 mod quickstart;
+mod verify;
 
 use live_view::{LiveView, ProgressMode};
 
@@ -75,6 +76,9 @@ enum Command {
         #[arg(long = "table", required = true, value_name = "DB.TABLE")]
         tables: Vec<String>,
     },
+    /// Compare every captured source table with its target table by primary key and
+    /// report missing, extra and different rows (exit 0 equal, 1 different, 2 error).
+    Verify(verify::VerifyArgs),
     /// List the built-in connectors and their options.
     Connectors,
     /// Try it: a private MariaDB with a demo shop, a Doris emulator, the pipeline between
@@ -215,6 +219,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Command::Verify(args) = cli.command {
+        // Its own exit codes: 0 equal, 1 a difference, 2 an error (docs/operating.md).
+        let code = runtime.block_on(verify::run(args, &registry()));
+        runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+        return ExitCode::from(code);
+    }
     let result = runtime.block_on(execute(cli.command));
     // A run that gave up on its final checkpoint leaves tasks behind: do not wait for them.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
@@ -314,6 +324,7 @@ async fn execute(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Quickstart => quickstart::run(&registry).await,
+        Command::Verify(_) => Ok(()),
     }
 }
 

@@ -96,3 +96,48 @@ impl SinkFactory for DorisSinkFactory {
         })
     }
 }
+
+/// The FE's HTTP SQL API reached as the sink reaches it (same `fenodes`, credentials and
+/// TLS), for tools that read the target, such as `cdc verify`.
+#[derive(Debug)]
+pub struct DorisSqlClient {
+    service: DorisService,
+}
+
+impl DorisSqlClient {
+    /// A client for the sink block of `ctx`; no network I/O.
+    pub fn from_context(ctx: &FactoryContext) -> Result<Self> {
+        let config = DorisSinkConfig::from_context(ctx)?;
+        let ca = match &config.ca_path {
+            Some(path) => Some(service::read_ca(path).map_err(|e| {
+                Error::invalid_option(ctx.options.qualified(config::SSL_CA_PATH.name), e)
+            })?),
+            None => None,
+        };
+        let service = DorisService::new(
+            config.fenodes.clone(),
+            Vec::new(),
+            true,
+            config.username.clone(),
+            config.password.clone(),
+            ca,
+        )
+        .map_err(|e| Error::permanent("building the Doris SQL client", e))?;
+        Ok(Self { service })
+    }
+
+    /// Runs `sql` through `POST /api/query/default_cluster/{db}` asking for at most
+    /// `limit` rows, within `timeout`: the HTTP status and body, or a transport failure.
+    pub async fn query(
+        &self,
+        db: &str,
+        sql: &str,
+        limit: usize,
+        timeout: std::time::Duration,
+    ) -> std::result::Result<(u16, Vec<u8>), String> {
+        self.service
+            .query_rows(db, sql, limit, timeout)
+            .await
+            .map(|a| (a.status, a.body.to_vec()))
+    }
+}

@@ -493,6 +493,28 @@ impl DorisService {
         .await
     }
 
+    /// `POST /api/query/default_cluster/{db}` with `{"stmt": sql, "limit": limit}`: a
+    /// `SELECT` answering up to `limit` rows (Doris's default is 1000), within `timeout`.
+    pub(crate) async fn query_rows(
+        &self,
+        db: &str,
+        sql: &str,
+        limit: usize,
+        timeout: Duration,
+    ) -> Attempt {
+        let node = self.pick(&self.fenodes);
+        let url = Self::url(&node, &["api", "query", "default_cluster", db])?;
+        let body = serde_json::json!({ "stmt": sql, "limit": limit }).to_string();
+        self.send(
+            Method::POST,
+            url,
+            &[("Content-Type", "application/json")],
+            Some(Bytes::from(body)),
+            timeout,
+        )
+        .await
+    }
+
     /// A load's error log (one line per rejected row), or why it cannot be read;
     /// credentials go only to a configured FE or BE, the fetch is bounded in size and time
     /// ([`fetch_error_log`]).

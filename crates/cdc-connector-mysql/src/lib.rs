@@ -63,3 +63,17 @@ impl SourceFactory for MySqlSourceFactory {
         )?)))
     }
 }
+
+/// For tools that read the source, such as `cdc verify`: a connection to the server of the
+/// source block of `ctx`, made as the source makes it (TLS, connect timeout and retries;
+/// the session in UTC), and the tables it captures (`tables` / `tables.exclude`), sorted.
+pub async fn connect_and_list_tables(
+    ctx: &FactoryContext,
+) -> Result<(mysql_async::Conn, Vec<(String, String)>)> {
+    let config = MySqlSourceConfig::from_context(ctx)?;
+    let filter = config.filter.clone();
+    let source = MySqlSource::new(config);
+    let (mut conn, _, _) = source.first_connection().await?;
+    let tables = schema::list_tables(&mut conn, &filter).await?;
+    Ok((conn, tables))
+}

@@ -107,9 +107,8 @@ pub async fn request_reread(
     let err = |e| crate::error::from_mysql(&context, e);
     let captured = crate::schema::list_tables(&mut conn, &filter).await?;
     for name in tables {
-        let keys = resolve(name, captured.iter()).map_err(|m| {
-            cdc_api::Error::invalid_option("--table", m)
-        })?;
+        let keys = resolve(name, captured.iter())
+            .map_err(|m| cdc_api::Error::invalid_option("--table", m))?;
         if keys.is_empty() {
             return Err(cdc_api::Error::invalid_option(
                 "--table",

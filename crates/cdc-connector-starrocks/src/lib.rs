@@ -98,3 +98,23 @@ impl SinkFactory for StarRocksSinkFactory {
         })
     }
 }
+
+/// The MySQL-protocol connection options of the sink block of `ctx` (`jdbc-url`,
+/// `username`, `password`), as its DDL connects, and its connect timeout; for tools that
+/// read the target, such as `cdc verify`. No network I/O.
+pub fn mysql_opts(ctx: &FactoryContext) -> Result<(mysql_async::Opts, std::time::Duration)> {
+    let config = StarRocksSinkConfig::from_context(ctx)?;
+    let (host, port) = config
+        .mysql_address
+        .rsplit_once(':')
+        .map_or((config.mysql_address.as_str(), 9030), |(h, p)| {
+            (h, p.parse().unwrap_or(9030))
+        });
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname(host.to_string())
+        .tcp_port(port)
+        .user(Some(config.username.clone()))
+        .pass(Some(config.password.expose().to_string()))
+        .prefer_socket(false);
+    Ok((opts.into(), config.connect_timeout))
+}

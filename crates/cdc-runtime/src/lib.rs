@@ -44,6 +44,7 @@ pub use metrics::PipelineMetrics;
 pub use pipeline::{Pipeline, PipelineHandle, RunSummary};
 pub use pipeline_options::{PipelineSettings, SchemaChangeBehavior, pipeline_options};
 pub use restart::RestartStrategy;
+pub use route::{route_targets, transform_changes_rows};
 pub use state::{
     Checkpoint, CommittedPosition, FileStateStore, MEMORY_STATE, MemoryStateStore, Ownership,
     SchemaState, StateLocation, StateStore, TargetSchemas, default_state_dir,

@@ -37,6 +37,46 @@ pub(crate) fn selector_regex(pattern: &str) -> Result<Regex, String> {
         .map_err(|e| format!("'{pattern}' is not a valid table selector: {e}"))
 }
 
+/// The targets of each of `tables` under these `route` rules, as a pipeline routes them
+/// (`first_match` for `route-mode: FIRST_MATCH`): in rule order, the table itself when no
+/// rule matches. For tools that compare both sides, such as `cdc verify`.
+pub fn route_targets(
+    rules: &[BTreeMap<String, String>],
+    first_match: bool,
+    origin: &str,
+    tables: &[TableId],
+) -> Result<Vec<Vec<TableId>>, RuntimeError> {
+    let mut router = Router::new(rules, first_match, origin)?;
+    tables
+        .iter()
+        .map(|t| {
+            router
+                .targets_of(t)
+                .map_err(|e| RuntimeError::definition(origin, e.to_string()))
+        })
+        .collect()
+}
+
+/// Whether the `transform` rule that applies to `table` (the first whose `source-table`
+/// matches) changes its rows: a projection other than `*`, a filter, or a converter.
+/// For `cdc verify`, which compares untransformed tables only.
+pub fn transform_changes_rows(transforms: &[BTreeMap<String, String>], table: &TableId) -> bool {
+    let full = table.to_string();
+    let Some(rule) = transforms.iter().find(|r| {
+        r.get("source-table")
+            .and_then(|s| selector_regex(s).ok())
+            .is_some_and(|re| re.is_match(&full))
+    }) else {
+        return false;
+    };
+    let set = |k: &str| rule.get(k).is_some_and(|v| !v.trim().is_empty());
+    let projection = rule
+        .get("projection")
+        .map(|p| p.trim().trim_start_matches('\\').trim())
+        .filter(|p| !p.is_empty());
+    projection.is_some_and(|p| p != "*") || set("filter") || set("converter-after-transform")
+}
+
 /// Routes events and merges schemas of tables that share a target.
 /// Tables with their schemas, sorted by table.
 pub(crate) type TableSchemaList = Vec<(TableId, Schema)>;

@@ -34,6 +34,15 @@ pub(crate) fn execute(
     stmt_text: &str,
 ) -> Result<QueryResult, String> {
     state.tick();
+    if let Some(sel) = super::range_select::parse(stmt_text) {
+        let system = sel
+            .db
+            .as_deref()
+            .is_some_and(|d| d.eq_ignore_ascii_case("information_schema"));
+        if !system {
+            return range_select(state, default_db, &sel);
+        }
+    }
     let stmt = sql::parse(stmt_text)?;
     let resolve = |t: &TableRef| -> Result<(String, String), String> {
         match (&t.db, default_db) {
@@ -720,6 +729,51 @@ fn select(
             Ok(result_set(&labels, out))
         }
     }
+}
+
+/// A key-range `SELECT` (see [`super::range_select`]): result-set types are the columns'
+/// Doris types, `VARCHAR` for a `CAST(.. AS STRING)`, so the HTTP API can answer numbers
+/// as JSON numbers as Doris does.
+fn range_select(
+    state: &State,
+    default_db: Option<&str>,
+    sel: &super::range_select::RangeSelect,
+) -> Result<QueryResult, String> {
+    let db = sel
+        .db
+        .clone()
+        .or_else(|| default_db.filter(|d| !d.is_empty()).map(str::to_string))
+        .ok_or_else(|| err("No database selected"))?;
+    let tbl = table_ref(state, &db, &sel.table)?;
+    let columns: Vec<(String, bool)> = tbl
+        .columns
+        .iter()
+        .map(|c| {
+            (
+                c.name.clone(),
+                super::range_select::numeric_type(&c.ty.text()),
+            )
+        })
+        .collect();
+    let out = sel.run(&columns, tbl.visible_rows()).map_err(err)?;
+    let column_types = out
+        .sources
+        .iter()
+        .zip(&out.cast)
+        .map(|(i, cast)| {
+            if *cast {
+                "VARCHAR".to_string()
+            } else {
+                tbl.columns[*i].ty.text()
+            }
+        })
+        .collect();
+    Ok(QueryResult {
+        is_result_set: true,
+        columns: out.labels,
+        column_types,
+        rows: out.rows,
+    })
 }
 
 fn information_schema_columns(state: &State) -> (Vec<String>, Vec<Vec<Option<String>>>) {

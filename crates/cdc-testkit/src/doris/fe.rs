@@ -228,9 +228,16 @@ impl Frontend {
         let Ok(body) = routes::read_body(req.into_body()).await else {
             return routes::json(rest_body("failed to read the request body", 1, Value::Null));
         };
-        let stmt = serde_json::from_slice::<Value>(&body)
-            .ok()
+        let request = serde_json::from_slice::<Value>(&body).ok();
+        let stmt = request
+            .as_ref()
             .and_then(|v| v.get("stmt").and_then(Value::as_str).map(str::to_string));
+        // Doris's StmtExecutionAction: `"limit"` in the body, default 1000 rows
+        // (DEFAULT_ROW_LIMIT); StatementSubmitter stops reading the result set there.
+        let limit = request
+            .as_ref()
+            .and_then(|v| v.get("limit").and_then(Value::as_u64))
+            .unwrap_or(1000) as usize;
         let Some(stmt) = stmt else {
             return routes::json(rest_body(
                 "Invalid request body: expecting {\"stmt\": \"<sql>\"}",
@@ -252,13 +259,34 @@ impl Frontend {
                     .zip(&r.column_types)
                     .map(|(n, t)| json!({"name": n, "type": t}))
                     .collect();
+                // StatementSubmitter.generateResultSet: `rs.getObject(i)` for every type but
+                // DATE / DATETIME (`rs.getString(i)`), so numbers arrive as JSON numbers
+                // (a DECIMAL as a JSON number too, which a client parsing into doubles
+                // would round), text as strings.
+                let numeric: Vec<bool> = r
+                    .column_types
+                    .iter()
+                    .map(|t| super::range_select::numeric_type(t))
+                    .collect();
                 let data: Vec<Value> = r
                     .rows
                     .iter()
+                    .take(limit)
                     .map(|row| {
                         Value::Array(
                             row.iter()
-                                .map(|v| v.clone().map_or(Value::Null, Value::String))
+                                .zip(&numeric)
+                                .map(|(v, n)| match v {
+                                    None => Value::Null,
+                                    Some(text) if *n => {
+                                        serde_json::from_str::<serde_json::Number>(text)
+                                            .map_or_else(
+                                                |_| Value::String(text.clone()),
+                                                Value::Number,
+                                            )
+                                    }
+                                    Some(text) => Value::String(text.clone()),
+                                })
                                 .collect(),
                         )
                     })

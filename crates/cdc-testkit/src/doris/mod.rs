@@ -95,8 +95,11 @@
 //! scale are cut, not rounded; values with a time-zone offset are rejected (the
 //! `timezone` header is accepted but unused); `columns` expressions, `jsonpaths`,
 //! `json_root`, `where`, `merge_type: MERGE`, compressed bodies, parquet / orc and
-//! AGGREGATE KEY tables are refused with a message naming the emulator; result sets of
-//! the SQL API carry every value as a string.
+//! AGGREGATE KEY tables are refused with a message naming the emulator. Result sets of
+//! the SQL API answer as Doris's `StatementSubmitter` does: at most the request's `limit`
+//! rows (default 1000), numeric columns as JSON numbers, other values (dates included)
+//! as strings, a `CAST(col AS STRING)` as a string; key-range selects (`WHERE` with
+//! `<`, `>`, `AND`, `OR`, `ORDER BY`, `LIMIT`) are understood (the `range_select` module).
 
 mod be;
 pub(crate) mod body;
@@ -107,6 +110,7 @@ pub(crate) mod http;
 mod jobs;
 mod load;
 mod model;
+pub(crate) mod range_select;
 mod response;
 pub(crate) mod routes;
 mod sql;

@@ -4,7 +4,8 @@
 //! `CREATE/DROP DATABASE`, `CREATE TABLE` (PRIMARY KEY / DUPLICATE KEY, COMMENT,
 //! `DISTRIBUTED BY HASH(..) [BUCKETS n]`, PROPERTIES), `ALTER TABLE` ADD / DROP / RENAME /
 //! MODIFY COLUMN (asynchronous jobs, one per table at a time) and `COMMENT = ".."`, `TRUNCATE`, `DROP TABLE`,
-//! `SHOW ALTER TABLE COLUMN`, `SELECT` (`*`, columns or `count(*)`), `DESC`,
+//! `SHOW ALTER TABLE COLUMN`, `SELECT` (`*`, columns or `count(*)`; key ranges with
+//! `WHERE`, `ORDER BY`, `LIMIT` through `crate::doris::range_select`), `DESC`,
 //! `SHOW [FULL] COLUMNS`, `SHOW CREATE TABLE`, `SHOW DATABASES`, `SHOW TABLES`, `USE`,
 //! `SET` (ignored) and `SELECT @@var` (what MySQL clients ask on connect).
 
@@ -298,6 +299,9 @@ pub(crate) fn execute(
     sql: &str,
 ) -> Result<QueryResult, String> {
     state.tick();
+    if let Some(sel) = crate::doris::range_select::parse(sql) {
+        return range_select(state, current.as_deref(), &sel);
+    }
     let mut p = Parser {
         toks: tokenize(sql)?,
         pos: 0,
@@ -882,6 +886,36 @@ fn variable(name: &str) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// A key-range `SELECT` (see `crate::doris::range_select`); the MySQL protocol carries
+/// every value as text, as StarRocks' text result rows do.
+fn range_select(
+    state: &State,
+    cur: Option<&str>,
+    sel: &crate::doris::range_select::RangeSelect,
+) -> Result<QueryResult, String> {
+    let db = sel
+        .db
+        .clone()
+        .or_else(|| cur.map(str::to_string))
+        .ok_or_else(|| "No database selected".to_string())?;
+    let table = state
+        .table(&db, &sel.table)
+        .ok_or_else(|| unknown_table(&db, &sel.table))?;
+    let columns: Vec<(String, bool)> = table
+        .columns
+        .iter()
+        .map(|c| {
+            (
+                c.name.clone(),
+                crate::doris::range_select::numeric_type(&c.ty.text()),
+            )
+        })
+        .collect();
+    let out = sel.run(&columns, table.sorted_rows())?;
+    let labels: Vec<&str> = out.labels.iter().map(String::as_str).collect();
+    Ok(result_set(&labels, out.rows))
 }
 
 fn select(state: &State, p: &mut Parser, cur: Option<&str>) -> Result<QueryResult, String> {
